@@ -1,0 +1,3 @@
+module kdap.dev/go-hello
+
+go 1.19

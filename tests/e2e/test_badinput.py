@@ -1,0 +1,251 @@
+"""kdap under bad input, bad configuration and lost backends: it must answer with DAP
+error responses (success:false, message, body.error{id, format, showUser}), never crash,
+never hang, and write nothing but DAP frames on stdout."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from dapclient import encode
+from e2ecase import E2ECase, go_service_args
+from godbg import free_port, log_file, kdap_path
+
+MiB = 1024 * 1024
+
+
+def error_text(resp):
+    err = (resp.get("body") or {}).get("error") or {}
+    return "%s %s" % (resp.get("message", ""), err.get("format", ""))
+
+
+class TestBadInput(E2ECase):
+
+    # -- helpers ---------------------------------------------------------------
+    def assert_error(self, resp, *words):
+        self.assertFalse(resp["success"])
+        self.assertTrue(resp.get("message"), "error response without message: %s" % json.dumps(resp))
+        err = (resp.get("body") or {}).get("error")
+        self.assertIsInstance(err, dict, "error response without body.error: %s" % json.dumps(resp))
+        for k in ("id", "format", "showUser"):
+            self.assertIn(k, err, "body.error without %s: %s" % (k, json.dumps(resp)))
+        if words:
+            text = error_text(resp).lower()
+            self.assertTrue(any(w.lower() in text for w in words),
+                            "error should mention one of %s: %s" % (words, json.dumps(resp)))
+
+    def alive_or_closed_cleanly(self, c, what):
+        """After bad input kdap either resyncs (answers a new initialize) or closes
+        cleanly (terminated event, then exit without a signal) within 5 s."""
+        seq = c.send("initialize", {"clientID": "kdap-e2e", "adapterID": "kdap",
+                                     "pathFormat": "path", "linesStartAt1": True,
+                                     "columnsStartAt1": True})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for m in list(c.messages):
+                if m.get("type") == "response" and m.get("request_seq") == seq:
+                    return "resynced"
+            if c.eof:
+                break
+            time.sleep(0.02)
+        if not c.eof:
+            rc = c.proc.poll()
+            self.fail("%s: kdap neither answered a following request nor closed within 5 s "
+                      "(hang; rc=%s)" % (what, rc))
+        rc = c.wait_exit(5)
+        self.assertIsNotNone(rc, "%s: kdap closed stdout but did not exit" % what)
+        self.assertGreaterEqual(rc, 0, "%s: kdap killed by signal %s (crash)" % (what, -rc))
+        self.assertTrue(c.has_event("terminated"),
+                        "%s: kdap closed without a terminated event" % what)
+        return "closed"
+
+    def fresh(self, **kw):
+        c = self.start_kdap(**kw)
+        c.initialize()
+        return c
+
+    def finish(self, c):
+        """stdin closed -> kdap exits 0 within 5 s."""
+        if c.proc.poll() is None:
+            c.close_input()
+            rc = c.wait_exit(5)
+            self.assertIsNotNone(rc, "kdap did not exit within 5 s of stdin closing")
+            self.assertEqual(rc, 0)
+
+    # -- command line ----------------------------------------------------------
+    def test_version_and_help(self):
+        for flag in ("--version", "--help"):
+            r = subprocess.run([kdap_path(), flag], capture_output=True, timeout=5,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, "%s: rc %d %r" % (flag, r.returncode, r.stderr[:300]))
+            self.assertTrue(r.stdout.strip(), "%s printed nothing" % flag)
+        r = subprocess.run([kdap_path(), "--help"], capture_output=True, timeout=5, text=True)
+        for opt in ("--log", "--log-level"):
+            self.assertIn(opt, r.stdout, "--help does not mention %s" % opt)
+
+    def test_stdin_closed_at_once(self):
+        c = self.start_kdap()
+        self.finish(c)
+
+    def test_stdin_closed_after_initialize(self):
+        c = self.fresh()
+        self.finish(c)
+
+    def test_logging_goes_to_the_log_not_stdout(self):
+        path = log_file("kdap-%s.envlog" % self.tag())
+        if os.path.exists(path):
+            os.unlink(path)
+        env = dict(os.environ, KDAP_LOG=path, KDAP_LOG_LEVEL="debug")
+        c = self.start_kdap(env=env, log=False)
+        c.initialize()
+        c.request_error("noSuchCommand", {})
+        self.finish(c)
+        self.assertTrue(os.path.exists(path) and os.path.getsize(path) > 0,
+                        "KDAP_LOG=%s with KDAP_LOG_LEVEL=debug wrote nothing" % path)
+        # default logging (no file): still nothing but DAP on stdout (checked in tearDown)
+        c2 = self.start_kdap("--log-level", "debug", log=False)
+        c2.initialize()
+        c2.request_error("noSuchCommand", {})
+        self.finish(c2)
+        path2 = log_file("kdap-%s.log" % self.tag())
+        c3 = self.start_kdap()   # --log FILE --log-level debug
+        c3.initialize()
+        self.finish(c3)
+        self.assertTrue(os.path.getsize(path2) > 0, "--log %s wrote nothing" % path2)
+
+    # -- framing ---------------------------------------------------------------
+    def test_garbage_frames(self):
+        c = self.fresh()
+        c.send_raw(b"this is not a header\r\n\r\n")
+        c.send_raw(b"Content-Length: abc\r\n\r\n")
+        c.send_raw(b"\x00\xff\xfe garbage \x01\r\n\r\n")
+        how = self.alive_or_closed_cleanly(c, "garbage frames")
+        if how == "resynced":
+            self.finish(c)
+
+    def test_invalid_json(self):
+        for body in (b"{not json!}", b"[1,2,3]", b"null", b'"a string"', b"\xff\xfe\xfd",
+                     b'{"seq":1,"type":"request","command":"threads"'):
+            c = self.fresh()
+            c.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            how = self.alive_or_closed_cleanly(c, "body %r" % body)
+            if how == "resynced":
+                self.finish(c)
+
+    def test_oversize_content_length(self):
+        for header in (b"Content-Length: %d\r\n\r\n" % (16 * MiB + 1),
+                       b"Content-Length: 99999999999999999999999999\r\n\r\n",
+                       b"Content-Length: -5\r\n\r\n"):
+            c = self.fresh()
+            c.send_raw(header + b"{}")
+            how = self.alive_or_closed_cleanly(c, "header %r" % header)
+            if how == "resynced":
+                self.finish(c)
+
+    # -- malformed requests ----------------------------------------------------
+    def test_missing_seq_and_command(self):
+        # a response to a request without seq cannot carry a valid request_seq:
+        # tolerate exactly that schema violation on error responses
+        c = self.start_kdap(tolerate=lambda m, e: (m.get("type") == "response" and not m.get("success")
+                                                     and e[1] == "$.request_seq"))
+        c.initialize()
+        c.send_message({"type": "request", "command": "threads"})
+        r = c._wait(lambda: next((m for m in c.messages if m.get("type") == "response"
+                                   and m.get("command") == "threads"), None), 5,
+                    "an error response to a request without seq")
+        self.assert_error(r, "seq")
+        seq = c.next_seq()
+        c.send_message({"seq": seq, "type": "request"})
+        self.assert_error(c.expect_response(seq, 5, success=False), "command")
+        seq = c.next_seq()
+        c.send_message({"seq": seq, "type": "request", "command": 42})
+        self.assert_error(c.expect_response(seq, 5, success=False), "command")
+        seq = c.next_seq()
+        c.send_message({"seq": seq, "type": "request", "command": "threads", "arguments": "x"})
+        self.assert_error(c.expect_response(seq, 5, success=False))
+        c.request_error("noSuchCommand")   # still serving
+        self.finish(c)
+
+    def test_unknown_command(self):
+        c = self.fresh()
+        r = c.request_error("fooBarBaz", {"x": 1})
+        self.assert_error(r, "not supported")
+        self.assertEqual(r["command"], "fooBarBaz")
+        self.finish(c)
+
+    def test_wrong_argument_types(self):
+        c = self.fresh()
+        for cmd, args in (("attach", {"connect": 1234}),
+                          ("attach", {"services": "abc"}),
+                          ("attach", {"services": [{"runtime": "go", "connect": ["x"]}]}),
+                          ("setBreakpoints", {"source": "main.go", "breakpoints": 7}),
+                          ("stackTrace", {"threadId": "one"}),
+                          ("variables", {"variablesReference": "x"}),
+                          ("evaluate", {"expression": 5})):
+            r = c.request_error(cmd, args, timeout=5)
+            self.assert_error(r)
+        r = c.request_error("attach", {"runtime": "go", "connect": 1234})
+        self.assert_error(r, "connect")
+        self.finish(c)
+
+    def test_wrong_argument_types_attached(self):
+        svc = self.go_service()
+        c, _ = self.session(svc)
+        for cmd, args in (("stackTrace", {"threadId": "one"}),
+                          ("stackTrace", {"threadId": 2 ** 31 - 1}),
+                          ("scopes", {"frameId": "x"}),
+                          ("scopes", {"frameId": 987654}),
+                          ("variables", {"variablesReference": 987654}),
+                          ("variables", {"variablesReference": "x"}),
+                          ("setBreakpoints", {"source": {"path": 3}, "breakpoints": [{"line": "x"}]}),
+                          ("continue", {"threadId": "x"}),
+                          ("evaluate", {"expression": ["st.Hits"]})):
+            r = c.request_error(cmd, args, timeout=5)
+            self.assert_error(r)
+        self.assertTrue(c.request("threads")["threads"])
+        self.disconnect_and_exit(c, [svc])
+
+    # -- attach errors ---------------------------------------------------------
+    def test_attach_without_target(self):
+        for args in ({}, {"runtime": "go"}, {"services": []}):
+            c = self.fresh()
+            r = c.request_error("attach", args, timeout=5)
+            self.assert_error(r, "connect", "target")
+            self.assertTrue(r["body"]["error"]["showUser"], "attach errors must be shown to the user")
+            self.finish(c)
+
+    def test_connect_to_closed_port(self):
+        port = free_port()
+        c = self.fresh()
+        t0 = time.monotonic()
+        seq = c.send("attach", {"runtime": "go", "connect": "127.0.0.1:%d" % port})
+        r = c.expect_response(seq, 5, success=False)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assert_error(r, str(port), "connect")
+        self.assertTrue(r["body"]["error"]["showUser"])
+        self.finish(c)
+
+    # -- lost backend ----------------------------------------------------------
+    def test_delve_killed_mid_session(self):
+        svc = self.go_service()
+        c, _ = self.session(svc, breakpoints=[self.bp_line()])
+        svc.kill_delve()
+        t0 = time.monotonic()
+        c.wait_event("terminated", 5)
+        self.assertLess(time.monotonic() - t0, 5)
+        # the editor then disconnects and closes the pipe
+        seq = c.send("disconnect", {})
+        try:
+            c.expect_response(seq, 3)
+        except AssertionError:
+            pass     # kdap may already be closing; it must still exit
+        c.close_input()
+        rc = c.wait_exit(5)
+        self.assertIsNotNone(rc, "kdap did not exit within 5 s after delve died")
+        self.assertEqual(rc, 0, "kdap must exit cleanly when its backend is gone")
+
+
+if __name__ == "__main__":
+    unittest.main()

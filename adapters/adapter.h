@@ -1,0 +1,91 @@
+/* adapter.h - the interface every debugger backend implements.
+ *
+ * A backend presents its debugger as DAP, whatever the debugger speaks: delve
+ * speaks DAP already (with fixups), node's inspector speaks CDP and gdb speaks
+ * MI, and those backends translate.  The session above sees only DAP
+ * requests, responses and events, in the backend's own id space; it does all
+ * id remapping and path mapping itself, the same way for every backend.
+ *
+ * Lifecycle: adapter_new() -> adapter_start() (connects, initialises and
+ * attaches; completes through ready_fn) -> adapter_request()* ->
+ * adapter_stop() (detaches so the debuggee keeps running, or terminates it;
+ * completes through closed_fn) -> adapter_free().  closed_fn is also how a
+ * backend reports that its debugger went away on its own.  Every callback is
+ * delivered from the loop, never from inside the call that caused it.
+ */
+#ifndef KDAP_ADAPTER_H
+#define KDAP_ADAPTER_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../dap/err.h"
+
+typedef struct adapter adapter;
+
+/* A response to adapter_request(): status 0 with `resp` the backend's whole
+ * response message (borrowed; `success` may be false, with `message`), or a
+ * negative status (the backend is gone, timed out...) with `err`. */
+typedef void adapter_response_cb(void *data, int status, json_t *resp,
+                                 const struct dap_error *err);
+
+struct adapter_callbacks {
+    /* An event from the backend: `body` borrowed, may be NULL. */
+    void (*event_fn)(void *data, adapter *a, const char *event, json_t *body);
+    /* adapter_start() finished: status 0, or the failure with detail. */
+    void (*ready_fn)(void *data, adapter *a, int status,
+                     const struct dap_error *err);
+    /* The backend is finished (after adapter_stop(), or on its own):
+     * status 0 for an orderly end, else why it died. */
+    void (*closed_fn)(void *data, adapter *a, int status,
+                      const struct dap_error *err);
+    void *data;
+};
+
+/* Stop modes for adapter_stop(). */
+enum adapter_stop_mode {
+    ADAPTER_DETACH = 0, /* the debuggee keeps running, breakpoints removed */
+    ADAPTER_TERMINATE,  /* the debuggee is ended */
+};
+
+/* Static facts about a backend kind. */
+struct adapter_kind {
+    const char *runtime;          /* "go", "node", "gdb" */
+    const char *description;      /* for --help and errors */
+    /* Exception filters this runtime offers, without prefix (NULL-ended). */
+    const char *const *exception_filters;
+};
+
+/* Look up a backend kind by runtime name; NULL if unknown. */
+const struct adapter_kind *adapter_kind_find(const char *runtime);
+/* Runtimes kdap knows, comma-separated, for error messages. */
+const char *adapter_kind_names(void);
+
+/* Create a backend for `runtime` configured from the service object `cfg`
+ * (borrowed; the backend copies what it needs).  Returns 0, DAP_ECONFIG with
+ * detail in `err`, or DAP_ENOMEM. */
+int adapter_new(uv_loop_t *loop, const char *runtime, const char *name,
+                json_t *cfg, const struct adapter_callbacks *cb, adapter **out,
+                struct dap_error *err) DAP_WUR;
+/* Connect and attach; completes through ready_fn. */
+int adapter_start(adapter *a) DAP_WUR;
+/* Send one DAP request (`args` borrowed, may be NULL).  The callback runs
+ * exactly once, also when the backend dies first. */
+int adapter_request(adapter *a, const char *command, json_t *args,
+                    adapter_response_cb *cb, void *data) DAP_WUR;
+/* Detach or terminate; completes through closed_fn (at most `timeout_ms`
+ * later, then the connection is simply closed). */
+void adapter_stop(adapter *a, enum adapter_stop_mode mode,
+                  unsigned timeout_ms);
+/* Release everything; no callback runs afterwards.  NULL is a no-op.  Never
+ * call from inside one of this adapter's callbacks: the loop must turn once
+ * (the session defers frees). */
+void adapter_free(adapter *a);
+
+const char *adapter_name(const adapter *a);
+const char *adapter_runtime(const adapter *a);
+/* Capabilities the backend reported (borrowed, may be NULL). */
+json_t *adapter_capabilities(const adapter *a);
+
+#endif

@@ -1,0 +1,465 @@
+/* dapconn.c - see dapconn.h. */
+#include "dapconn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dap/frame.h"
+#include "../dap/log.h"
+#include "adapter_int.h"
+
+#define DEFAULT_REQ_TIMEOUT_MS 30000
+#define READ_CHUNK 65536
+
+enum conn_state {
+    C_RESOLVING,
+    C_CONNECTING,
+    C_OPEN,
+    C_CLOSED, /* failed or closed; callbacks done */
+};
+
+struct pending {
+    struct pending *next;
+    int64_t seq;
+    uint64_t deadline;
+    char *command;
+    adapter_response_cb *cb;
+    void *data;
+};
+
+struct adapter_dapconn {
+    uv_loop_t *loop;
+    enum conn_state state;
+    char *what;
+    char *hostport;
+    char host[256];
+    int port;
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* connect deadline and request deadlines */
+    uv_timer_t defer; /* close requested by the owner, run from the loop */
+    uint64_t connect_deadline;
+    dap_frame frame;
+    int64_t seq;
+    struct pending *pending;
+    struct adapter_dapconn_callbacks cb;
+    int handles;      /* uv handles still open (freed when 0 and freeing) */
+    int gai_active;   /* getaddrinfo in flight: memory must outlive it */
+    int freeing;      /* owner called _free: no more callbacks */
+    int close_status; /* status reported by a deferred close */
+    struct dap_error close_err;
+};
+
+struct write_req {
+    uv_write_t req;
+    char *data;
+};
+
+static void maybe_release(adapter_dapconn *c)
+{
+    if (!c->freeing || c->handles > 0 || c->gai_active)
+        return;
+    dap_frame_cleanup(&c->frame);
+    free(c->what);
+    free(c->hostport);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    adapter_dapconn *c = h->data;
+
+    c->handles--;
+    maybe_release(c);
+}
+
+static void fail_pending(adapter_dapconn *c, int status,
+                         const struct dap_error *err)
+{
+    struct pending *p = c->pending;
+
+    c->pending = NULL;
+    while (p != NULL) {
+        struct pending *next = p->next;
+        if (!c->freeing)
+            p->cb(p->data, status, NULL, err);
+        free(p->command);
+        free(p);
+        p = next;
+    }
+}
+
+/* Tear the connection down once; report `status` to the owner. */
+static void shut(adapter_dapconn *c, int status, const struct dap_error *err)
+{
+    enum conn_state was = c->state;
+
+    if (was == C_CLOSED)
+        return;
+    c->state = C_CLOSED;
+    if (was == C_CONNECTING || was == C_OPEN) {
+        if (!uv_is_closing((uv_handle_t *)&c->tcp))
+            uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    } else {
+        /* The tcp handle was never initialised: count it as closed. */
+        c->handles--;
+    }
+    uv_timer_stop(&c->timer);
+    fail_pending(c, status < 0 ? status : DAP_ECLOSED, err);
+    if (c->freeing)
+        return;
+    if (was != C_OPEN) {
+        if (c->cb.connected_fn != NULL)
+            c->cb.connected_fn(c->cb.data, status < 0 ? status : DAP_ECLOSED,
+                               err);
+        return;
+    }
+    if (c->cb.closed_fn != NULL)
+        c->cb.closed_fn(c->cb.data, status, err);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = malloc(READ_CHUNK);
+    buf->len = buf->base != NULL ? READ_CHUNK : 0;
+}
+
+static void dispatch(adapter_dapconn *c, json_t *msg)
+{
+    const char *type = json_string_value(json_object_get(msg, "type"));
+
+    if (type == NULL) {
+        DAP_LOGW("%s sent a message without type; ignored", c->what);
+        return;
+    }
+    if (strcmp(type, "response") == 0) {
+        json_int_t rs = json_integer_value(json_object_get(msg, "request_seq"));
+        struct pending **pp = &c->pending;
+        while (*pp != NULL && (*pp)->seq != rs)
+            pp = &(*pp)->next;
+        if (*pp == NULL) {
+            DAP_LOGW("%s answered unknown request_seq %lld; ignored", c->what,
+                     (long long)rs);
+            return;
+        }
+        struct pending *p = *pp;
+        *pp = p->next;
+        p->cb(p->data, 0, msg, NULL);
+        free(p->command);
+        free(p);
+    } else if (strcmp(type, "event") == 0) {
+        if (c->cb.event_fn != NULL)
+            c->cb.event_fn(c->cb.data, msg);
+    } else {
+        /* Reverse requests (runInTerminal...) are not used by the
+         * debuggers kdap drives; answer nothing and say so. */
+        DAP_LOGW("%s sent a %s message; ignored", c->what, type);
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    adapter_dapconn *c = s->data;
+    struct dap_error err = {0};
+    const char *body;
+    size_t len;
+    int rc;
+
+    if (n < 0) {
+        free(buf->base);
+        if (n == UV_EOF)
+            dap_error_set(&err, DAP_ECLOSED, "%s closed the connection",
+                          c->what);
+        else
+            dap_error_set(&err, DAP_ECLOSED, "connection to %s failed: %s",
+                          c->what, uv_strerror((int)n));
+        shut(c, DAP_ECLOSED, &err);
+        return;
+    }
+    rc = dap_frame_feed(&c->frame, buf->base, (size_t)n);
+    free(buf->base);
+    if (rc < 0) {
+        dap_error_set(&err, rc, "%s sent too much data", c->what);
+        shut(c, rc, &err);
+        return;
+    }
+    /* Each dispatch may end in the owner closing us; stop then. */
+    while (c->state == C_OPEN && !c->freeing) {
+        rc = dap_frame_next(&c->frame, &body, &len, &err);
+        if (rc == 0)
+            break;
+        if (rc == DAP_EPROTO) {
+            DAP_LOGW("%s: %s", c->what, err.msg);
+            continue;
+        }
+        if (rc < 0) {
+            dap_error_prefix(&err, "%s", c->what);
+            shut(c, rc, &err);
+            return;
+        }
+        json_error_t jerr;
+        json_t *msg = json_loadb(body, len, 0, &jerr);
+        if (msg == NULL || !json_is_object(msg)) {
+            DAP_LOGW("%s sent invalid JSON: %s", c->what, jerr.text);
+            json_decref(msg);
+            continue;
+        }
+        if (dap_log_enabled(DAP_LOG_DEBUG))
+            DAP_LOGD("<- %s %.*s", c->what, (int)(len > 2000 ? 2000 : len),
+                     body);
+        dispatch(c, msg);
+        json_decref(msg);
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    adapter_dapconn *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    struct dap_error err;
+
+    if (c->state != C_OPEN) {
+        if (now >= c->connect_deadline) {
+            dap_error_set(&err, DAP_ETIMEDOUT,
+                          "connecting to %s at %s timed out", c->what,
+                          c->hostport);
+            shut(c, DAP_ETIMEDOUT, &err);
+        }
+        return;
+    }
+    for (struct pending **pp = &c->pending; *pp != NULL;) {
+        struct pending *p = *pp;
+        if (p->deadline > now) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        dap_error_set(&err, DAP_ETIMEDOUT,
+                      "%s did not answer '%s' in time", c->what, p->command);
+        DAP_LOGW("%s", err.msg);
+        p->cb(p->data, DAP_ETIMEDOUT, NULL, &err);
+        free(p->command);
+        free(p);
+        if (c->freeing || c->state != C_OPEN)
+            return;
+    }
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    adapter_dapconn *c = req->data;
+    struct dap_error err;
+
+    if (c->state != C_CONNECTING)
+        return; /* timed out or closed meanwhile */
+    if (status < 0) {
+        dap_error_set(&err, DAP_ECONNECT, "cannot connect to %s at %s: %s",
+                      c->what, c->hostport, uv_strerror(status));
+        shut(c, DAP_ECONNECT, &err);
+        return;
+    }
+    c->state = C_OPEN;
+    uv_tcp_nodelay(&c->tcp, 1);
+    status = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (status < 0) {
+        dap_error_set(&err, DAP_ECONNECT, "cannot read from %s: %s", c->what,
+                      uv_strerror(status));
+        shut(c, DAP_ECONNECT, &err);
+        return;
+    }
+    if (!c->freeing && c->cb.connected_fn != NULL)
+        c->cb.connected_fn(c->cb.data, 0, NULL);
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    adapter_dapconn *c = req->data;
+    struct dap_error err;
+    int rc;
+
+    c->gai_active = 0;
+    if (c->freeing || c->state != C_RESOLVING) {
+        uv_freeaddrinfo(res);
+        maybe_release(c);
+        return;
+    }
+    if (status < 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        dap_error_set(&err, DAP_ECONNECT, "cannot resolve '%s' for %s: %s",
+                      c->host, c->what, uv_strerror(status));
+        shut(c, DAP_ECONNECT, &err);
+        return;
+    }
+    rc = uv_tcp_init(c->loop, &c->tcp);
+    if (rc == 0) {
+        c->tcp.data = c;
+        c->state = C_CONNECTING;
+        c->creq.data = c;
+        rc = uv_tcp_connect(&c->creq, &c->tcp, res->ai_addr, connect_cb);
+    }
+    uv_freeaddrinfo(res);
+    if (rc < 0) {
+        dap_error_set(&err, DAP_ECONNECT, "cannot connect to %s at %s: %s",
+                      c->what, c->hostport, uv_strerror(rc));
+        shut(c, DAP_ECONNECT, &err);
+    }
+}
+
+int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
+                        const char *what, unsigned connect_timeout_ms,
+                        const struct adapter_dapconn_callbacks *cb,
+                        adapter_dapconn **out, struct dap_error *err)
+{
+    struct addrinfo hints;
+    char portstr[16];
+    adapter_dapconn *c;
+    int rc;
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    rc = adapter__parse_hostport(hostport, c->host, sizeof(c->host), &c->port,
+                                 err);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->loop = loop;
+    c->what = strdup(what);
+    c->hostport = strdup(hostport);
+    c->cb = *cb;
+    c->state = C_RESOLVING;
+    c->seq = 1;
+    dap_frame_init(&c->frame, DAP_FRAME_MAX_BODY);
+    uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->defer);
+    c->timer.data = c;
+    c->defer.data = c;
+    c->handles = 3; /* timer, defer, tcp (counted from the start) */
+    c->connect_deadline = uv_now(loop) + connect_timeout_ms;
+    uv_timer_start(&c->timer, timer_cb, 100, 100);
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(portstr, sizeof(portstr), "%d", c->port);
+    c->gai.data = c;
+    rc = uv_getaddrinfo(loop, &c->gai, gai_cb, c->host, portstr, &hints);
+    if (rc < 0) {
+        dap_error_set(err, DAP_ECONNECT, "cannot resolve '%s': %s", c->host,
+                      uv_strerror(rc));
+        c->state = C_CLOSED;
+        c->handles--; /* tcp never initialised */
+        adapter_dapconn_free(c);
+        return DAP_ECONNECT;
+    }
+    c->gai_active = 1;
+    *out = c;
+    return 0;
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+
+    (void)status; /* a failed write shows up as a read error too */
+    free(w->data);
+    free(w);
+}
+
+int adapter_dapconn_request(adapter_dapconn *c, const char *command,
+                            json_t *args, unsigned timeout_ms,
+                            adapter_response_cb *cb, void *data)
+{
+    struct pending *p;
+    struct write_req *w;
+    json_t *msg;
+    char *body;
+    dap_buf out;
+    uv_buf_t b;
+    int rc;
+
+    if (c->state != C_OPEN)
+        return DAP_ECLOSED;
+    msg = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)c->seq, "type",
+                    "request", "command", command);
+    if (msg == NULL)
+        return DAP_ENOMEM;
+    if (args != NULL)
+        json_object_set(msg, "arguments", args);
+    body = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (body == NULL)
+        return DAP_ENOMEM;
+    if (dap_log_enabled(DAP_LOG_DEBUG))
+        DAP_LOGD("-> %s %.2000s", c->what, body);
+    dap_buf_init(&out, DAP_FRAME_MAX_BODY + 64);
+    rc = dap_frame_write(&out, body, strlen(body));
+    free(body);
+    p = calloc(1, sizeof(*p));
+    w = calloc(1, sizeof(*w));
+    if (rc < 0 || p == NULL || w == NULL) {
+        dap_buf_cleanup(&out);
+        free(p);
+        free(w);
+        return rc < 0 ? rc : DAP_ENOMEM;
+    }
+    w->data = dap_buf_take(&out, &b.len);
+    b.base = w->data;
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        free(w->data);
+        free(w);
+        free(p);
+        return DAP_ECLOSED;
+    }
+    p->seq = c->seq++;
+    p->command = strdup(command);
+    p->deadline = uv_now(c->loop) +
+                  (timeout_ms != 0 ? timeout_ms : DEFAULT_REQ_TIMEOUT_MS);
+    p->cb = cb;
+    p->data = data;
+    /* Append, so responses to pipelined requests keep their order when
+     * several time out together. */
+    struct pending **pp = &c->pending;
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = p;
+    return 0;
+}
+
+static void defer_close_cb(uv_timer_t *t)
+{
+    adapter_dapconn *c = t->data;
+
+    shut(c, c->close_status, &c->close_err);
+}
+
+void adapter_dapconn_close(adapter_dapconn *c)
+{
+    if (c == NULL || c->state == C_CLOSED)
+        return;
+    c->close_status = 0;
+    dap_error_set(&c->close_err, DAP_ECLOSED, "connection to %s closed",
+                  c->what);
+    uv_timer_start(&c->defer, defer_close_cb, 0, 0);
+}
+
+void adapter_dapconn_free(adapter_dapconn *c)
+{
+    if (c == NULL)
+        return;
+    c->freeing = 1;
+    if (c->gai_active)
+        uv_cancel((uv_req_t *)&c->gai);
+    if (c->state != C_CLOSED)
+        shut(c, DAP_ECLOSED, NULL);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->defer))
+        uv_close((uv_handle_t *)&c->defer, on_handle_closed);
+    maybe_release(c);
+}

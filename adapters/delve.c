@@ -1,0 +1,560 @@
+/* delve.c - the Go backend: delve's own DAP server, with its quirks fixed.
+ *
+ * kdap attaches to a headless delve (`dlv --headless --accept-multiclient
+ * ... attach PID|exec BIN`) in delve's "remote" mode.  What delve 1.20 does
+ * that a well-behaved DAP server would not, and what we do about it:
+ * - every message has seq 0: dapconn matches responses by request_seq and
+ *   the session renumbers everything it sends to the editor;
+ * - initialize is refused unless pathFormat, linesStartAt1 and
+ *   columnsStartAt1 are all explicit: we always send them;
+ * - `initialized` and `capabilities` events arrive around the attach
+ *   response: both are consumed here, the session announces itself;
+ * - on disconnect delve emits a stray stopped(pause) and a terminated: the
+ *   backend is closing by then and drops every event;
+ * - breakpoints set by a client survive its disconnect on a multiclient
+ *   server and would halt the app with nobody attached, and a disconnect
+ *   while delve pauses/resumes in the background leaves the app halted: so
+ *   detaching is pause (if running), clear every breakpoint, resume, then
+ *   disconnect.  See stop_step().
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dap/log.h"
+#include "adapter_int.h"
+#include "dapconn.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define PAUSE_WAIT_MS 1500
+
+enum delve_state {
+    D_NEW,
+    D_CONNECTING,
+    D_INITIALIZING,
+    D_ATTACHING,
+    D_READY,
+    D_STOPPING,
+    D_CLOSED,
+};
+
+/* Steps of the detach sequence, in order. */
+enum stop_step {
+    S_PAUSE,
+    S_WAIT_STOPPED,
+    S_CLEAR_SOURCES,
+    S_CLEAR_FUNCTIONS,
+    S_RESUME,
+    S_DISCONNECT,
+    S_DONE,
+};
+
+struct delve {
+    adapter *a;
+    adapter_dapconn *conn;
+    char *connect;
+    json_t *attach_args;  /* sent as is (mode remote + pass-through keys) */
+    enum delve_state state;
+    int got_initialized;
+    int got_attach;
+    int configured;       /* configurationDone went out */
+    int running;          /* debuggee running, as far as we know */
+    json_t *bp_sources;   /* remote path -> true, sources with breakpoints */
+    int fn_bps;           /* function breakpoints are set */
+    enum adapter_stop_mode stop_mode;
+    enum stop_step step;
+    uv_timer_t deadline;  /* detach deadline */
+    uv_timer_t pausewait; /* how long to wait for the pause to land */
+    int timers;           /* timer handles initialised and not yet closed */
+    int stop_status;
+    struct dap_error stop_err;
+};
+
+static void stop_step(struct delve *d);
+static void pause_timeout(uv_timer_t *t);
+
+static const char *const pass_keys[] = {
+    "stackTraceDepth", "showGlobalVariables", "showRegisters",
+    "hideSystemGoroutines", "goroutineFilters", "stopOnEntry",
+    NULL,
+};
+
+static int delve_new(adapter *a, json_t *cfg, struct dap_error *err)
+{
+    const char *connect = json_string_value(json_object_get(cfg, "connect"));
+    struct delve *d;
+    char host[256];
+    int port;
+    int rc;
+
+    if (connect == NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "the go runtime needs "
+                             "\"connect\": \"HOST:PORT\" of a headless delve "
+                             "(dlv --headless --accept-multiclient "
+                             "--api-version=2 --listen=HOST:PORT attach PID)");
+    rc = adapter__parse_hostport(connect, host, sizeof(host), &port, err);
+    if (rc < 0)
+        return rc;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    d->a = a;
+    d->connect = strdup(connect);
+    d->attach_args = json_pack("{s:s}", "mode", "remote");
+    for (int i = 0; pass_keys[i] != NULL; i++) {
+        json_t *v = json_object_get(cfg, pass_keys[i]);
+        if (v != NULL)
+            json_object_set(d->attach_args, pass_keys[i], v);
+    }
+    d->bp_sources = json_object();
+    a->impl = d;
+    return 0;
+}
+
+static void finish_start(struct delve *d, int status,
+                         const struct dap_error *err)
+{
+    if (status < 0) {
+        d->state = D_CLOSED;
+        adapter_dapconn_free(d->conn);
+        d->conn = NULL;
+        adapter__ready(d->a, status, err);
+        return;
+    }
+    d->state = D_READY;
+    adapter__ready(d->a, 0, NULL);
+}
+
+static void maybe_ready(struct delve *d)
+{
+    if (d->state == D_ATTACHING && d->got_initialized && d->got_attach)
+        finish_start(d, 0, NULL);
+}
+
+static int response_error(json_t *resp, const char *what,
+                          struct dap_error *err)
+{
+    const char *msg;
+    const char *fmt;
+
+    if (json_is_true(json_object_get(resp, "success")))
+        return 0;
+    msg = json_string_value(json_object_get(resp, "message"));
+    fmt = json_string_value(json_object_get(
+        json_object_get(json_object_get(resp, "body"), "error"), "format"));
+    return dap_error_set(err, DAP_EBACKEND, "delve refused %s: %s", what,
+                         fmt != NULL ? fmt : msg != NULL ? msg : "no reason");
+}
+
+static void on_attach(void *data, int status, json_t *resp,
+                      const struct dap_error *err)
+{
+    struct delve *d = data;
+    struct dap_error e;
+
+    if (status < 0) {
+        finish_start(d, status, err);
+        return;
+    }
+    if (response_error(resp, "to attach", &e) < 0) {
+        finish_start(d, e.code, &e);
+        return;
+    }
+    d->got_attach = 1;
+    maybe_ready(d);
+}
+
+static void on_initialize(void *data, int status, json_t *resp,
+                          const struct dap_error *err)
+{
+    struct delve *d = data;
+    struct dap_error e;
+    int rc;
+
+    if (status < 0) {
+        finish_start(d, status, err);
+        return;
+    }
+    if (response_error(resp, "to initialize", &e) < 0) {
+        finish_start(d, e.code, &e);
+        return;
+    }
+    json_decref(d->a->caps);
+    d->a->caps = json_incref(json_object_get(resp, "body"));
+    d->state = D_ATTACHING;
+    rc = adapter_dapconn_request(d->conn, "attach", d->attach_args, 0,
+                                 on_attach, d);
+    if (rc < 0) {
+        dap_error_set(&e, rc, "cannot send attach to delve");
+        finish_start(d, rc, &e);
+    }
+}
+
+static void on_connected(void *data, int status, const struct dap_error *err)
+{
+    struct delve *d = data;
+    struct dap_error e;
+    json_t *args;
+    int rc;
+
+    if (status < 0) {
+        e = *err;
+        if (status == DAP_ECONNECT || status == DAP_ETIMEDOUT)
+            dap_error_set(&e, status,
+                          "service \"%s\": %s. Is delve listening there? "
+                          "Start it with `dlv --headless --accept-multiclient "
+                          "--api-version=2 --listen=%s attach PID`, or fix "
+                          "\"connect\"",
+                          d->a->name, err->msg, d->connect);
+        finish_start(d, status, &e);
+        return;
+    }
+    d->state = D_INITIALIZING;
+    args = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
+                     "clientID", "kdap", "clientName", "kdap", "adapterID",
+                     "go", "pathFormat", "path", "linesStartAt1", 1,
+                     "columnsStartAt1", 1, "supportsVariableType", 1,
+                     "supportsVariablePaging", 1,
+                     "supportsRunInTerminalRequest", 0);
+    rc = adapter_dapconn_request(d->conn, "initialize", args, 0,
+                                 on_initialize, d);
+    json_decref(args);
+    if (rc < 0) {
+        dap_error_set(&e, rc, "cannot send initialize to delve");
+        finish_start(d, rc, &e);
+    }
+}
+
+static void on_event(void *data, json_t *msg)
+{
+    struct delve *d = data;
+    const char *ev = json_string_value(json_object_get(msg, "event"));
+    json_t *body = json_object_get(msg, "body");
+
+    if (ev == NULL)
+        return;
+    if (strcmp(ev, "stopped") == 0)
+        d->running = 0;
+    else if (strcmp(ev, "continued") == 0)
+        d->running = 1;
+
+    if (d->state == D_STOPPING) {
+        if (d->step == S_WAIT_STOPPED && strcmp(ev, "stopped") == 0) {
+            uv_timer_stop(&d->pausewait);
+            d->step = S_CLEAR_SOURCES;
+            stop_step(d);
+        }
+        return; /* delve's stray events while we detach */
+    }
+    if (strcmp(ev, "initialized") == 0) {
+        d->got_initialized = 1;
+        maybe_ready(d);
+        return;
+    }
+    if (strcmp(ev, "capabilities") == 0) {
+        json_t *caps = json_object_get(body, "capabilities");
+        if (d->a->caps != NULL && json_is_object(caps))
+            json_object_update(d->a->caps, caps);
+        return;
+    }
+    if (strcmp(ev, "output") == 0) {
+        const char *out = json_string_value(json_object_get(body, "output"));
+        /* delve's CLI hint makes no sense in an editor. */
+        if (out != NULL && strstr(out, "Type 'dlv help'") != NULL)
+            return;
+    }
+    if (d->state == D_READY)
+        adapter__event(d->a, ev, body);
+}
+
+static void on_closed(void *data, int status, const struct dap_error *err)
+{
+    struct delve *d = data;
+    int was = d->state;
+
+    d->state = D_CLOSED;
+    if (d->timers > 0) {
+        uv_timer_stop(&d->deadline);
+        uv_timer_stop(&d->pausewait);
+    }
+    if (was == D_STOPPING) {
+        adapter__closed(d->a, d->stop_status, &d->stop_err);
+        return;
+    }
+    if (was < D_READY)
+        return; /* reported through connected/initialize/attach */
+    adapter__closed(d->a, status < 0 ? status : DAP_ECLOSED, err);
+}
+
+static int delve_start(adapter *a)
+{
+    struct delve *d = a->impl;
+    struct adapter_dapconn_callbacks cb = {
+        .connected_fn = on_connected,
+        .event_fn = on_event,
+        .closed_fn = on_closed,
+        .data = d,
+    };
+    struct dap_error err;
+    int rc;
+
+    d->state = D_CONNECTING;
+    rc = adapter_dapconn_new(a->loop, d->connect, "delve", CONNECT_TIMEOUT_MS,
+                             &cb, &d->conn, &err);
+    if (rc < 0)
+        DAP_LOGE("service %s: %s", a->name, err.msg);
+    return rc;
+}
+
+/* Track what the detach sequence will have to undo. */
+static void note_request(struct delve *d, const char *command, json_t *args)
+{
+    if (strcmp(command, "setBreakpoints") == 0) {
+        const char *path = json_string_value(
+            json_object_get(json_object_get(args, "source"), "path"));
+        size_t n = json_array_size(json_object_get(args, "breakpoints"));
+        if (n == 0)
+            n = json_array_size(json_object_get(args, "lines"));
+        if (path != NULL) {
+            if (n > 0)
+                json_object_set_new(d->bp_sources, path, json_true());
+            else
+                json_object_del(d->bp_sources, path);
+        }
+    } else if (strcmp(command, "setFunctionBreakpoints") == 0) {
+        d->fn_bps = json_array_size(json_object_get(args, "breakpoints")) > 0;
+    } else if (strcmp(command, "configurationDone") == 0) {
+        d->configured = 1;
+        d->running = !json_is_true(json_object_get(d->attach_args,
+                                                   "stopOnEntry"));
+    } else if (strcmp(command, "continue") == 0 ||
+               strcmp(command, "next") == 0 ||
+               strcmp(command, "stepIn") == 0 ||
+               strcmp(command, "stepOut") == 0) {
+        d->running = 1;
+    }
+}
+
+static int delve_request(adapter *a, const char *command, json_t *args,
+                         adapter_response_cb *cb, void *data)
+{
+    struct delve *d = a->impl;
+
+    if (d->state != D_READY)
+        return DAP_ECLOSED;
+    note_request(d, command, args);
+    return adapter_dapconn_request(d->conn, command, args, 0, cb, data);
+}
+
+/* ---- detach / terminate ------------------------------------------------ */
+
+static void stop_fail(struct delve *d, const char *what)
+{
+    dap_error_set(&d->stop_err, DAP_EBACKEND,
+                  "detaching from delve: %s failed", what);
+    d->stop_status = DAP_EBACKEND;
+    DAP_LOGW("service %s: %s", d->a->name, d->stop_err.msg);
+    d->step = S_DONE;
+    adapter_dapconn_close(d->conn);
+}
+
+static void on_stop_resp(void *data, int status, json_t *resp,
+                         const struct dap_error *err)
+{
+    struct delve *d = data;
+
+    (void)err;
+    if (d->state != D_STOPPING)
+        return;
+    if (status < 0) {
+        stop_fail(d, "a request");
+        return;
+    }
+    /* A refused clear or resume is logged and the sequence goes on: the
+     * disconnect must still happen. */
+    if (!json_is_true(json_object_get(resp, "success")))
+        DAP_LOGW("service %s: delve refused '%s' while detaching: %s",
+                 d->a->name,
+                 json_string_value(json_object_get(resp, "command")),
+                 json_string_value(json_object_get(resp, "message")));
+    switch (d->step) {
+    case S_PAUSE:
+        if (!d->running) {
+            d->step = S_CLEAR_SOURCES;
+            break;
+        }
+        d->step = S_WAIT_STOPPED;
+        uv_timer_start(&d->pausewait, pause_timeout, PAUSE_WAIT_MS, 0);
+        return; /* on_event or the pause timer moves on */
+    case S_DISCONNECT:
+        d->step = S_DONE;
+        adapter_dapconn_close(d->conn);
+        return;
+    default:
+        break;
+    }
+    stop_step(d);
+}
+
+static void pause_timeout(uv_timer_t *t)
+{
+    struct delve *d = t->data;
+
+    if (d->state == D_STOPPING && d->step == S_WAIT_STOPPED) {
+        DAP_LOGW("service %s: delve did not report the pause; clearing "
+                 "breakpoints anyway",
+                 d->a->name);
+        d->step = S_CLEAR_SOURCES;
+        stop_step(d);
+    }
+}
+
+static void deadline_timeout(uv_timer_t *t)
+{
+    struct delve *d = t->data;
+
+    if (d->state != D_STOPPING || d->step == S_DONE)
+        return;
+    /* Give up politely: just close the connection. */
+    dap_error_set(&d->stop_err, DAP_ETIMEDOUT,
+                  "delve did not finish detaching in time");
+    d->stop_status = DAP_ETIMEDOUT;
+    d->step = S_DONE;
+    adapter_dapconn_close(d->conn);
+}
+
+static int send_stop(struct delve *d, const char *command, json_t *args)
+{
+    int rc = adapter_dapconn_request(d->conn, command, args, 3000,
+                                     on_stop_resp, d);
+    json_decref(args);
+    if (rc < 0)
+        stop_fail(d, command);
+    return rc;
+}
+
+static void stop_step(struct delve *d)
+{
+    const char *path;
+    json_t *v;
+
+    switch (d->step) {
+    case S_PAUSE:
+        if (!d->running) {
+            d->step = S_CLEAR_SOURCES;
+            stop_step(d);
+            return;
+        }
+        /* delve halts every goroutine whatever threadId says. */
+        send_stop(d, "pause", json_pack("{s:i}", "threadId", 1));
+        return;
+    case S_WAIT_STOPPED:
+        return;
+    case S_CLEAR_SOURCES:
+        json_object_foreach(d->bp_sources, path, v)
+        {
+            (void)v;
+            json_t *args = json_pack("{s:{s:s}, s:[]}", "source", "path", path,
+                                     "breakpoints");
+            json_object_del(d->bp_sources, path);
+            send_stop(d, "setBreakpoints", args);
+            return; /* one at a time; we come back here */
+        }
+        d->step = S_CLEAR_FUNCTIONS;
+        /* fall through */
+    case S_CLEAR_FUNCTIONS:
+        d->step = S_RESUME;
+        if (d->fn_bps) {
+            d->fn_bps = 0;
+            send_stop(d, "setFunctionBreakpoints",
+                      json_pack("{s:[]}", "breakpoints"));
+            return;
+        }
+        /* fall through */
+    case S_RESUME:
+        d->step = S_DISCONNECT;
+        if (!d->configured) {
+            d->configured = 1;
+            send_stop(d, "configurationDone", NULL);
+            return;
+        }
+        if (!d->running) {
+            send_stop(d, "continue", json_pack("{s:i}", "threadId", 1));
+            return;
+        }
+        /* fall through */
+    case S_DISCONNECT:
+        d->step = S_DISCONNECT;
+        send_stop(d, "disconnect",
+                  json_pack("{s:b}", "terminateDebuggee",
+                            d->stop_mode == ADAPTER_TERMINATE));
+        return;
+    case S_DONE:
+        return;
+    }
+}
+
+static void delve_stop(adapter *a, enum adapter_stop_mode mode,
+                       unsigned timeout_ms)
+{
+    struct delve *d = a->impl;
+
+    if (d->state != D_READY) {
+        if (d->conn != NULL && d->state != D_CLOSED) {
+            d->state = D_STOPPING;
+            adapter_dapconn_close(d->conn);
+        }
+        return;
+    }
+    d->state = D_STOPPING;
+    d->stop_mode = mode;
+    d->stop_status = 0;
+    memset(&d->stop_err, 0, sizeof(d->stop_err));
+    if (d->timers == 0) {
+        uv_timer_init(a->loop, &d->deadline);
+        uv_timer_init(a->loop, &d->pausewait);
+        d->deadline.data = d;
+        d->pausewait.data = d;
+        d->timers = 2;
+    }
+    uv_timer_start(&d->deadline, deadline_timeout, timeout_ms, 0);
+    d->step = mode == ADAPTER_TERMINATE ? S_DISCONNECT : S_PAUSE;
+    stop_step(d);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct delve *d = h->data;
+
+    if (--d->timers == 0)
+        free(d);
+}
+
+static void delve_free(adapter *a)
+{
+    struct delve *d = a->impl;
+
+    if (d == NULL)
+        return;
+    adapter_dapconn_free(d->conn);
+    json_decref(d->attach_args);
+    json_decref(d->bp_sources);
+    free(d->connect);
+    a->impl = NULL;
+    if (d->timers == 0) {
+        free(d);
+        return;
+    }
+    /* The timer handles live inside d: libuv owns them until their close
+     * callbacks, which free d. */
+    uv_close((uv_handle_t *)&d->deadline, timer_closed);
+    uv_close((uv_handle_t *)&d->pausewait, timer_closed);
+}
+
+const struct adapter_ops adapter__delve_ops = {
+    .new_fn = delve_new,
+    .start_fn = delve_start,
+    .request_fn = delve_request,
+    .stop_fn = delve_stop,
+    .free_fn = delve_free,
+};

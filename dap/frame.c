@@ -1,0 +1,206 @@
+/* frame.c - see frame.h. */
+#include "frame.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+void dap_frame_init(dap_frame *f, size_t max_body)
+{
+    dap_buf_init(&f->in, max_body + DAP_FRAME_MAX_HEADER + 4096);
+    f->pos = 0;
+    f->consume = 0;
+    f->max_body = max_body;
+    f->fatal = 0;
+}
+
+void dap_frame_cleanup(dap_frame *f)
+{
+    dap_buf_cleanup(&f->in);
+}
+
+/* Drop consumed bytes at the front once they dominate the buffer, so the
+ * common case (many small messages in one read) costs no memmove each. */
+static void compact(dap_frame *f)
+{
+    if (f->pos == 0)
+        return;
+    if (f->pos >= f->in.len || f->pos > f->in.len / 2) {
+        dap_buf_consume(&f->in, f->pos);
+        f->pos = 0;
+    }
+}
+
+int dap_frame_feed(dap_frame *f, const void *p, size_t n)
+{
+    if (f->fatal)
+        return DAP_ETOOBIG;
+    f->pos += f->consume;
+    f->consume = 0;
+    compact(f);
+    return dap_buf_append(&f->in, p, n);
+}
+
+static const char *find_crlf2(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 3 < n; i++) {
+        if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' &&
+            p[i + 3] == '\n')
+            return p + i;
+    }
+    return NULL;
+}
+
+static const char *find_ci(const char *p, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+
+    for (size_t i = 0; i + m <= n; i++) {
+        if (strncasecmp(p + i, needle, m) == 0)
+            return p + i;
+    }
+    return NULL;
+}
+
+/* Parse the header block [p, p+n) (without the final CRLFCRLF).  Returns 0
+ * and the length, or DAP_EPROTO. */
+static int parse_headers(const char *p, size_t n, size_t *out,
+                         struct dap_error *err)
+{
+    const char *end = p + n;
+    int found = 0;
+    size_t value = 0;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon;
+        const char *v;
+
+        if (eol == NULL)
+            eol = end;
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL)
+            return dap_error_set(err, DAP_EPROTO,
+                                 "header line without ':' in message header");
+        if ((size_t)(colon - p) == 14 &&
+            strncasecmp(p, "Content-Length", 14) == 0) {
+            v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            if (v == eol || !isdigit((unsigned char)*v))
+                return dap_error_set(err, DAP_EPROTO,
+                                     "Content-Length is not a number");
+            value = 0;
+            while (v < eol && isdigit((unsigned char)*v)) {
+                if (value > (SIZE_MAX - 9) / 10)
+                    return dap_error_set(err, DAP_EPROTO,
+                                         "Content-Length overflows");
+                value = value * 10 + (size_t)(*v - '0');
+                v++;
+            }
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            if (v != eol)
+                return dap_error_set(err, DAP_EPROTO,
+                                     "trailing characters after "
+                                     "Content-Length");
+            if (found && value != *out)
+                return dap_error_set(err, DAP_EPROTO,
+                                     "conflicting Content-Length headers");
+            *out = value;
+            found = 1;
+        }
+        p = eol;
+        if (p < end && *p == '\r')
+            p++;
+        if (p < end && *p == '\n')
+            p++;
+    }
+    if (!found)
+        return dap_error_set(err, DAP_EPROTO,
+                             "message header without Content-Length");
+    return 0;
+}
+
+int dap_frame_next(dap_frame *f, const char **body, size_t *len,
+                   struct dap_error *err)
+{
+    const char *start;
+    const char *hdr_end;
+    size_t avail;
+    size_t blen = 0;
+    size_t hlen;
+    int rc;
+
+    if (f->fatal)
+        return DAP_ETOOBIG;
+    f->pos += f->consume;
+    f->consume = 0;
+    compact(f);
+
+    /* Skip stray line breaks between messages, which some clients send. */
+    while (f->pos < f->in.len &&
+           (f->in.data[f->pos] == '\r' || f->in.data[f->pos] == '\n'))
+        f->pos++;
+    start = f->in.data + f->pos;
+    avail = f->in.len - f->pos;
+    if (avail == 0)
+        return 0;
+
+    hdr_end = find_crlf2(start, avail);
+    if (hdr_end == NULL) {
+        if (avail <= DAP_FRAME_MAX_HEADER)
+            return 0;
+        /* Garbage without a header terminator: resync at the next
+         * "Content-Length" after the start, keeping a tail that may hold a
+         * split one. */
+        const char *cl = find_ci(start + 1, avail - 1, "Content-Length");
+        size_t drop = cl != NULL ? (size_t)(cl - start) : avail - 16;
+        f->pos += drop;
+        return dap_error_set(err, DAP_EPROTO,
+                             "dropped %zu bytes of garbage without a "
+                             "message header",
+                             drop);
+    }
+    hlen = (size_t)(hdr_end - start);
+    if (hlen > DAP_FRAME_MAX_HEADER)
+        rc = dap_error_set(err, DAP_EPROTO, "message header too long");
+    else
+        rc = parse_headers(start, hlen, &blen, err);
+    if (rc < 0) {
+        /* Garbage glued in front of a real header: resync at the last
+         * Content-Length of the block rather than losing the message. */
+        const char *cl = NULL;
+        for (const char *p = start + 1; p != NULL;) {
+            p = find_ci(p, hlen - (size_t)(p - start), "Content-Length");
+            if (p != NULL)
+                cl = p++;
+        }
+        f->pos += cl != NULL ? (size_t)(cl - start) : hlen + 4;
+        return rc;
+    }
+    if (blen > f->max_body) {
+        f->fatal = 1;
+        return dap_error_set(err, DAP_ETOOBIG,
+                             "Content-Length %zu exceeds the limit of %zu "
+                             "bytes",
+                             blen, f->max_body);
+    }
+    if (avail - hlen - 4 < blen)
+        return 0;
+    *body = start + hlen + 4;
+    *len = blen;
+    f->pos += hlen + 4;
+    f->consume = blen;
+    return 1;
+}
+
+int dap_frame_write(dap_buf *out, const char *body, size_t len)
+{
+    int rc = dap_buf_printf(out, "Content-Length: %zu\r\n\r\n", len);
+
+    if (rc < 0)
+        return rc;
+    return dap_buf_append(out, body, len);
+}

@@ -1,0 +1,79 @@
+/* msg.c - see msg.h. */
+#include "msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+json_t *dap_msg_response_new(int64_t request_seq, const char *command,
+                             json_t *body_new)
+{
+    json_t *m = json_pack("{s:s, s:I, s:b, s:s}", "type", "response",
+                          "request_seq", (json_int_t)request_seq, "success", 1,
+                          "command", command);
+
+    if (m != NULL && body_new != NULL)
+        json_object_set_new(m, "body", body_new);
+    else
+        json_decref(body_new);
+    return m;
+}
+
+/* DAP formats substitute {name}; a literal brace in our text must not be
+ * taken for a variable, so double it ({{ and }} are the escape). */
+static char *escape_braces(const char *s)
+{
+    size_t n = 0;
+    char *out;
+    char *p;
+
+    for (const char *q = s; *q; q++)
+        n += (*q == '{' || *q == '}') ? 2 : 1;
+    out = malloc(n + 1);
+    if (out == NULL)
+        return NULL;
+    p = out;
+    for (const char *q = s; *q; q++) {
+        *p++ = *q;
+        if (*q == '{' || *q == '}')
+            *p++ = *q;
+    }
+    *p = '\0';
+    return out;
+}
+
+json_t *dap_msg_error_new(int64_t request_seq, const char *command, int code,
+                          const char *message, const char *format)
+{
+    char *fmt = escape_braces(format != NULL ? format : dap_strerror(code));
+    json_t *m;
+
+    if (fmt == NULL)
+        return NULL;
+    m = json_pack("{s:s, s:I, s:b, s:s, s:s, s:{s:{s:i, s:s, s:b}}}", "type",
+                  "response", "request_seq", (json_int_t)request_seq,
+                  "success", 0, "command", command, "message",
+                  message != NULL ? message
+                                  : (format != NULL ? format
+                                                    : dap_strerror(code)),
+                  "body", "error", "id", dap_err_id(code), "format", fmt,
+                  "showUser", 1);
+    free(fmt);
+    return m;
+}
+
+json_t *dap_msg_event_new(const char *event, json_t *body_new)
+{
+    json_t *m = json_pack("{s:s, s:s}", "type", "event", "event", event);
+
+    if (m != NULL && body_new != NULL)
+        json_object_set_new(m, "body", body_new);
+    else
+        json_decref(body_new);
+    return m;
+}
+
+json_t *dap_msg_output_new(const char *category, const char *text)
+{
+    return dap_msg_event_new("output", json_pack("{s:s, s:s}", "category",
+                                                 category, "output", text));
+}

@@ -1,0 +1,175 @@
+/* pathmap.c - see pathmap.h. */
+#include "pathmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Strip trailing slashes except for the root itself. */
+static char *norm_dup(const char *p)
+{
+    size_t n = strlen(p);
+    char *s;
+
+    while (n > 1 && p[n - 1] == '/')
+        n--;
+    s = malloc(n + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+int dap_pathmap_add(dap_pathmap *pm, const char *local, const char *remote)
+{
+    struct dap_pathrule *r;
+
+    r = realloc(pm->rules, (pm->n + 1) * sizeof(*r));
+    if (r == NULL)
+        return DAP_ENOMEM;
+    pm->rules = r;
+    r[pm->n].local = norm_dup(local);
+    r[pm->n].remote = norm_dup(remote);
+    if (r[pm->n].local == NULL || r[pm->n].remote == NULL) {
+        free(r[pm->n].local);
+        free(r[pm->n].remote);
+        return DAP_ENOMEM;
+    }
+    pm->n++;
+    return 0;
+}
+
+int dap_pathmap_init(dap_pathmap *pm, json_t *cfg, struct dap_error *err)
+{
+    json_t *subst = json_object_get(cfg, "substitutePath");
+    json_t *lr = json_object_get(cfg, "localRoot");
+    json_t *rr = json_object_get(cfg, "remoteRoot");
+    json_t *e;
+    size_t i;
+    int rc;
+
+    pm->rules = NULL;
+    pm->n = 0;
+    if (subst != NULL && !json_is_array(subst))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"substitutePath\" must be an array of "
+                             "{\"from\": LOCAL, \"to\": REMOTE}");
+    json_array_foreach(subst, i, e)
+    {
+        const char *from = json_string_value(json_object_get(e, "from"));
+        const char *to = json_string_value(json_object_get(e, "to"));
+        if (from == NULL || to == NULL) {
+            dap_pathmap_cleanup(pm);
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "\"substitutePath\"[%zu] needs string "
+                                 "\"from\" (local) and \"to\" (remote)",
+                                 i);
+        }
+        rc = dap_pathmap_add(pm, from, to);
+        if (rc < 0) {
+            dap_pathmap_cleanup(pm);
+            return dap_error_set(err, rc, "out of memory");
+        }
+    }
+    if ((lr != NULL && !json_is_string(lr)) ||
+        (rr != NULL && !json_is_string(rr))) {
+        dap_pathmap_cleanup(pm);
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"localRoot\" and \"remoteRoot\" must be "
+                             "strings");
+    }
+    if ((lr == NULL) != (rr == NULL)) {
+        /* One root alone is not a mapping; the other may be inferred later
+         * (cluster attach), so this is not an error here. */
+        return 0;
+    }
+    if (lr != NULL) {
+        rc = dap_pathmap_add(pm, json_string_value(lr),
+                             json_string_value(rr));
+        if (rc < 0) {
+            dap_pathmap_cleanup(pm);
+            return dap_error_set(err, rc, "out of memory");
+        }
+    }
+    return 0;
+}
+
+void dap_pathmap_cleanup(dap_pathmap *pm)
+{
+    for (size_t i = 0; i < pm->n; i++) {
+        free(pm->rules[i].local);
+        free(pm->rules[i].remote);
+    }
+    free(pm->rules);
+    pm->rules = NULL;
+    pm->n = 0;
+}
+
+/* Length of `prefix` if it is a component-wise prefix of `path`, else -1.
+ * An empty prefix matches everything (vscode-go allows adding a prefix). */
+static long match(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix);
+
+    if (n == 0)
+        return 0;
+    if (strncmp(prefix, path, n) != 0)
+        return -1;
+    if (path[n] == '\0' || path[n] == '/' || prefix[n - 1] == '/')
+        return (long)n;
+    return -1;
+}
+
+static char *join(const char *to, const char *rest)
+{
+    size_t a = strlen(to);
+    size_t b = strlen(rest);
+    char *s = malloc(a + b + 2);
+
+    if (s == NULL)
+        return NULL;
+    memcpy(s, to, a);
+    /* Keep exactly one separator between the parts. */
+    if (a > 0 && to[a - 1] == '/' && b > 0 && rest[0] == '/') {
+        rest++;
+        b--;
+    } else if (a > 0 && to[a - 1] != '/' && b > 0 && rest[0] != '/') {
+        s[a++] = '/';
+    }
+    memcpy(s + a, rest, b);
+    s[a + b] = '\0';
+    return s;
+}
+
+static char *map(const dap_pathmap *pm, const char *path, int to_remote)
+{
+    for (size_t i = 0; i < pm->n; i++) {
+        const char *from = to_remote ? pm->rules[i].local : pm->rules[i].remote;
+        const char *to = to_remote ? pm->rules[i].remote : pm->rules[i].local;
+        long n = match(from, path);
+        if (n >= 0)
+            return join(to, path + n);
+    }
+    return NULL;
+}
+
+char *dap_pathmap_to_remote(const dap_pathmap *pm, const char *local)
+{
+    return map(pm, local, 1);
+}
+
+char *dap_pathmap_to_local(const dap_pathmap *pm, const char *remote)
+{
+    return map(pm, remote, 0);
+}
+
+int dap_pathmap_owns(const dap_pathmap *pm, const char *local)
+{
+    if (pm->n == 0)
+        return 1;
+    for (size_t i = 0; i < pm->n; i++) {
+        if (match(pm->rules[i].local, local) >= 0)
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,587 @@
+/* session.c - the session object: input, output, services and their events.
+ *
+ * Request handling lives in handlers.c and req_*.c, id/path translation in
+ * remap.c.  This file owns the lifetime rules:
+ * - a service's adapter is never freed inside one of its callbacks; dead
+ *   services are reaped from a zero timer (the loop turns first);
+ * - every request gets exactly one response, also when its backend dies
+ *   (adapters fail their pending requests) or the session ends (freeing the
+ *   session answers what is still live);
+ * - finished_fn runs once, from the loop.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "msg.h"
+#include "session_int.h"
+
+#define SHUTDOWN_TIMEOUT_MS 4000
+#define TERMINATED_GRACE_MS 2000
+
+static const char *const state_names[] = {"new",      "ready",    "attaching",
+                                          "attached", "stopping", "done"};
+
+void dap__set_state(dap_session *s, enum dap_sess_state st)
+{
+    if (s->state == st)
+        return;
+    DAP_LOGI("session %s -> %s", state_names[s->state], state_names[st]);
+    s->state = st;
+}
+
+int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
+                    dap_session **out)
+{
+    dap_session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return DAP_ENOMEM;
+    s->loop = loop;
+    s->cb = *cb;
+    s->out_seq = 1;
+    s->lines_start_at_1 = 1;
+    s->columns_start_at_1 = 1;
+    dap_frame_init(&s->in, DAP_FRAME_MAX_BODY);
+    dap_idmap_init(&s->threads, "thread", 1, INT32_MAX);
+    dap_idmap_init(&s->frames, "frame", 1, INT32_MAX);
+    dap_idmap_init(&s->vars, "variables", 1, INT32_MAX);
+    dap_idmap_init(&s->bps, "breakpoint", 1, INT32_MAX);
+    dap_idmap_init(&s->sources, "source", 1, INT32_MAX);
+    uv_timer_init(loop, &s->reaper);
+    uv_timer_init(loop, &s->grace);
+    s->reaper.data = s;
+    s->grace.data = s;
+    *out = s;
+    return 0;
+}
+
+static void service_free(struct dap_service *svc)
+{
+    if (svc == NULL)
+        return;
+    adapter_free(svc->ad);
+    dap_pathmap_cleanup(&svc->paths);
+    free(svc->name);
+    free(svc->runtime);
+    free(svc->where);
+    free(svc);
+}
+
+void dap__services_drop(dap_session *s)
+{
+    for (size_t i = 0; i < s->nsvc; i++)
+        service_free(s->svc[i]);
+    free(s->svc);
+    s->svc = NULL;
+    s->nsvc = 0;
+    s->focused = NULL;
+    dap_idmap_clear(&s->threads);
+    dap_idmap_clear(&s->frames);
+    dap_idmap_clear(&s->vars);
+    dap_idmap_clear(&s->bps);
+    dap_idmap_clear(&s->sources);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    dap_session *s = h->data;
+
+    if (--s->closing == 0)
+        free(s);
+}
+
+void dap_session_free(dap_session *s)
+{
+    if (s == NULL)
+        return;
+    /* Answer whatever is still waiting, so no request goes unanswered. */
+    while (s->live != NULL)
+        dap__respond_err(s, s->live, DAP_ECANCELLED,
+                         "the session ended before this request completed");
+    dap__services_drop(s);
+    dap_frame_cleanup(&s->in);
+    dap_idmap_cleanup(&s->threads);
+    dap_idmap_cleanup(&s->frames);
+    dap_idmap_cleanup(&s->vars);
+    dap_idmap_cleanup(&s->bps);
+    dap_idmap_cleanup(&s->sources);
+    s->closing = 2;
+    uv_close((uv_handle_t *)&s->reaper, handle_closed);
+    uv_close((uv_handle_t *)&s->grace, handle_closed);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void dap__send(dap_session *s, json_t *msg_new)
+{
+    dap_buf out;
+    char *body;
+
+    if (msg_new == NULL) {
+        DAP_LOGE("out of memory building a message");
+        return;
+    }
+    json_object_set_new(msg_new, "seq", json_integer(s->out_seq++));
+    body = json_dumps(msg_new, JSON_COMPACT);
+    json_decref(msg_new);
+    if (body == NULL) {
+        DAP_LOGE("cannot serialise a message");
+        return;
+    }
+    if (dap_log_enabled(DAP_LOG_DEBUG))
+        DAP_LOGD("-> editor %.2000s", body);
+    dap_buf_init(&out, DAP_FRAME_MAX_BODY + 64);
+    if (dap_frame_write(&out, body, strlen(body)) == 0)
+        s->cb.write_fn(s->cb.data, out.data, out.len);
+    else
+        DAP_LOGE("message too large for the editor; dropped");
+    dap_buf_cleanup(&out);
+    free(body);
+}
+
+void dap__event(dap_session *s, const char *event, json_t *body_new)
+{
+    dap__send(s, dap_msg_event_new(event, body_new));
+}
+
+void dap__output(dap_session *s, const char *category, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text) - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(text);
+    if (n == 0 || text[n - 1] != '\n') {
+        text[n] = '\n';
+        text[n + 1] = '\0';
+    }
+    dap__send(s, dap_msg_output_new(category, text));
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+void dap_session_handle(dap_session *s, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb(body, len, 0, &jerr);
+
+    if (msg == NULL || !json_is_object(msg)) {
+        DAP_LOGE("invalid JSON from the editor (%s at byte %d); message "
+                 "dropped",
+                 msg == NULL ? jerr.text : "not an object",
+                 msg == NULL ? jerr.position : 0);
+        dap__output(s, "console",
+                    "kdap: dropped a message that is not a JSON object (%s)",
+                    msg == NULL ? jerr.text : "not an object");
+        json_decref(msg);
+        return;
+    }
+    if (dap_log_enabled(DAP_LOG_DEBUG))
+        DAP_LOGD("<- editor %.*s", (int)(len > 2000 ? 2000 : len), body);
+    dap__dispatch(s, msg);
+    json_decref(msg);
+}
+
+void dap_session_input(dap_session *s, const char *buf, size_t len)
+{
+    struct dap_error err = {0};
+    const char *body;
+    size_t blen;
+    int rc;
+
+    if (s->state == SS_DONE)
+        return;
+    rc = dap_frame_feed(&s->in, buf, len);
+    while (rc >= 0) {
+        rc = dap_frame_next(&s->in, &body, &blen, &err);
+        if (rc == 0)
+            return;
+        if (rc == DAP_EPROTO) {
+            DAP_LOGE("bad frame from the editor: %s; resynchronising",
+                     err.msg);
+            dap__output(s, "console", "kdap: %s; input resynchronised",
+                        err.msg);
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        dap_session_handle(s, body, blen);
+        if (s->state == SS_DONE)
+            return;
+    }
+    /* Fatal framing error (oversize): say so and end the session cleanly. */
+    DAP_LOGE("fatal input error: %s", rc == DAP_ETOOBIG && err.msg[0]
+                                          ? err.msg
+                                          : dap_strerror(rc));
+    dap__output(s, "important", "kdap: %s; closing the session",
+                err.msg[0] ? err.msg : dap_strerror(rc));
+    dap_session_shutdown(s, "fatal input error");
+}
+
+/* ---- services ---------------------------------------------------------- */
+
+struct dap_service *dap__service_by_id(dap_session *s, uint32_t id)
+{
+    if (id == 0 || id > s->nsvc)
+        return NULL;
+    return s->svc[id - 1];
+}
+
+size_t dap__services_alive(dap_session *s)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->nsvc; i++)
+        n += s->svc[i]->state != SVC_GONE;
+    return n;
+}
+
+void dap__reset_stopped_ids(dap_session *s, struct dap_service *svc)
+{
+    dap_idmap_clear_backend(&s->frames, svc->id);
+    dap_idmap_clear_backend(&s->vars, svc->id);
+}
+
+static struct dap_service *svc_of(dap_session *s, adapter *a)
+{
+    for (size_t i = 0; i < s->nsvc; i++) {
+        if (s->svc[i]->ad == a)
+            return s->svc[i];
+    }
+    return NULL;
+}
+
+static int all_stopped(dap_session *s)
+{
+    for (size_t i = 0; i < s->nsvc; i++) {
+        if (s->svc[i]->state == SVC_READY && !s->svc[i]->stopped)
+            return 0;
+    }
+    return 1;
+}
+
+/* Thread exits for every thread of a service that is gone. */
+static void threads_exited(dap_session *s, struct dap_service *svc)
+{
+    for (size_t i = 0; i < s->threads.count; i++) {
+        if (s->threads.ents[i].backend != svc->id)
+            continue;
+        dap__event(s, "thread",
+                   json_pack("{s:s, s:i}", "reason", "exited", "threadId",
+                             (int)s->threads.ents[i].local));
+    }
+}
+
+static void send_terminated(dap_session *s)
+{
+    if (s->terminated_sent)
+        return;
+    s->terminated_sent = 1;
+    dap__event(s, "terminated", NULL);
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+    dap_session *s = t->data;
+
+    DAP_LOGI("no disconnect after terminated; exiting");
+    dap__finish(s, 0);
+}
+
+/* A service ended on its own (its debugger died or the debuggee exited). */
+static void service_lost(dap_session *s, struct dap_service *svc,
+                         const char *why)
+{
+    svc->state = SVC_GONE;
+    dap__reset_stopped_ids(s, svc);
+    if (s->state != SS_ATTACHED)
+        return;
+    dap__output(s, "important", "kdap: service \"%s\" ended: %s", svc->name,
+                why);
+    threads_exited(s, svc);
+    dap__schedule_reap(s);
+    if (dap__services_alive(s) == 0) {
+        send_terminated(s);
+        /* The editor answers terminated with disconnect; if it does not,
+         * do not linger. */
+        uv_timer_start(&s->grace, grace_cb, TERMINATED_GRACE_MS, 0);
+    }
+}
+
+static void on_event(void *data, adapter *a, const char *event, json_t *body)
+{
+    dap_session *s = data;
+    struct dap_service *svc = svc_of(s, a);
+    json_t *b;
+
+    if (svc == NULL || svc->state != SVC_READY || s->state != SS_ATTACHED)
+        return;
+    b = body != NULL ? json_deep_copy(body) : NULL;
+    if (strcmp(event, "stopped") == 0) {
+        svc->stopped = 1;
+        s->focused = svc;
+        dap__reset_stopped_ids(s, svc);
+    } else if (strcmp(event, "continued") == 0) {
+        svc->stopped = 0;
+        dap__reset_stopped_ids(s, svc);
+    } else if (strcmp(event, "terminated") == 0) {
+        json_decref(b);
+        service_lost(s, svc, "the debugger ended the session");
+        return;
+    } else if (strcmp(event, "exited") == 0 && s->nsvc > 1) {
+        dap__output(s, "important", "kdap: service \"%s\" exited with code %lld",
+                    svc->name,
+                    (long long)json_integer_value(
+                        json_object_get(body, "exitCode")));
+        json_decref(b);
+        return;
+    }
+    if (b != NULL && dap__remap_to_client(s, svc, b) < 0) {
+        json_decref(b);
+        return;
+    }
+    if (b != NULL && s->nsvc > 1) {
+        if (strcmp(event, "stopped") == 0)
+            json_object_set_new(b, "allThreadsStopped",
+                                json_boolean(all_stopped(s)));
+        else if (strcmp(event, "continued") == 0)
+            json_object_set_new(b, "allThreadsContinued", json_false());
+    }
+    dap__event(s, event, b);
+}
+
+static void on_ready(void *data, adapter *a, int status,
+                     const struct dap_error *err)
+{
+    dap_session *s = data;
+    struct dap_service *svc = svc_of(s, a);
+    struct dap_request *req = s->attach_req;
+    int pending = 0;
+
+    if (svc == NULL)
+        return;
+    if (status < 0) {
+        svc->state = SVC_GONE;
+        DAP_LOGE("service %s: %s", svc->name, err->msg);
+        /* Remember the first failure for the attach response. */
+        if (req != NULL && req->extra == NULL)
+            req->extra = json_pack("{s:i, s:s}", "code", status, "message",
+                                   err->msg);
+    } else {
+        svc->state = SVC_READY;
+        DAP_LOGI("service %s attached (%s)", svc->name, svc->where);
+    }
+    for (size_t i = 0; i < s->nsvc; i++)
+        pending += s->svc[i]->state == SVC_STARTING;
+    if (pending > 0 || req == NULL)
+        return;
+    s->attach_req = NULL;
+    if (req->extra != NULL) {
+        int code = (int)json_integer_value(json_object_get(req->extra, "code"));
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s",
+                 json_string_value(json_object_get(req->extra, "message")));
+        /* Detach the services that did attach: all or nothing. */
+        dap__set_state(s, SS_READY);
+        for (size_t i = 0; i < s->nsvc; i++) {
+            if (s->svc[i]->state == SVC_READY) {
+                s->svc[i]->state = SVC_STOPPING;
+                adapter_stop(s->svc[i]->ad, ADAPTER_DETACH, 3000);
+            }
+        }
+        dap__respond_err(s, req, code, "%s", msg);
+        return;
+    }
+    dap__set_state(s, SS_ATTACHED);
+    for (size_t i = 0; i < s->nsvc; i++)
+        dap__output(s, "console", "kdap: attached to %s service \"%s\" at %s",
+                    s->svc[i]->runtime, s->svc[i]->name, s->svc[i]->where);
+    dap__event(s, "initialized", NULL);
+    dap__respond(s, req, NULL);
+}
+
+static void maybe_stop_done(dap_session *s);
+
+static void on_closed(void *data, adapter *a, int status,
+                      const struct dap_error *err)
+{
+    dap_session *s = data;
+    struct dap_service *svc = svc_of(s, a);
+
+    if (svc == NULL)
+        return;
+    if (svc->state == SVC_STOPPING) {
+        svc->state = SVC_GONE;
+        if (status < 0)
+            DAP_LOGW("service %s: %s", svc->name, err ? err->msg : "");
+        else
+            DAP_LOGI("service %s detached", svc->name);
+        maybe_stop_done(s);
+        return;
+    }
+    if (svc->state == SVC_GONE)
+        return;
+    service_lost(s, svc,
+                 status < 0 && err != NULL ? err->msg : "connection closed");
+    maybe_stop_done(s);
+}
+
+int dap__service_add(dap_session *s, const char *name, const char *runtime,
+                     json_t *cfg, const char *where, struct dap_error *err)
+{
+    struct adapter_callbacks cb = {
+        .event_fn = on_event,
+        .ready_fn = on_ready,
+        .closed_fn = on_closed,
+        .data = s,
+    };
+    struct dap_service *svc;
+    struct dap_service **arr;
+    int rc;
+
+    svc = calloc(1, sizeof(*svc));
+    arr = realloc(s->svc, (s->nsvc + 1) * sizeof(*arr));
+    if (svc == NULL || arr == NULL) {
+        free(svc);
+        if (arr != NULL)
+            s->svc = arr;
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
+    s->svc = arr;
+    svc->id = (uint32_t)s->nsvc + 1;
+    svc->name = strdup(name);
+    svc->runtime = strdup(runtime);
+    svc->where = strdup(where);
+    svc->state = SVC_STARTING;
+    rc = dap_pathmap_init(&svc->paths, cfg, err);
+    if (rc == 0)
+        rc = adapter_new(s->loop, runtime, name, cfg, &cb, &svc->ad, err);
+    if (rc < 0) {
+        service_free(svc);
+        return rc;
+    }
+    s->svc[s->nsvc++] = svc;
+    return 0;
+}
+
+void dap__service_start_all(dap_session *s)
+{
+    for (size_t i = 0; i < s->nsvc; i++) {
+        struct dap_service *svc = s->svc[i];
+        if (svc->state != SVC_STARTING)
+            continue;
+        int rc = adapter_start(svc->ad);
+        if (rc < 0) {
+            struct dap_error e;
+            dap_error_set(&e, rc, "cannot start the %s backend: %s",
+                          svc->runtime, dap_strerror(rc));
+            on_ready(s, svc->ad, rc, &e);
+        }
+    }
+}
+
+/* ---- ending ------------------------------------------------------------ */
+
+static void reap_cb(uv_timer_t *t)
+{
+    dap_session *s = t->data;
+
+    /* Adapters of gone services are freed here, outside their callbacks;
+     * the service records stay so their ids keep failing cleanly. */
+    for (size_t i = 0; i < s->nsvc; i++) {
+        if (s->svc[i]->state == SVC_GONE && s->svc[i]->ad != NULL) {
+            adapter_free(s->svc[i]->ad);
+            s->svc[i]->ad = NULL;
+        }
+    }
+    if (s->state == SS_DONE && s->cb.finished_fn != NULL) {
+        void (*fn)(void *, int) = s->cb.finished_fn;
+        s->cb.finished_fn = NULL;
+        fn(s->cb.data, s->finish_status);
+    }
+}
+
+void dap__schedule_reap(dap_session *s)
+{
+    uv_timer_start(&s->reaper, reap_cb, 0, 0);
+}
+
+void dap__finish(dap_session *s, int status)
+{
+    if (s->state == SS_DONE)
+        return;
+    dap__set_state(s, SS_DONE);
+    uv_timer_stop(&s->grace);
+    s->finish_status = status;
+    dap__schedule_reap(s);
+}
+
+/* Called whenever a service finished stopping: when all have, the pending
+ * disconnect/terminate/shutdown completes. */
+static void maybe_stop_done(dap_session *s)
+{
+    struct dap_request *req;
+
+    if (s->state != SS_STOPPING)
+        return;
+    for (size_t i = 0; i < s->nsvc; i++) {
+        if (s->svc[i]->state == SVC_STOPPING)
+            return;
+    }
+    dap__schedule_reap(s);
+    req = s->stop_req;
+    s->stop_req = NULL;
+    if (req == NULL) {
+        dap__finish(s, 0);
+        return;
+    }
+    if (strcmp(req->command, "terminate") == 0) {
+        /* The editor follows up with disconnect. */
+        dap__set_state(s, SS_ATTACHED);
+        dap__respond(s, req, NULL);
+        send_terminated(s);
+        uv_timer_start(&s->grace, grace_cb, TERMINATED_GRACE_MS, 0);
+        return;
+    }
+    dap__respond(s, req, NULL);
+    dap__finish(s, 0);
+}
+
+void dap__stop_all(dap_session *s, enum adapter_stop_mode mode)
+{
+    int any = 0;
+
+    dap__set_state(s, SS_STOPPING);
+    for (size_t i = 0; i < s->nsvc; i++) {
+        struct dap_service *svc = s->svc[i];
+        if (svc->state == SVC_READY || svc->state == SVC_STARTING) {
+            svc->state = SVC_STOPPING;
+            adapter_stop(svc->ad, mode, SHUTDOWN_TIMEOUT_MS);
+            any = 1;
+        }
+    }
+    if (!any)
+        maybe_stop_done(s);
+}
+
+void dap_session_shutdown(dap_session *s, const char *why)
+{
+    if (s->state == SS_DONE)
+        return;
+    DAP_LOGI("shutting down: %s", why);
+    if (s->state == SS_STOPPING)
+        return; /* already on its way */
+    if (s->attach_req != NULL) {
+        struct dap_request *req = s->attach_req;
+        s->attach_req = NULL;
+        dap__respond_err(s, req, DAP_ECANCELLED, "cancelled: %s", why);
+    }
+    dap__stop_all(s, ADAPTER_DETACH);
+}

@@ -1,0 +1,43 @@
+/* session.h - one debug session with the editor: N services, one DAP stream.
+ *
+ * The session reads complete DAP messages (framing is the caller's), runs
+ * them through the handler table, talks to the services' backends, remaps
+ * every id and path, and writes DAP messages through the writer it was given.
+ * It never touches stdio itself, so tests can drive it with in-memory
+ * writers.
+ */
+#ifndef KDAP_SESSION_H
+#define KDAP_SESSION_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "err.h"
+
+typedef struct dap_session dap_session;
+
+struct dap_session_callbacks {
+    /* Write one framed message (the session frames it). */
+    void (*write_fn)(void *data, const char *buf, size_t len);
+    /* The session is over (after disconnect, shutdown, or a fatal input
+     * error): the owner should flush and exit.  Called once, from the loop.
+     */
+    void (*finished_fn)(void *data, int status);
+    void *data;
+};
+
+int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
+                    dap_session **out) DAP_WUR;
+/* Free everything.  Backends still attached are dropped without detaching:
+ * call dap_session_shutdown() first and wait for finished_fn.  NULL ok. */
+void dap_session_free(dap_session *s);
+
+/* Feed raw bytes from the editor (framing included). */
+void dap_session_input(dap_session *s, const char *buf, size_t len);
+/* Handle one already-unframed message body. */
+void dap_session_handle(dap_session *s, const char *body, size_t len);
+/* The editor went away (stdin closed) or a signal asked us to stop: detach
+ * every service (debuggees keep running), then finished_fn. */
+void dap_session_shutdown(dap_session *s, const char *why);
+
+#endif

@@ -1,0 +1,59 @@
+/* test_pathmap.c - localRoot/remoteRoot and substitutePath. */
+#include <stdlib.h>
+
+#include "dap/pathmap.h"
+#include "tests/test.h"
+
+static void expect(char *got, const char *want)
+{
+    if (want == NULL) {
+        ASSERT_NULL(got);
+        return;
+    }
+    ASSERT_STR_EQ(got, want);
+    free(got);
+}
+
+int main(void)
+{
+    dap_pathmap pm;
+    struct dap_error err;
+    json_t *cfg = json_loads(
+        "{\"localRoot\": \"/home/me/svc/\", \"remoteRoot\": \"/src\","
+        " \"substitutePath\": [{\"from\": \"/home/me/lib\", \"to\": "
+        "\"/go/pkg/lib\"}]}",
+        0, NULL);
+
+    ASSERT_OK(dap_pathmap_init(&pm, cfg, &err));
+    expect(dap_pathmap_to_remote(&pm, "/home/me/svc/main.go"), "/src/main.go");
+    expect(dap_pathmap_to_remote(&pm, "/home/me/svc"), "/src");
+    /* Component boundary: /home/me/svc2 is not under /home/me/svc. */
+    expect(dap_pathmap_to_remote(&pm, "/home/me/svc2/x.go"), NULL);
+    expect(dap_pathmap_to_remote(&pm, "/home/me/lib/a/b.go"),
+           "/go/pkg/lib/a/b.go");
+    expect(dap_pathmap_to_local(&pm, "/src/pkg/h.go"),
+           "/home/me/svc/pkg/h.go");
+    expect(dap_pathmap_to_local(&pm, "/go/pkg/lib/c.go"), "/home/me/lib/c.go");
+    expect(dap_pathmap_to_local(&pm, "/usr/lib/go/src/net/http/server.go"),
+           NULL);
+    ASSERT(dap_pathmap_owns(&pm, "/home/me/svc/main.go"));
+    ASSERT(!dap_pathmap_owns(&pm, "/elsewhere/main.go"));
+    dap_pathmap_cleanup(&pm);
+    json_decref(cfg);
+
+    /* No rules: every path is owned and maps to itself. */
+    cfg = json_object();
+    ASSERT_OK(dap_pathmap_init(&pm, cfg, &err));
+    ASSERT(dap_pathmap_owns(&pm, "/any/file.go"));
+    expect(dap_pathmap_to_remote(&pm, "/any/file.go"), NULL);
+    dap_pathmap_cleanup(&pm);
+    json_decref(cfg);
+
+    /* Bad shapes are configuration errors naming the key. */
+    cfg = json_loads("{\"substitutePath\": [{\"from\": 1}]}", 0, NULL);
+    ASSERT_EQ(dap_pathmap_init(&pm, cfg, &err), DAP_ECONFIG);
+    ASSERT(strstr(err.msg, "substitutePath") != NULL);
+    json_decref(cfg);
+    printf("test_pathmap: ok\n");
+    return 0;
+}

@@ -270,6 +270,7 @@ class DapClient:
         self.garbage = []         # non-DAP bytes read from the peer
         self.eof = False
         self.eof_time = None
+        self._reported_v = self._reported_g = 0
         self._consumed = set()    # indexes of events returned by wait_event
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read_loop, name="dap-reader-" + name,
@@ -333,11 +334,7 @@ class DapClient:
     def check(self):
         """Raise if the peer sent anything invalid so far."""
         with self._cond:
-            if self.violations:
-                raise DapError("\n".join(self.violations[:5]))
-            if self.garbage:
-                raise DapError("%s wrote non-DAP bytes on its output: %r"
-                               % (self.name, self.garbage[:5]))
+            self._raise_violations_locked()
 
     # -- sending ------------------------------------------------------------
     def send_raw(self, data):
@@ -381,10 +378,13 @@ class DapClient:
                 self._cond.wait(left)
 
     def _raise_violations_locked(self):
-        if self.violations:
-            raise DapError("\n".join(self.violations[:5]))
-        if self.garbage:
-            raise DapError("%s wrote non-DAP bytes on its output: %r" % (self.name, self.garbage[:5]))
+        # each problem is raised once (a test failing on it is not failed again in tearDown)
+        v, g = self.violations[self._reported_v:], self.garbage[self._reported_g:]
+        self._reported_v, self._reported_g = len(self.violations), len(self.garbage)
+        if v:
+            raise DapError("\n".join(v[:5]))
+        if g:
+            raise DapError("%s wrote non-DAP bytes on its output: %r" % (self.name, g[:5]))
 
     def _tail(self, n=6):
         return json.dumps(self.messages[-n:])[:1500]
@@ -501,6 +501,7 @@ class SyncDap:
         self.proc = proc
         self.seq = 0
         self.events = []
+        self.responses = {}      # responses read while waiting for something else
 
     @classmethod
     def spawn(cls, argv, env=None, stderr=None):
@@ -527,12 +528,17 @@ class SyncDap:
             raise DapError("peer closed the connection")
         return json.loads(body)
 
-    def response(self, seq, deadline=None):
+    def response(self, seq):
+        r = self.responses.pop(seq, None)
+        if r is not None:
+            return r
         while True:
             m = self.read()
-            if m.get("type") == "response" and m.get("request_seq") == seq:
-                return m
-            if m.get("type") == "event":
+            if m.get("type") == "response":
+                if m.get("request_seq") == seq:
+                    return m
+                self.responses[m.get("request_seq")] = m
+            elif m.get("type") == "event":
                 self.events.append(m)
 
     def request(self, command, arguments=None):
@@ -551,6 +557,8 @@ class SyncDap:
                 if m.get("event") == name:
                     return m
                 self.events.append(m)
+            elif m.get("type") == "response":
+                self.responses[m.get("request_seq")] = m
 
     def close(self, timeout=5.0):
         self.t.close_write()

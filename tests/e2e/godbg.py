@@ -7,6 +7,7 @@ Every process started here is registered in a ProcessGroup and is killed by pid
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ def log_file(name):
 
 
 _build_lock = threading.Lock()
+_PDEATH = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
 
 def build_go_hello():
@@ -108,8 +110,10 @@ class ProcessGroup:
         out = open(log, "ab") if log else subprocess.DEVNULL
         if log:
             self.files.append(out)
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True, **kw)   # setsid: own session and group
+        # setsid (own session and process group, killed as a group at cleanup), and
+        # setpriv --pdeathsig KILL so nothing outlives a test runner that is itself killed
+        p = subprocess.Popen(_PDEATH + list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True, **kw)
         self.procs.append(p)
         return p
 

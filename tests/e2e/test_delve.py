@@ -320,7 +320,7 @@ class TestSingleService(E2ECase):
             top = self.top_frames(c, ev["body"]["threadId"], 1)[0]
             self.assertEqual(top["source"]["path"], local_src, "frame path not mapped back: %s" % mapping)
             c.request("continue", {"threadId": ev["body"]["threadId"]})
-            self.assertEqual(get.wait(5), "hello /map%d #%d\n" % (i, i))
+            self.assertTrue(get.wait(5).startswith("hello /map%d #" % i))
             self.disconnect_and_exit(c, [svc])
 
 

@@ -10,7 +10,7 @@ For N iterations the same `threads`, `stackTrace`, `scopes`, `variables` request
 both paths, alternating which path goes first; the client code (dapclient.SyncDap: blocking,
 no thread, no validation) is identical on both paths.
 
-Prints, per request and overall: median latency of each path, the ratio of the medians
+Prints, per request and overall (per iteration, the mean of its 4 requests): median latency of each path, the ratio of the medians
 (kdap/direct), the median of the per-iteration ratios and the microseconds kdap adds at the
 median.  Target: ratio <= 1.10 and <= 100 us added.  At the end the app is resumed, the
 breakpoint cleared (by kdap's disconnect) and every process is killed.
@@ -160,9 +160,10 @@ def main():
         rows = []
         for cmd in list(REQUESTS) + ["overall"]:
             if cmd == "overall":
-                ks = [x for c in REQUESTS for x in samples["kdap"][c]]
-                ds = [x for c in REQUESTS for x in samples["direct"][c]]
-                pair = [a / b for c in REQUESTS for a, b in zip(samples["kdap"][c], samples["direct"][c])]
+                # per iteration: the mean of its 4 requests (= one editor "stop" refresh / 4)
+                ks = [sum(x) / len(REQUESTS) for x in zip(*(samples["kdap"][c] for c in REQUESTS))]
+                ds = [sum(x) / len(REQUESTS) for x in zip(*(samples["direct"][c] for c in REQUESTS))]
+                pair = [a / b for a, b in zip(ks, ds)]
             else:
                 ks, ds = samples["kdap"][cmd], samples["direct"][cmd]
                 pair = [a / b for a, b in zip(ks, ds)]
@@ -174,6 +175,7 @@ def main():
 
         print("DAP round trip, go-hello stopped at main.go:%d, delve %s, %d iterations (+%d warm-up)"
               % (BP_LINE, delve_version(), opts.iterations, opts.warmup))
+        print("machine: %d cpus, load average %.2f %.2f %.2f" % ((os.cpu_count(),) + os.getloadavg()))
         print("%-11s %11s %11s %8s %10s %10s" % ("request", "direct us", "kdap us", "ratio",
                                                   "pair med", "added us"))
         for r in rows:

@@ -282,7 +282,7 @@ class DapClient:
     def spawn(cls, argv, env=None, stderr=None, name="kdap", **kw):
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                                env=env, bufsize=0)
+                                env=env, bufsize=-1)   # buffered; writes are flushed
         return cls(_stdio_transport(proc), name=name, proc=proc, **kw)
 
     @classmethod
@@ -507,7 +507,7 @@ class SyncDap:
     def spawn(cls, argv, env=None, stderr=None):
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                                env=env, bufsize=0)
+                                env=env, bufsize=-1)   # buffered; writes are flushed
         return cls(_stdio_transport(proc), proc)
 
     @classmethod
@@ -574,6 +574,32 @@ class SyncDap:
         except OSError:
             pass
         return rc
+
+
+def check_sequence(messages, sent):
+    """seq starts at 1 and grows by 1 for every message the adapter sends; every response
+    answers a request we sent, with that request's command. Returns a list of problems."""
+    problems = []
+    for i, m in enumerate(messages, 1):
+        if m.get("seq") != i:
+            problems.append("message #%d has seq %r (expected %d): %s" % (i, m.get("seq"), i,
+                                                                         json.dumps(m)[:200]))
+            break
+    by_seq = {r.get("seq"): r for r in sent if isinstance(r.get("seq"), int)}
+    seen = {}
+    for m in messages:
+        if m.get("type") != "response":
+            continue
+        rs = m.get("request_seq")
+        req = by_seq.get(rs)
+        if req is None:
+            continue        # e.g. the answer to a request sent without seq
+        if isinstance(req.get("command"), str) and m.get("command") != req["command"]:
+            problems.append("response to %d (%s) has command %r" % (rs, req["command"], m.get("command")))
+        seen[rs] = seen.get(rs, 0) + 1
+        if seen[rs] == 2:
+            problems.append("two responses to request %d" % rs)
+    return problems
 
 
 def check_ids(messages):

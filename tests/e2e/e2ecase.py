@@ -6,7 +6,7 @@ import re
 import threading
 import unittest
 
-from dapclient import DapClient, check_ids
+from dapclient import DapClient, check_ids, check_sequence
 from godbg import (APP_DIR, APP_SRC, BP_LINE, GoService, ProcessGroup, kdap_path, log_file)
 
 TEST_TIMEOUT = float(os.environ.get("KDAP_E2E_TEST_TIMEOUT", "60"))
@@ -56,6 +56,8 @@ class E2ECase(unittest.TestCase):
             c.check()
             problems = check_ids(c.messages)
             self.assertEqual(problems, [], "ids outside (0, 2^31) from kdap")
+            problems = check_sequence(c.messages, c.sent)
+            self.assertEqual(problems, [], "seq / request_seq problems in kdap's messages")
 
     # -- processes ------------------------------------------------------------
     def tag(self):
@@ -102,7 +104,12 @@ class E2ECase(unittest.TestCase):
             self.assertIsInstance(caps.get("exceptionBreakpointFilters"), list,
                                   "initialize must list exceptionBreakpointFilters")
         seq = c.send("attach", attach_args)
-        c.wait_event("initialized", 15)
+        # wait for `initialized`, but fail at once (with kdap's message) if attach fails
+        c._wait(lambda: True if c.has_event("initialized") else
+                next((self.fail("attach failed: %s" % json.dumps(m)) for m in c.messages
+                      if m.get("type") == "response" and m.get("request_seq") == seq
+                      and not m.get("success")), None), 15, "event 'initialized'")
+        c.wait_event("initialized", 1)
         bps = None
         if breakpoints is not None:
             bps = c.request("setBreakpoints", {"source": {"path": source_path},

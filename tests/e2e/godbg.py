@@ -107,7 +107,7 @@ class ProcessGroup:
         self.files = []
 
     def start(self, argv, log=None, **kw):
-        out = open(log, "ab") if log else subprocess.DEVNULL
+        out = open(log, "wb") if log else subprocess.DEVNULL   # truncate: readiness is read from it
         if log:
             self.files.append(out)
         # setsid (own session and process group, killed as a group at cleanup), and

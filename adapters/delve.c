@@ -362,6 +362,7 @@ static void on_stop_resp(void *data, int status, json_t *resp,
                          const struct dap_error *err)
 {
     struct delve *d = data;
+    const char *cmd;
 
     (void)err;
     if (d->state != D_STOPPING)
@@ -377,21 +378,19 @@ static void on_stop_resp(void *data, int status, json_t *resp,
                  d->a->name,
                  json_string_value(json_object_get(resp, "command")),
                  json_string_value(json_object_get(resp, "message")));
-    switch (d->step) {
-    case S_PAUSE:
-        if (!d->running) {
-            d->step = S_CLEAR_SOURCES;
-            break;
-        }
-        d->step = S_WAIT_STOPPED;
-        uv_timer_start(&d->pausewait, pause_timeout, PAUSE_WAIT_MS, 0);
-        return; /* on_event or the pause timer moves on */
-    case S_DISCONNECT:
+    cmd = json_string_value(json_object_get(resp, "command"));
+    if (cmd != NULL && strcmp(cmd, "disconnect") == 0) {
         d->step = S_DONE;
         adapter_dapconn_close(d->conn);
         return;
-    default:
-        break;
+    }
+    if (d->step == S_PAUSE) {
+        if (d->running) {
+            d->step = S_WAIT_STOPPED;
+            uv_timer_start(&d->pausewait, pause_timeout, PAUSE_WAIT_MS, 0);
+            return; /* on_event or the pause timer moves on */
+        }
+        d->step = S_CLEAR_SOURCES;
     }
     stop_step(d);
 }

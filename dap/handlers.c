@@ -209,7 +209,7 @@ void dap__dispatch(dap_session *s, json_t *msg)
     h = dap__handler_find(req->command);
     if (h == NULL) {
         dap__respond_err(s, req, DAP_EUNSUPPORTED,
-                         "kdap does not support the request '%s'",
+                         "the request '%s' is not supported by kdap",
                          req->command);
         return;
     }

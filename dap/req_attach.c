@@ -111,7 +111,8 @@ int dap__req_attach(dap_session *s, struct dap_request *req, json_t *args,
         if (!json_is_array(services) || json_array_size(services) == 0)
             return dap_error_set(&req->err, DAP_ECONFIG,
                                  "\"services\" must be a non-empty array of "
-                                 "service objects");
+                                 "service objects, each with \"connect\" "
+                                 "(HOST:PORT) or \"target\"");
         for (size_t i = 0; i < json_array_size(services) && rc == 0; i++)
             rc = add_service(s, json_array_get(services, i), (int)i,
                              &req->err);

@@ -13,6 +13,25 @@
 #include "log.h"
 #include "session_int.h"
 
+/* Paging of `variables` (start/count) for backends that page only indexed
+ * children (delve returns every named child whatever start/count say): a
+ * response longer than `count` was not paged, so page it here. */
+static void page_variables(json_t *args, json_t *body)
+{
+    json_t *vars = json_object_get(body, "variables");
+    json_int_t start = json_integer_value(json_object_get(args, "start"));
+    json_int_t count = json_integer_value(json_object_get(args, "count"));
+    json_t *page;
+    size_t n = json_array_size(vars);
+
+    if (count <= 0 || start < 0 || n <= (size_t)count)
+        return;
+    page = json_array();
+    for (size_t i = (size_t)start; i < n && i < (size_t)(start + count); i++)
+        json_array_append(page, json_array_get(vars, i));
+    json_object_set_new(body, "variables", page);
+}
+
 static void forward_done(void *data, int status, json_t *resp,
                          const struct dap_error *err)
 {
@@ -32,6 +51,8 @@ static void forward_done(void *data, int status, json_t *resp,
         dap__respond_err(s, req, DAP_ENOMEM, "out of memory");
         return;
     }
+    if (strcmp(req->command, "variables") == 0)
+        page_variables(req->args, body);
     if (req->h->flags & DAP_H_RESUMES) {
         svc->stopped = 0;
         if (s->nsvc > 1 && strcmp(req->command, "continue") == 0) {
@@ -66,6 +87,47 @@ static struct dap_service *pick_default(dap_session *s, unsigned flags)
     return NULL;
 }
 
+/* The argument each forwarded request cannot do without, and its type:
+ * checked here so that a malformed request gets kdap's clear error instead
+ * of whatever the backend makes of it. */
+static const struct {
+    const char *command;
+    const char *key;
+    json_type type;
+} required[] = {
+    {"continue", "threadId", JSON_INTEGER},
+    {"evaluate", "expression", JSON_STRING},
+    {"exceptionInfo", "threadId", JSON_INTEGER},
+    {"next", "threadId", JSON_INTEGER},
+    {"pause", "threadId", JSON_INTEGER},
+    {"scopes", "frameId", JSON_INTEGER},
+    {"setVariable", "variablesReference", JSON_INTEGER},
+    {"setVariable", "name", JSON_STRING},
+    {"setVariable", "value", JSON_STRING},
+    {"stackTrace", "threadId", JSON_INTEGER},
+    {"stepIn", "threadId", JSON_INTEGER},
+    {"stepOut", "threadId", JSON_INTEGER},
+    {"variables", "variablesReference", JSON_INTEGER},
+};
+
+static int check_args(struct dap_request *req, json_t *args)
+{
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        json_t *v;
+        if (strcmp(required[i].command, req->command) != 0)
+            continue;
+        v = json_object_get(args, required[i].key);
+        if (v == NULL || json_typeof(v) != required[i].type)
+            return dap_error_set(&req->err, DAP_EINVAL,
+                                 "'%s' needs \"%s\" as %s", req->command,
+                                 required[i].key,
+                                 required[i].type == JSON_INTEGER
+                                     ? "an integer"
+                                     : "a string");
+    }
+    return 0;
+}
+
 int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
                      json_t **body)
 {
@@ -73,6 +135,9 @@ int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
     int rc;
 
     (void)body;
+    rc = check_args(req, args);
+    if (rc < 0)
+        return rc;
     rc = dap__remap_to_backend(s, args, &svc, &req->err);
     if (rc < 0)
         return rc;

@@ -45,7 +45,12 @@ static void threads_done(dap_session *s, struct dap_request *req)
             "threads");
         if (!json_is_array(threads))
             continue;
-        if (dap__remap_to_client(s, svc, threads) < 0)
+        /* Remap under the "threads" key: that is what marks "id" as a
+         * thread id. */
+        json_t *wrap = json_pack("{s:O}", "threads", threads);
+        int rc = dap__remap_to_client(s, svc, wrap);
+        json_decref(wrap);
+        if (rc < 0)
             continue;
         json_array_foreach(threads, k, t)
         {

@@ -24,6 +24,8 @@
 static const char *const state_names[] = {"new",      "ready",    "attaching",
                                           "attached", "stopping", "done"};
 
+static void send_terminated(dap_session *s);
+
 void dap__set_state(dap_session *s, enum dap_sess_state st)
 {
     if (s->state == st)
@@ -222,6 +224,7 @@ void dap_session_input(dap_session *s, const char *buf, size_t len)
                                           : dap_strerror(rc));
     dap__output(s, "important", "kdap: %s; closing the session",
                 err.msg[0] ? err.msg : dap_strerror(rc));
+    send_terminated(s);
     dap_session_shutdown(s, "fatal input error");
 }
 

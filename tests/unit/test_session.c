@@ -135,7 +135,7 @@ static void test_dispatch(uv_loop_t *loop)
 
     send_msg(s, "{\"seq\":4,\"type\":\"request\",\"command\":\"frobnicate\"}");
     all = drain();
-    assert_error(only(all, "response"), 4, "does not support", 1002);
+    assert_error(only(all, "response"), 4, "not supported", 1002);
     json_decref(all);
 
     send_msg(s, "{\"type\":\"request\",\"command\":\"threads\"}");

@@ -1122,7 +1122,9 @@ class Server:
                         continue
                     for target in [r.name] + [r.name + "/" + s for s in sorted(r.subs)]:
                         rn, sb = (target.split("/") + [None])[:2]
-                        ok = [v for v in verbs if self.api.policy.allowed(req.user, req.groups, v, rn, sb, ns, r.group)]
+                        cand = r.verbs if sb is None else r.subs[sb][1]
+                        ok = [v for v in verbs if v in cand and
+                              self.api.policy.allowed(req.user, req.groups, v, rn, sb, ns, r.group)]
                         if ok:
                             rules.append({"verbs": ok, "apiGroups": [r.group], "resources": [target]})
             out["spec"] = body.get("spec") or {}
@@ -1322,16 +1324,16 @@ class Server:
                 if phase in ("Succeeded", "Failed"):
                     raise bad_request("cannot %s into a container in a completed pod; current phase is %s" % (sub, phase))
                 path = "/%s/%s/%s/%s" % (sub, ns, name, container)
+                # contract names (stdin/stdout/stderr/tty = 0|1) plus the real kubelet's
+                # input/output/error aliases when set; stderr is dropped with a tty, as k8s does
                 q = [("command", v) for v in req.query.get("command", [])]
-                for k, alias in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty")):
-                    on = req.qbool(k)
-                    if k == "stderr" and req.qbool("tty"):
-                        on = False
-                    if on:
-                        q.append((k, "1"))
-                        if alias != k:
-                            q.append((alias, "1"))
-                query = _urlencode(q)
+                aliases = []
+                for k, alias in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", None)):
+                    on = req.qbool(k) and not (k == "stderr" and req.qbool("tty"))
+                    q.append((k, "1" if on else "0"))
+                    if on and alias:
+                        aliases.append((alias, "1"))
+                query = _urlencode(q + aliases)
         return self.proxy(req, pod, path + ("?" + query if query else ""))
 
     def pick_container(self, pod, container, name):
@@ -1531,19 +1533,22 @@ def main():
     d = os.path.abspath(args.dir)
     os.makedirs(d, exist_ok=True)
     api = Api(d)
-    for f in ("apiserver.ready",):
-        try:
-            os.unlink(os.path.join(d, f))
-        except FileNotFoundError:
-            pass
-    api.logf = open(os.path.join(d, "apiserver.log"), "a")
     api.pki.ensure()
+    try:
+        lsock, handle = serve(api, args.port)
+    except OSError as e:
+        print("apiserver: cannot listen on 127.0.0.1:%d: %s" % (args.port, e.strerror), file=sys.stderr)
+        return 1
+    try:
+        os.unlink(os.path.join(d, "apiserver.ready"))
+    except FileNotFoundError:
+        pass
+    api.logf = open(os.path.join(d, "apiserver.log"), "a")
     authz = os.path.join(d, "authz.json")
     if not os.path.exists(authz):
         with open(authz, "w") as f:
             json.dump(DEFAULT_POLICY, f, indent=2)
     api.bootstrap()
-    lsock, handle = serve(api, args.port)
     api.pki.write_kubeconfigs(api.port)
     with open(os.path.join(d, "apiserver.pid"), "w") as f:
         f.write("%d\n" % os.getpid())
@@ -1577,4 +1582,4 @@ def main():
 
 if __name__ == "__main__":
     random.seed()
-    main()
+    sys.exit(main())

@@ -635,7 +635,9 @@ class T08KubeletProxy(unittest.TestCase):
             self.assertTrue(path.startswith("/exec/default/px/app?command=cat&command=%2Fproc%2F1%2Fcmdline"), path)
             self.assertIn("stdout=1", path)
             self.assertIn("stderr=1", path)
-            self.assertNotIn("stdin=1", path)
+            self.assertIn("stdin=0", path)
+            self.assertIn("tty=0", path)
+            self.assertIn("output=1", path)
         finally:
             kl.close()
             os.unlink(portfile)

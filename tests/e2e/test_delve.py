@@ -43,6 +43,8 @@ class TestSingleService(E2ECase):
         threads = c.request("threads")["threads"]
         self.assertIn(tid, [t["id"] for t in threads], "stopped thread not in threads")
         self.assertEqual(len({t["id"] for t in threads}), len(threads), "duplicate thread ids")
+        self.assertFalse([t["name"] for t in threads if t["name"].startswith(("default: ", "service-1: "))],
+                         "thread names are prefixed only when there is more than one service")
 
         frames = self.top_frames(c, tid)
         top = frames[0]
@@ -65,6 +67,8 @@ class TestSingleService(E2ECase):
         err = c.request_error("evaluate", {"expression": "no_such_var", "context": "repl",
                                            "frameId": top["id"]})
         self.assertIn("error", err["body"])
+        res = c.request("evaluate", {"expression": "st.Hits", "context": "repl"})   # no frameId
+        self.assertEqual(res["result"], "1")
 
         body = c.request("continue", {"threadId": tid})
         self.assertEqual(get.wait(5), "hello /path-xyz #1\n")
@@ -205,6 +209,7 @@ class TestSingleService(E2ECase):
         self.assertTrue(res["breakpoints"][0]["verified"], json.dumps(res))
         get = svc.get_async("/fn")
         ev = self.wait_stopped(c, 10, "function breakpoint")
+        self.assertIn(res["breakpoints"][0]["id"], ev["body"].get("hitBreakpointIds", []), json.dumps(ev))
         top = self.top_frames(c, ev["body"]["threadId"], 1)[0]
         self.assertEqual(top["name"], "main.handle")
         c.request("setFunctionBreakpoints", {"breakpoints": []})
@@ -266,6 +271,30 @@ class TestSingleService(E2ECase):
         c.request("continue", {"threadId": tid})
         self.assertTrue(svc.answers(3), "the app does not answer after continue")
         self.disconnect_and_exit(c, [svc])
+
+    def test_breakpoints_in_unknown_file(self):
+        svc = self.go_service()
+        c, _ = self.session(svc)
+        res = c.request("setBreakpoints", {"source": {"path": "/nonexistent/elsewhere/other.go"},
+                                           "breakpoints": [{"line": 3}, {"line": 9}]})
+        self.assertEqual(len(res["breakpoints"]), 2, "one entry per requested breakpoint")
+        self.assertFalse(any(b["verified"] for b in res["breakpoints"]), json.dumps(res))
+        self.assertTrue(svc.answers(2))
+        self.disconnect_and_exit(c, [svc])
+
+    def test_stdin_closed_while_stopped(self):
+        """The editor dies while the app is stopped: kdap exits within 5 s and (as on
+        disconnect) does not leave the app halted."""
+        svc = self.go_service()
+        c, _ = self.session(svc, breakpoints=[self.bp_line()])
+        get = svc.get_async("/orphan")
+        self.wait_stopped(c, 10, "breakpoint")
+        c.close_input()
+        rc = c.wait_exit(5)
+        self.assertIsNotNone(rc, "kdap did not exit within 5 s of stdin closing")
+        self.assertGreaterEqual(rc, 0, "kdap killed by a signal")
+        self.assertTrue(svc.answers(2.0), "app left halted after the editor went away")
+        self.assertEqual(get.wait(2), "hello /orphan #1\n")
 
     def test_source_request(self):
         svc = self.go_service()
@@ -343,6 +372,8 @@ class TestTwoServices(E2ECase):
         # a stop in alpha: beta keeps running
         get_a = a.get_async("/from-a")
         ev_a = self.wait_stopped(c, 10, "breakpoint")
+        bp_id = bps["breakpoints"][0]["id"]
+        self.assertIn(bp_id, ev_a["body"].get("hitBreakpointIds", []), json.dumps(ev_a))
         self.assertIs(ev_a["body"].get("allThreadsStopped"), False,
                       "with one of two services stopped allThreadsStopped must be false: %s"
                       % json.dumps(ev_a))
@@ -354,6 +385,7 @@ class TestTwoServices(E2ECase):
         get_b = b.get_async("/from-b")
         ev_b = self.wait_stopped(c, 10, "breakpoint")
         tid_b = ev_b["body"]["threadId"]
+        self.assertIn(bp_id, ev_b["body"].get("hitBreakpointIds", []), json.dumps(ev_b))
         self.assertNotEqual(tid_a, tid_b)
         by_id = {t["id"]: t["name"] for t in c.request("threads")["threads"]}
         self.assertTrue(by_id.get(tid_b, "").startswith("beta: "), (tid_b, by_id))
@@ -380,6 +412,18 @@ class TestTwoServices(E2ECase):
         c.request_error("variables", {"variablesReference": ref_a})
         c.request("continue", {"threadId": tid_b})
         self.assertEqual(get_b.wait(5), "hello /from-b #1\n")
+
+        # pause one service only: the other keeps serving
+        c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": []})
+        beta_tid = next(t["id"] for t in c.request("threads")["threads"] if t["name"].startswith("beta: "))
+        c.request("pause", {"threadId": beta_tid})
+        ev = self.wait_stopped(c, 10, "pause")
+        self.assertIs(ev["body"].get("allThreadsStopped"), False, json.dumps(ev))
+        by_id = {t["id"]: t["name"] for t in c.request("threads")["threads"]}
+        self.assertTrue(by_id.get(ev["body"].get("threadId"), "").startswith("beta: "), (ev, by_id))
+        self.assertTrue(a.answers(2.0), "alpha halted by pausing beta")
+        self.assertFalse(b.answers(0.5), "beta answers while paused")
+        # disconnect with beta paused: kdap resumes it
         self.disconnect_and_exit(c, [a, b])
 
 

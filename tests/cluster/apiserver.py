@@ -644,6 +644,21 @@ class Server:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         return "system:anonymous", ["system:unauthenticated"]
 
+    def impersonate(self, req):
+        """Impersonate-User / Impersonate-Group: allowed for system:masters only (like the
+        cluster-admin binding); anybody else gets k8s's 403."""
+        target = req.header("impersonate-user")
+        groups = [v for k, v in req.headers if k.lower() == "impersonate-group"]
+        if not target and not groups:
+            return
+        if "system:masters" not in req.groups:
+            what, kind = ("users", target) if target else ("groups", groups[0])
+            raise ApiError(403, "Forbidden", '%s "%s" is forbidden: User "%s" cannot impersonate resource "%s" in '
+                           'API group "" at the cluster scope' % (what, kind, req.user, what),
+                           {"name": kind, "kind": what})
+        req.user = target or req.user
+        req.groups = groups + (["system:authenticated"] if target != "system:anonymous" else [])
+
     def authorize(self, req, verb, res, sub, ns, name):
         if self.api.policy.allowed(req.user, req.groups, verb, res.name, sub, ns, res.group):
             return
@@ -660,6 +675,7 @@ class Server:
         try:
             try:
                 req.user, req.groups = self.authenticate(req)
+                self.impersonate(req)
                 code = self.route(req)
             except ApiError as e:
                 code = e.code

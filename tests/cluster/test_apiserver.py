@@ -194,11 +194,24 @@ class T03Auth(unittest.TestCase):
                       context="restricted", check=False)
         self.assertEqual(p.stdout.strip(), "no")
         self.assertEqual(S.kubectl("auth", "can-i", "list", "pods", context="restricted").stdout.strip(), "yes")
+        # impersonation: admin may, others may not
+        self.assertEqual(S.kubectl("auth", "can-i", "delete", "pods", "--as=restricted", check=False).stdout.strip(), "no")
+        p = S.kubectl("get", "pods", "--as=admin", context="restricted", check=False)
+        self.assertIn('users "admin" is forbidden: User "restricted" cannot impersonate resource "users" in API '
+                      'group "" at the cluster scope', p.stderr)
 
     def test_401_bad_token(self):
+        # with discovery cached (as after any earlier command), the 401 Status of the list is shown
+        S.kubectl("get", "pods")
         p = S.kubectl("get", "pods", context="bad-token", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("error: You must be logged in to the server (Unauthorized)", p.stderr)
+        # without a discovery cache the discovery request fails first (client-go's generic 401 text)
+        p = S.kubectl("get", "pods", "--cache-dir", os.path.join(S.dir, "empty-cache"), context="bad-token",
+                      check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("error: You must be logged in to the server (the server has asked for the client to "
+                      "provide credentials)", p.stderr)
         st, body = S.rawj("GET", "/api/v1/namespaces/default/pods", token="not-a-token")
         self.assertEqual((st, body), (401, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                             "status": "Failure", "message": "Unauthorized",

@@ -125,6 +125,32 @@ class TestBadInput(E2ECase):
         if how == "resynced":
             self.finish(c)
 
+    def test_framing_variants(self):
+        """Unknown headers are ignored, frames may arrive split or coalesced, lengths are
+        in bytes (UTF-8), and kdap's own frames count bytes too."""
+        c = self.fresh()
+        body = json.dumps({"seq": c.next_seq(), "type": "request", "command": "threads"}).encode()
+        c.send_raw(b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        c.expect_response(c.seq, 5)
+        # one frame byte by byte
+        frame = encode({"seq": c.next_seq(), "type": "request", "command": "threads"})
+        for i in range(len(frame)):
+            c.send_raw(frame[i:i + 1])
+        c.expect_response(c.seq, 5)
+        # three frames in one write
+        first = c.seq + 1
+        c.send_raw(b"".join(encode({"seq": c.next_seq(), "type": "request", "command": "threads"})
+                            for _ in range(3)))
+        for s in range(first, first + 3):
+            c.expect_response(s, 5)
+        # non-ASCII: the command name comes back in the error response; byte lengths must match
+        r = c.request_error("\u00fcn\u00efc\u00f6d\u00e9\u2603", {"x": "\U0001F600" * 10})
+        self.assert_error(r)
+        self.assertEqual(r["command"], "\u00fcn\u00efc\u00f6d\u00e9\u2603")
+        c.request_error("fooBar")          # the stream is still in sync
+        self.finish(c)
+
     def test_invalid_json(self):
         for body in (b"{not json!}", b"[1,2,3]", b"null", b'"a string"', b"\xff\xfe\xfd",
                      b'{"seq":1,"type":"request","command":"threads"'):
@@ -245,6 +271,38 @@ class TestBadInput(E2ECase):
         rc = c.wait_exit(5)
         self.assertIsNotNone(rc, "kdap did not exit within 5 s after delve died")
         self.assertEqual(rc, 0, "kdap must exit cleanly when its backend is gone")
+
+
+    def test_delve_killed_while_stopped(self):
+        svc = self.go_service()
+        c, _ = self.session(svc, breakpoints=[self.bp_line()])
+        svc.get_async("/dying", timeout=3)
+        self.wait_stopped(c, 10, "breakpoint")
+        svc.kill_delve()
+        c.wait_event("terminated", 5)
+        c.close_input()
+        rc = c.wait_exit(5)
+        self.assertIsNotNone(rc, "kdap did not exit within 5 s after delve died")
+        self.assertGreaterEqual(rc, 0, "kdap killed by a signal")
+
+    def test_one_of_two_delves_killed(self):
+        """Losing one backend is not the end of the session: no `terminated`, the other
+        service keeps working (breakpoints, stops, continue, disconnect)."""
+        a, b = self.go_service("a"), self.go_service("b")
+        c = self.start_kdap()
+        self.attach(c, {"services": [go_service_args(a, "alpha"), go_service_args(b, "beta")]},
+                    breakpoints=[self.bp_line()])
+        a.kill_delve()
+        time.sleep(1.0)
+        self.assertFalse(c.has_event("terminated"), "terminated sent while beta is still attached")
+        self.assertIsNone(c.proc.poll(), "kdap exited while beta is still attached")
+        names = [t["name"] for t in c.request("threads")["threads"]]
+        self.assertTrue(names and all(n.startswith("beta: ") for n in names), names)
+        get = b.get_async("/survivor")
+        ev = self.wait_stopped(c, 10, "breakpoint")
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        self.assertEqual(get.wait(5), "hello /survivor #1\n")
+        self.disconnect_and_exit(c, [b])
 
 
 if __name__ == "__main__":

@@ -296,6 +296,34 @@ class TestSingleService(E2ECase):
         self.assertTrue(svc.answers(2.0), "app left halted after the editor went away")
         self.assertEqual(get.wait(2), "hello /orphan #1\n")
 
+    def test_pipelined_and_large_requests(self):
+        """Many requests in flight at once, and large frames both ways."""
+        svc = self.go_service()
+        c, _ = self.session(svc, breakpoints=[self.bp_line()])
+        get, ev = self.stop_at_bp(c, svc, "/pipe")
+        tid = ev["body"]["threadId"]
+        top = self.top_frames(c, tid, 1)[0]
+        ref, _ = self.locals_of(c, top["id"])
+        seqs = []
+        for _ in range(25):
+            seqs.append(c.send("threads"))
+            seqs.append(c.send("stackTrace", {"threadId": tid, "startFrame": 0, "levels": 5}))
+            seqs.append(c.send("scopes", {"frameId": top["id"]}))
+            seqs.append(c.send("variables", {"variablesReference": ref}))
+            seqs.append(c.send("evaluate", {"expression": "msg", "context": "watch", "frameId": top["id"]}))
+        for s in seqs:
+            c.expect_response(s, 20, success=True)
+        # a ~600 KB request and its response (one log message per line, 300 lines)
+        big = "x" * 2000
+        bps = [{"line": n, "logMessage": big + " {msg}"} for n in range(1, 301)]
+        res = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": bps}, timeout=30)
+        self.assertEqual(len(res["breakpoints"]), 300)
+        self.assertEqual([b.get("line") for b in res["breakpoints"]][BP_LINE - 1], BP_LINE)
+        c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": []})
+        c.request("continue", {"threadId": tid})
+        get.wait(5)
+        self.disconnect_and_exit(c, [svc])
+
     def test_source_request(self):
         svc = self.go_service()
         c, _ = self.session(svc)
@@ -424,6 +452,32 @@ class TestTwoServices(E2ECase):
         self.assertTrue(a.answers(2.0), "alpha halted by pausing beta")
         self.assertFalse(b.answers(0.5), "beta answers while paused")
         # disconnect with beta paused: kdap resumes it
+        self.disconnect_and_exit(c, [a, b])
+
+
+    def test_breakpoints_routed_by_path_mapping(self):
+        """Each service has its own localRoot: a breakpoint in alpha's copy of main.go
+        must stop alpha only, and alpha's frames show alpha's local path."""
+        a, b = self.go_service("a"), self.go_service("b")
+        roots = {}
+        for n in ("alpha", "beta"):
+            d = tempfile.mkdtemp(prefix="kdap-%s-" % n)
+            self.addCleanup(shutil.rmtree, d, True)
+            shutil.copy(APP_SRC, d)
+            roots[n] = d
+        c = self.start_kdap()
+        bps = self.attach(c, {"services": [
+            go_service_args(a, "alpha", localRoot=roots["alpha"], remoteRoot=APP_DIR),
+            go_service_args(b, "beta", localRoot=roots["beta"], remoteRoot=APP_DIR)]},
+            breakpoints=[self.bp_line()], source_path=os.path.join(roots["alpha"], "main.go"))
+        self.assertTrue(bps["breakpoints"][0]["verified"], json.dumps(bps))
+        self.assertEqual(b.get("/not-here", 3), "hello /not-here #1\n")   # beta: no breakpoint
+        get = a.get_async("/here")
+        ev = self.wait_stopped(c, 10, "breakpoint")
+        top = self.top_frames(c, ev["body"]["threadId"], 1)[0]
+        self.assertEqual(top["source"]["path"], os.path.join(roots["alpha"], "main.go"))
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        self.assertEqual(get.wait(5), "hello /here #1\n")
         self.disconnect_and_exit(c, [a, b])
 
 

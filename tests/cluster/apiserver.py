@@ -47,7 +47,7 @@ import api_patch  # noqa: E402
 import api_resources as R  # noqa: E402
 from api_controllers import Controllers, rand_suffix  # noqa: E402
 from api_http import ClientGone, Connection  # noqa: E402
-from api_pki import NODE_USER, Pki  # noqa: E402
+from api_pki import Pki  # noqa: E402
 from api_store import (Expired, SelectorError, Store, parse_field_selector,  # noqa: E402
                        parse_label_selector, selector_string)
 
@@ -1158,13 +1158,16 @@ class Server:
             old = self.store_get(res, ns, name)
             if sub == "scale":
                 obj = self.from_scale(res, old, body)
-                return self.send_obj(req, 200, res, self.to_scale(res, self.api._update(res, None, old, obj, dry)))
-            if not isinstance(body, dict):
+                obj = self.to_scale(res, self.api._update(res, None, old, obj, dry))
+                code = 200
+            elif not isinstance(body, dict):
                 raise bad_request("the body of the request was in an unknown format")
-            if body.get("kind") and body["kind"] != res.kind:
+            elif body.get("kind") and body["kind"] != res.kind:
                 raise bad_request("the object provided is unrecognized (must be of type %s)" % res.kind)
-            obj = self.api._update(res, sub, old, body, dry)
-        return self.send_obj(req, 200, res, obj)
+            else:
+                obj = self.api._update(res, sub, old, body, dry)
+                code = 200
+        return self.send_obj(req, code, res, obj)
 
     def patch(self, req, res, ns, name, sub):
         ctype = req.header("content-type").split(";")[0].strip().lower()
@@ -1197,31 +1200,37 @@ class Server:
                                           % (patch["metadata"]["name"], name))
                     self._managed(patch, req.q("fieldManager"), "Apply")
                     obj = self.api.internal_create(res.key, ns or "", patch, dry_run=dry)
-                    return self.send_obj(req, 201, res, obj)
-                raise not_found(res, name)
-            target = self.to_scale(res, old) if sub == "scale" else old
-            try:
-                if ctype == "application/json-patch+json":
-                    new = api_patch.json_patch(target, patch)
-                elif ctype == "application/merge-patch+json":
-                    new = api_patch.merge_patch(target, patch)
+                    created = True
                 else:
-                    if not isinstance(patch, dict):
-                        raise api_patch.PatchError("patch must be an object")
-                    if ctype == "application/apply-patch+yaml":
-                        if patch.get("kind") and patch["kind"] != target.get("kind"):
-                            raise bad_request("the object provided is unrecognized (must be of type %s)" % target.get("kind"))
-                    new = api_patch.strategic_merge(target, patch)
-            except api_patch.PatchError as e:
-                raise ApiError(422, "Invalid", 'the server rejected our request due to an error in our request: %s' % e,
-                               {"causes": [{"reason": "FieldValueInvalid", "message": str(e), "field": "patch"}]})
-            if ctype == "application/apply-patch+yaml":
-                self._managed(new, req.q("fieldManager"), "Apply")
-            if sub == "scale":
-                new = self.from_scale(res, old, new)
-                return self.send_obj(req, 200, res, self.to_scale(res, self.api._update(res, None, old, new, dry)))
-            obj = self.api._update(res, sub, old, new, dry)
-        return self.send_obj(req, 200, res, obj)
+                    raise not_found(res, name)
+            else:
+                obj = self._patch_existing(req, res, sub, old, patch, ctype, dry)
+                created = False
+        return self.send_obj(req, 201 if created else 200, res, obj)
+
+    def _patch_existing(self, req, res, sub, old, patch, ctype, dry):
+        target = self.to_scale(res, old) if sub == "scale" else old
+        try:
+            if ctype == "application/json-patch+json":
+                new = api_patch.json_patch(target, patch)
+            elif ctype == "application/merge-patch+json":
+                new = api_patch.merge_patch(target, patch)
+            else:
+                if not isinstance(patch, dict):
+                    raise api_patch.PatchError("patch must be an object")
+                if ctype == "application/apply-patch+yaml":
+                    if patch.get("kind") and patch["kind"] != target.get("kind"):
+                        raise bad_request("the object provided is unrecognized (must be of type %s)" % target.get("kind"))
+                new = api_patch.strategic_merge(target, patch)
+        except api_patch.PatchError as e:
+            raise ApiError(422, "Invalid", 'the server rejected our request due to an error in our request: %s' % e,
+                           {"causes": [{"reason": "FieldValueInvalid", "message": str(e), "field": "patch"}]})
+        if ctype == "application/apply-patch+yaml":
+            self._managed(new, req.q("fieldManager"), "Apply")
+        if sub == "scale":
+            new = self.from_scale(res, old, new)
+            return self.to_scale(res, self.api._update(res, None, old, new, dry))
+        return self.api._update(res, sub, old, new, dry)
 
     def _managed(self, obj, manager, op):
         md = obj.setdefault("metadata", {})

@@ -341,6 +341,11 @@ class Controllers:
                 prog = cond("Progressing", "False", "ProgressDeadlineExceeded",
                             'ReplicaSet "%s" has timed out progressing.' % rsname)
         new_st["conditions"] = [avail, prog]
+        failure = next((c for c in (new.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "ReplicaFailure" and c.get("status") == "True"), None)
+        if failure:  # e.g. pods rejected by Pod Security admission
+            new_st["conditions"].append(cond("ReplicaFailure", "True", failure.get("reason", "FailedCreate"),
+                                             failure.get("message", "")))
         ann = md.setdefault("annotations", {})
         if new_st != st or ann.get(REV) != rev:
             if ann.get(REV) != rev:

@@ -561,8 +561,9 @@ class Api:
                 if grace is None:
                     grace = obj["spec"].get("terminationGracePeriodSeconds", 30)
                 grace = max(0, int(grace))
+                # like k8s: unscheduled or already terminated pods go at once
                 if grace == 0 or not obj["spec"].get("nodeName") or \
-                        (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed") and grace == 0:
+                        (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                     if md.get("finalizers"):
                         md["deletionTimestamp"] = md.get("deletionTimestamp") or R.now_ts()
                         md["deletionGracePeriodSeconds"] = 0
@@ -900,15 +901,16 @@ class Server:
         except ValueError as e:
             raise bad_request("error decoding JSON: %s" % e)
 
-    def send_obj(self, req, code, res, obj):
+    def send_obj(self, req, code, res, obj, headers=()):
         tv = self.table_version(req)
         if tv and obj.get("kind") == res.kind and not obj.get("kind") == "Status":
-            return self.send_json(req, code, self.table(req, res, [obj], obj["metadata"].get("resourceVersion", ""), tv))
+            return self.send_json(req, code, self.table(req, res, [obj], obj["metadata"].get("resourceVersion", ""), tv),
+                                  headers)
         pom = self.partial_meta(req)
         if pom and obj.get("kind") == res.kind:
             return self.send_json(req, code, {"kind": "PartialObjectMetadata", "apiVersion": pom,
-                                              "metadata": obj["metadata"]})
-        return self.send_json(req, code, obj)
+                                              "metadata": obj["metadata"]}, headers)
+        return self.send_json(req, code, obj, headers)
 
     def table_version(self, req):
         for part in req.header("accept").split(","):
@@ -1098,7 +1100,19 @@ class Server:
         if res.name in SELF_REVIEWS:
             return self.self_review(req, res, body)
         obj = self.api.internal_create(res.key, ns or "", body, dry_run=dry)
-        return self.send_obj(req, 201, res, obj)
+        return self.send_obj(req, 201, res, obj, headers=self.psa_warning(res, obj))
+
+    def psa_warning(self, res, obj):
+        """Pod Security warns (does not reject) for workload resources whose template violates."""
+        if res.key not in ("deployments.apps", "replicasets.apps"):
+            return ()
+        nso = self.api.store.get("namespaces", "", obj["metadata"].get("namespace", "")) or {}
+        level = ((nso.get("metadata") or {}).get("labels") or {}).get(R.PSA_LABEL)
+        viol = R.pod_security_violations(((obj.get("spec") or {}).get("template") or {}).get("spec") or {}, level or "")
+        if not viol:
+            return ()
+        text = 'would violate PodSecurity "%s:latest": %s' % (level, "; ".join(viol))
+        return (("Warning", '299 - "%s"' % text.replace('"', '\\"')),)
 
     def self_review(self, req, res, body):
         if not isinstance(body, dict):

@@ -281,6 +281,23 @@ class T04DebugAndPodSecurity(unittest.TestCase):
                          'namespaces (hostPID=true), privileged (container "c" must not set '
                          'securityContext.privileged=true), non-default capabilities (container "c" must not '
                          'include "NET_ADMIN" in securityContext.capabilities.add)'.replace("), ", "); ", 2))
+        # workloads: a warning at create time, then the ReplicaSet cannot create its pods
+        manifest = json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ptrace"},
+                               "spec": {"selector": {"matchLabels": {"app": "ptrace"}}, "template": {
+                                   "metadata": {"labels": {"app": "ptrace"}}, "spec": {"containers": [{
+                                       "name": "c", "image": "x", "securityContext": {"capabilities": {
+                                           "add": ["SYS_PTRACE"]}}}]}}}})
+        p = S.kubectl("apply", "-n", "t-psa", "-f", "-", input=manifest)
+        self.assertIn('Warning: would violate PodSecurity "baseline:latest": non-default capabilities (container '
+                      '"c" must not include "SYS_PTRACE" in securityContext.capabilities.add)', p.stderr)
+
+        def failure():
+            d = json.loads(S.kubectl("get", "deploy", "ptrace", "-n", "t-psa", "-o", "json").stdout)
+            return [c for c in d["status"].get("conditions") or [] if c["type"] == "ReplicaFailure"]
+        cond = wait_for(failure, what="ReplicaFailure condition")[0]
+        self.assertEqual(cond["reason"], "FailedCreate")
+        self.assertIn('violates PodSecurity "baseline:latest"', cond["message"])
+        self.assertEqual(json.loads(S.kubectl("get", "pods", "-n", "t-psa", "-o", "json").stdout)["items"], [])
         S.kubectl("delete", "ns", "t-psa", "--wait=false")
 
     def test_ephemeral_validation(self):

@@ -144,12 +144,15 @@ class E2E(unittest.TestCase):
         self.assertIn("go-hello listening on :8080", C.kubectl("logs", pod).stdout)
         proc = subprocess.Popen([KUBECTL, "--kubeconfig", C.kubeconfig, "-n", C.ns, "logs", "-f", pod],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        killer = threading.Timer(30, proc.kill)  # never hang the suite on a silent stream
+        killer.start()
         try:
             line = proc.stdout.readline()
             self.assertIn("go-hello listening on :8080", line)
             time.sleep(1)
             self.assertIsNone(proc.poll(), "logs -f must keep following")
         finally:
+            killer.cancel()
             proc.kill()
             proc.wait()
 

@@ -67,6 +67,7 @@ struct delve {
     int timers;           /* timer handles initialised and not yet closed */
     int stop_status;
     struct dap_error stop_err;
+    json_t *held_stop;    /* a stopped event waiting for its thread */
 };
 
 static void stop_step(struct delve *d);
@@ -225,6 +226,42 @@ static void on_connected(void *data, int status, const struct dap_error *err)
     }
 }
 
+/* delve's pause stop names no thread; find the current goroutine (delve
+ * marks it "* " in threads) so the editor knows where the program is.  The
+ * held-back event waits in d->held_stop. */
+static void on_pause_threads(void *data, int status, json_t *resp,
+                             const struct dap_error *err)
+{
+    struct delve *d = data;
+    json_t *body = d->held_stop;
+    json_t *threads;
+    json_t *t;
+    size_t i;
+    json_int_t id = 0;
+
+    (void)err;
+    d->held_stop = NULL;
+    if (body == NULL)
+        return;
+    threads = status == 0 ? json_object_get(json_object_get(resp, "body"),
+                                            "threads")
+                          : NULL;
+    json_array_foreach(threads, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        int current = name != NULL && strncmp(name, "* ", 2) == 0;
+        if (id == 0 || current)
+            id = json_integer_value(json_object_get(t, "id"));
+        if (current)
+            break;
+    }
+    if (id != 0)
+        json_object_set_new(body, "threadId", json_integer(id));
+    if (d->state == D_READY)
+        adapter__event(d->a, "stopped", body);
+    json_decref(body);
+}
+
 static void on_event(void *data, json_t *msg)
 {
     struct delve *d = data;
@@ -262,6 +299,17 @@ static void on_event(void *data, json_t *msg)
         /* delve's CLI hint makes no sense in an editor. */
         if (out != NULL && strstr(out, "Type 'dlv help'") != NULL)
             return;
+    }
+    if (d->state == D_READY && strcmp(ev, "stopped") == 0 &&
+        json_object_get(body, "threadId") == NULL) {
+        if (d->held_stop == NULL) {
+            d->held_stop = json_deep_copy(body);
+            if (adapter_dapconn_request(d->conn, "threads", NULL, 5000,
+                                        on_pause_threads, d) == 0)
+                return;
+            json_decref(d->held_stop);
+            d->held_stop = NULL;
+        }
     }
     if (d->state == D_READY)
         adapter__event(d->a, ev, body);
@@ -538,6 +586,7 @@ static void delve_free(adapter *a)
     adapter_dapconn_free(d->conn);
     json_decref(d->attach_args);
     json_decref(d->bp_sources);
+    json_decref(d->held_stop);
     free(d->connect);
     a->impl = NULL;
     if (d->timers == 0) {

@@ -132,12 +132,14 @@ int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
                      json_t **body)
 {
     struct dap_service *svc = NULL;
+    int32_t tid;
     int rc;
 
     (void)body;
     rc = check_args(req, args);
     if (rc < 0)
         return rc;
+    tid = (int32_t)json_integer_value(json_object_get(args, "threadId"));
     rc = dap__remap_to_backend(s, args, &svc, &req->err);
     if (rc < 0)
         return rc;
@@ -155,6 +157,8 @@ int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
                              "service \"%s\" is no longer attached",
                              svc->name);
     dap__paths_to_backend(svc, args);
+    if (strcmp(req->command, "pause") == 0)
+        svc->pause_thread = tid;
     if (req->h->flags & DAP_H_RESUMES)
         dap__reset_stopped_ids(s, svc);
     req->svc = svc;

@@ -36,6 +36,7 @@ struct dap_service {
     dap_pathmap paths;
     enum dap_svc_state state;
     int stopped;          /* the debuggee is stopped (last event) */
+    int32_t pause_thread; /* editor's threadId of the last pause request */
     char *where;          /* what we attached to, for messages */
 };
 

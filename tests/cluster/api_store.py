@@ -164,6 +164,7 @@ class Store:
                     if ev:
                         initial.append((ev[0], copy.deepcopy(ev[1]), erv))
             self.watchers.add(w)
+            w.start_rv = self.rv
             return w, initial
 
     def unwatch(self, w):

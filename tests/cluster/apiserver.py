@@ -1048,7 +1048,7 @@ class Server:
             with self.api.store.lock:
                 if not w.q.empty() and not extra_ann:
                     return False
-                brv = max(last_rv[0], self.api.store.rv) if w.q.empty() else last_rv[0]
+                brv = max(last_rv[0], self.api.store.rv) if w.q.empty() and not extra_ann else last_rv[0]
             md = {"resourceVersion": str(brv)}
             if extra_ann:
                 md["annotations"] = extra_ann
@@ -1065,6 +1065,7 @@ class Server:
             for etype, obj, erv in initial:
                 send(etype, obj, erv)
             if initial_events:
+                last_rv[0] = max(last_rv[0], w.start_rv)  # the snapshot's resourceVersion
                 bookmark({"k8s.io/initial-events-end": "true"})
             deadline = time.time() + timeout
             next_bm = time.time() + self.api.bookmark_every

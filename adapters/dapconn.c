@@ -6,6 +6,7 @@
 
 #include "../dap/frame.h"
 #include "../dap/log.h"
+#include "../dap/utf8.h"
 #include "adapter_int.h"
 
 #define DEFAULT_REQ_TIMEOUT_MS 30000
@@ -202,6 +203,15 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
         json_error_t jerr;
         json_t *msg = json_loadb(body, len, 0, &jerr);
+        if (msg == NULL && !dap_utf8_valid(body, len)) {
+            /* A debuggee's bytes in a value: repair rather than lose the
+             * whole message (and leave a request unanswered). */
+            size_t fixed_len;
+            char *fixed = dap_utf8_repair(body, len, &fixed_len);
+            if (fixed != NULL)
+                msg = json_loadb(fixed, fixed_len, 0, &jerr);
+            free(fixed);
+        }
         if (msg == NULL || !json_is_object(msg)) {
             DAP_LOGW("%s sent invalid JSON: %s", c->what, jerr.text);
             json_decref(msg);

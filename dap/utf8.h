@@ -1,0 +1,19 @@
+/* utf8.h - make text from a debuggee valid UTF-8.
+ *
+ * Debuggees put arbitrary bytes into variable values and output; some
+ * debuggers pass them on as they are.  jansson (rightly) refuses a message
+ * with invalid UTF-8, which would lose the whole response, so such a
+ * message is repaired first: every invalid sequence becomes U+FFFD.
+ */
+#ifndef KDAP_UTF8_H
+#define KDAP_UTF8_H
+
+#include <stddef.h>
+
+/* 1 if [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
+int dap_utf8_valid(const char *p, size_t n);
+/* A repaired copy (caller frees) and its length, or NULL when out of
+ * memory. */
+char *dap_utf8_repair(const char *p, size_t n, size_t *outn);
+
+#endif

@@ -52,6 +52,8 @@ class Cluster:
             return False
 
     def up(self):
+        if not os.path.exists(os.path.join(HERE, "up")):
+            raise RuntimeError("tests/cluster/up does not exist yet (the kubelet half of the cluster is incomplete)")
         self.started_here = not self._alive()
         p = subprocess.run([os.path.join(HERE, "up"), "--dir", self.dir], capture_output=True, text=True,
                            timeout=600)

@@ -26,7 +26,10 @@ typedef struct adapter adapter;
 
 /* A response to adapter_request(): status 0 with `resp` the backend's whole
  * response message (borrowed; `success` may be false, with `message`), or a
- * negative status (the backend is gone, timed out...) with `err`. */
+ * negative status (the backend is gone, timed out...) with `err`.
+ * IMPORTANT: the session rewrites ids in place in `resp` (and in event
+ * bodies) to avoid copying every message; a backend must not keep or reuse
+ * an object it has handed over (take a reference and copy if it must). */
 typedef void adapter_response_cb(void *data, int status, json_t *resp,
                                  const struct dap_error *err);
 

@@ -122,10 +122,15 @@ static void shut(adapter_dapconn *c, int status, const struct dap_error *err)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
+    /* One buffer for every connection: read_cb consumes it before the loop
+     * reads again, and a 64 KiB malloc/free per read made glibc
+     * consolidate its heap on every message. */
+    static char slab[READ_CHUNK];
+
     (void)h;
     (void)suggested;
-    buf->base = malloc(READ_CHUNK);
-    buf->len = buf->base != NULL ? READ_CHUNK : 0;
+    buf->base = slab;
+    buf->len = sizeof(slab);
 }
 
 static void dispatch(adapter_dapconn *c, json_t *msg)
@@ -170,7 +175,6 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     int rc;
 
     if (n < 0) {
-        free(buf->base);
         if (n == UV_EOF)
             dap_error_set(&err, DAP_ECLOSED, "%s closed the connection",
                           c->what);
@@ -181,7 +185,6 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     rc = dap_frame_feed(&c->frame, buf->base, (size_t)n);
-    free(buf->base);
     if (rc < 0) {
         dap_error_set(&err, rc, "%s sent too much data", c->what);
         shut(c, rc, &err);

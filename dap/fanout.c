@@ -26,7 +26,7 @@ static void part_done(void *data, int status, json_t *resp,
                              status);
 
     if (resp != NULL)
-        json_object_set_new(part, "resp", json_deep_copy(resp));
+        json_object_set(part, "resp", resp); /* remapped in place later */
     if (status < 0 && err != NULL)
         json_object_set_new(part, "error", json_string(err->msg));
     json_array_append_new(req->parts, part);

@@ -44,8 +44,7 @@ static void forward_done(void *data, int status, json_t *resp,
         dap__respond_backend_err(s, req, svc, status, resp, err);
         return;
     }
-    body = json_object_get(resp, "body");
-    body = body != NULL ? json_deep_copy(body) : NULL;
+    body = json_incref(json_object_get(resp, "body")); /* remapped in place */
     if (body != NULL && dap__remap_to_client(s, svc, body) < 0) {
         json_decref(body);
         dap__respond_err(s, req, DAP_ENOMEM, "out of memory");

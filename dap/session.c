@@ -119,29 +119,38 @@ void dap_session_free(dap_session *s)
 
 void dap__send(dap_session *s, json_t *msg_new)
 {
-    dap_buf out;
-    char *body;
+    char header[48];
+    size_t n;
+    int hl;
+    char *buf;
 
     if (msg_new == NULL) {
         DAP_LOGE("out of memory building a message");
         return;
     }
     json_object_set_new(msg_new, "seq", json_integer(s->out_seq++));
-    body = json_dumps(msg_new, JSON_COMPACT);
-    json_decref(msg_new);
-    if (body == NULL) {
-        DAP_LOGE("cannot serialise a message");
+    /* Serialise once, straight behind the header: this is the hot path of
+     * every response and event. */
+    n = json_dumpb(msg_new, NULL, 0, JSON_COMPACT);
+    if (n == 0 || n > DAP_FRAME_MAX_BODY) {
+        DAP_LOGE("cannot serialise a message (%zu bytes); dropped", n);
+        json_decref(msg_new);
         return;
     }
+    hl = snprintf(header, sizeof(header), "Content-Length: %zu\r\n\r\n", n);
+    buf = malloc((size_t)hl + n);
+    if (buf == NULL) {
+        DAP_LOGE("out of memory sending a message");
+        json_decref(msg_new);
+        return;
+    }
+    memcpy(buf, header, (size_t)hl);
+    json_dumpb(msg_new, buf + hl, n, JSON_COMPACT);
+    json_decref(msg_new);
     if (dap_log_enabled(DAP_LOG_DEBUG))
-        DAP_LOGD("-> editor %.2000s", body);
-    dap_buf_init(&out, DAP_FRAME_MAX_BODY + 64);
-    if (dap_frame_write(&out, body, strlen(body)) == 0)
-        s->cb.write_fn(s->cb.data, out.data, out.len);
-    else
-        DAP_LOGE("message too large for the editor; dropped");
-    dap_buf_cleanup(&out);
-    free(body);
+        DAP_LOGD("-> editor %.*s", (int)(n > 2000 ? 2000 : n), buf + hl);
+    s->cb.write_fn(s->cb.data, buf, (size_t)hl + n);
+    free(buf);
 }
 
 void dap__event(dap_session *s, const char *event, json_t *body_new)
@@ -326,7 +335,7 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
 
     if (svc == NULL || svc->state != SVC_READY || s->state != SS_ATTACHED)
         return;
-    b = body != NULL ? json_deep_copy(body) : NULL;
+    b = json_incref(body); /* remapped in place (see adapter.h) */
     if (strcmp(event, "stopped") == 0) {
         svc->stopped = 1;
         s->focused = svc;

@@ -14,7 +14,8 @@
       in SPEC), fork (to enter the PID namespace), exec the command with the container's environment;
       the parent waits and exits with the child's status.
 
-Protocol with the kubelet: fd given by SPEC["status_fd"] (close-on-exec): the helper writes
+Protocol with the kubelet: fd SPEC["status_fd"] (exec) or FIFO SPEC["status_fifo"] (container), opened
+close-on-exec so that only this process holds it: the helper writes
 "pid <host pid>\n" and, if the exec fails, "error <message>\n". EOF without an error = exec succeeded.
 """
 import ctypes
@@ -189,7 +190,9 @@ def main():
     mode, path = sys.argv[1], sys.argv[2]
     with open(path) as f:
         spec = json.load(f)
-    if "status_fd" in spec:
+    if "status_fifo" in spec:   # container mode: unshare/nsenter would keep an inherited fd open
+        spec["status_fd"] = os.open(spec["status_fifo"], os.O_WRONLY | os.O_CLOEXEC)
+    elif "status_fd" in spec:
         os.set_inheritable(spec["status_fd"], False)
     if mode == "container":
         container(spec)

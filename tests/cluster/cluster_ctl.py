@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""Start/stop logic of the kdap local test cluster, used by tests/cluster/up and tests/cluster/down.
+
+up:   registry (docker-registry on 127.0.0.1:5000, storage DIR/registry), API server
+      (tests/cluster/apiserver.py --dir DIR), kubelet (tests/cluster/kubelet.py --dir DIR), then
+      builds/pushes the images of tests/cluster/images/*.json that the registry lacks.
+      Idempotent; recovers from a crashed previous run (stale pid files, processes, netns, mounts).
+down: stops the kubelet (which stops every pod), the API server and the registry, then sweeps:
+      no process, mount or network namespace of the cluster remains.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import oci  # noqa: E402
+
+PY = "/usr/bin/python3"
+REGISTRY_CONFIG = """version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:5000
+  secret: kdap-local-test-registry
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+
+def parse_dir(argv, prog):
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("--dir", default=os.environ.get("KDAP_CLUSTER_DIR") or os.path.join(REPO, "build", "cluster"))
+    ap.add_argument("--no-images", action="store_true", help="(up) do not build/push images")
+    return ap.parse_args(argv)
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            pid = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def spawn(argv, logpath):
+    logf = open(logpath, "ab")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                         start_new_session=True, cwd=REPO, close_fds=True)
+    logf.close()
+    return p
+
+
+def wait_until(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    raise RuntimeError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def rm(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+
+def start_registry(d, log):
+    reg = oci.Registry()
+    pidf = os.path.join(d, "registry.pid")
+    pid = read_pid(pidf)
+    if pid and "docker-registry" in cmdline(pid) and reg.ping():
+        return
+    if reg.ping():
+        log("up: a registry already answers on 127.0.0.1:5000 (not started by this cluster dir); using it")
+        return
+    rm(pidf)
+    root = os.path.join(d, "registry")
+    os.makedirs(os.path.join(root, "data"), exist_ok=True)
+    cfg = os.path.join(root, "config.yml")
+    with open(cfg, "w") as f:
+        f.write(REGISTRY_CONFIG.format(root=os.path.join(root, "data")))
+    p = spawn(["/usr/bin/docker-registry", "serve", cfg], os.path.join(d, "registry.log"))
+    with open(pidf, "w") as f:
+        f.write("%d\n" % p.pid)
+
+    def ready():
+        if p.poll() is not None:
+            raise RuntimeError("docker-registry exited (%s), see %s/registry.log" % (p.returncode, d))
+        return reg.ping()
+    wait_until(ready, 15, "the registry on 127.0.0.1:5000")
+
+
+def start_apiserver(d, log):
+    pid = read_pid(os.path.join(d, "apiserver.pid"))
+    if pid and os.path.exists(os.path.join(d, "apiserver.ready")) and "apiserver.py" in cmdline(pid):
+        return False
+    if pid and "apiserver.py" in cmdline(pid):
+        os.kill(pid, signal.SIGKILL)
+    for f in ("apiserver.pid", "apiserver.ready"):
+        rm(os.path.join(d, f))
+    p = spawn([PY, os.path.join(HERE, "apiserver.py"), "--dir", d], os.path.join(d, "apiserver.out"))
+
+    def ready():
+        if p.poll() is not None:
+            raise RuntimeError("apiserver exited (%s), see %s/apiserver.out" % (p.returncode, d))
+        return os.path.exists(os.path.join(d, "apiserver.ready"))
+    wait_until(ready, 60, "the API server (DIR/apiserver.ready)")
+    return True
+
+
+def start_kubelet(d, log, api_restarted):
+    pidf = os.path.join(d, "kubelet.pid")
+    pid = read_pid(pidf)
+    if pid and "kubelet.py" in cmdline(pid) and os.path.exists(os.path.join(d, "kubelet.ready")):
+        return
+    if pid and "kubelet.py" in cmdline(pid):
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(pid), 5, "old kubelet to die")
+    for f in ("kubelet.pid", "kubelet.ready", "kubelet.port"):
+        rm(os.path.join(d, f))
+    p = spawn([PY, os.path.join(HERE, "kubelet.py"), "--dir", d], os.path.join(d, "kubelet.out"))
+
+    def ready():
+        if p.poll() is not None:
+            raise RuntimeError("kubelet exited (%s), see %s/kubelet.out and kubelet.log" % (p.returncode, d))
+        return os.path.exists(os.path.join(d, "kubelet.ready"))
+    wait_until(ready, 30, "the kubelet (DIR/kubelet.ready)")
+
+
+def ensure_images(log):
+    reg = oci.Registry()
+    names = sorted(f[:-5] for f in os.listdir(oci.IMAGES_DIR) if f.endswith(".json"))
+    for name in names:
+        meta = oci.build_image(name, log=log)
+        oci.push_image(name, meta, reg, log=log)
+
+
+def up(argv=None):
+    args = parse_dir(argv, "up")
+    d = os.path.abspath(args.dir)
+    os.makedirs(d, exist_ok=True)
+    t0 = time.time()
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+    if os.geteuid() != 0:
+        log("up: must run as root (the kubelet uses namespaces and mounts)")
+        return 1
+    try:
+        start_registry(d, log)
+        restarted = start_apiserver(d, log)
+        start_kubelet(d, log, restarted)
+        if not args.no_images:
+            ensure_images(log)
+    except (RuntimeError, OSError, oci.ImageError) as e:
+        log("up: %s" % e)
+        return 1
+    log("up: cluster ready in %.2fs (dir %s)" % (time.time() - t0, d))
+    print("export KUBECONFIG=%s" % os.path.join(d, "kubeconfig"), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+def stop_pid(pidfile, marker, timeout):
+    pid = read_pid(pidfile)
+    if pid and marker in cmdline(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while time.time() < deadline and pid_alive(pid):
+            time.sleep(0.05)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+    rm(pidfile)
+
+
+def leftovers(d):
+    """(processes, netns, mounts) of the cluster in DIR still present."""
+    import kubelet
+    import hashlib
+    tag = hashlib.sha1(d.encode()).hexdigest()[:6]
+    netns = [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
+             if n.startswith("kdap-%s-" % tag)]
+    with open("/proc/mounts") as f:
+        mounts = [ln.split()[1] for ln in f if ln.split()[1].startswith(d + "/")
+                  or "/run/netns/kdap-%s-" % tag in ln]
+    procs = []
+    for f in ("kubelet.pid", "apiserver.pid"):
+        pid = read_pid(os.path.join(d, f))
+        if pid:
+            procs.append(pid)
+    marker = ("KDAP_CLUSTER_TAG=%s" % tag).encode()
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        pid = int(p)
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as fh:
+                tagged = marker in fh.read().split(b"\0")
+            root = os.readlink("/proc/%d/root" % pid)
+        except OSError:
+            continue
+        if (tagged or root.startswith(d + "/")) and pid_alive(pid):
+            procs.append(pid)
+    del kubelet
+    return procs, netns, mounts
+
+
+def down(argv=None):
+    args = parse_dir(argv, "down")
+    d = os.path.abspath(args.dir)
+    if not os.path.isdir(d):
+        print("down: nothing to do (%s does not exist)" % d, file=sys.stderr)
+        return 0
+    stop_pid(os.path.join(d, "kubelet.pid"), "kubelet.py", 20)
+    stop_pid(os.path.join(d, "apiserver.pid"), "apiserver.py", 5)
+    stop_pid(os.path.join(d, "registry.pid"), "docker-registry", 5)
+    import hashlib
+    import kubelet
+    tag = hashlib.sha1(d.encode()).hexdigest()[:6]
+    kubelet.sweep(tag, d)
+    subprocess.run(["ip", "netns", "del", "kdap-%s-net" % tag], capture_output=True)
+    for f in ("kubelet.ready", "kubelet.port", "apiserver.ready"):
+        rm(os.path.join(d, f))
+    procs, netns, mounts = leftovers(d)
+    if procs or netns or mounts:
+        print("down: left over: processes %s netns %s mounts %s" % (procs, netns, mounts), file=sys.stderr)
+        return 1
+    print("down: cluster in %s stopped" % d, file=sys.stderr)
+    return 0

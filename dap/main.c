@@ -157,6 +157,18 @@ static void write_out(void *data, const char *buf, size_t len)
         }
         return;
     }
+    /* Most messages fit in the pipe at once: write them directly and only
+     * queue (with a copy) what the pipe did not take. */
+    if (app.writes == 0) {
+        b = uv_buf_init((char *)buf, (unsigned)len);
+        rc = uv_try_write((uv_stream_t *)&app.out, &b, 1);
+        if (rc > 0) {
+            buf += rc;
+            len -= (size_t)rc;
+        }
+        if (len == 0)
+            return;
+    }
     w = malloc(sizeof(*w) + len);
     if (w == NULL) {
         DAP_LOGE("out of memory writing to the editor");

@@ -19,6 +19,9 @@
 #include "session_int.h"
 
 #define SHUTDOWN_TIMEOUT_MS 4000
+/* Room kept in front of a serialised message for its header, which is
+ * written right-aligned against the body once its length is known. */
+#define HEADER_ROOM 32
 #define TERMINATED_GRACE_MS 2000
 
 static const char *const state_names[] = {"new",      "ready",    "attaching",
@@ -47,6 +50,7 @@ int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
     s->lines_start_at_1 = 1;
     s->columns_start_at_1 = 1;
     dap_frame_init(&s->in, DAP_FRAME_MAX_BODY);
+    dap_buf_init(&s->out, DAP_FRAME_MAX_BODY + HEADER_ROOM);
     dap_idmap_init(&s->threads, "thread", 1, INT32_MAX);
     dap_idmap_init(&s->frames, "frame", 1, INT32_MAX);
     dap_idmap_init(&s->vars, "variables", 1, INT32_MAX);
@@ -105,6 +109,7 @@ void dap_session_free(dap_session *s)
                          "the session ended before this request completed");
     dap__services_drop(s);
     dap_frame_cleanup(&s->in);
+    dap_buf_cleanup(&s->out);
     dap_idmap_cleanup(&s->threads);
     dap_idmap_cleanup(&s->frames);
     dap_idmap_cleanup(&s->vars);
@@ -117,40 +122,46 @@ void dap_session_free(dap_session *s)
 
 /* ---- output ------------------------------------------------------------ */
 
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    return dap_buf_append(data, buffer, size) < 0 ? -1 : 0;
+}
+
 void dap__send(dap_session *s, json_t *msg_new)
 {
-    char header[48];
+    char header[HEADER_ROOM];
+    dap_buf *out = &s->out;
     size_t n;
     int hl;
-    char *buf;
 
     if (msg_new == NULL) {
         DAP_LOGE("out of memory building a message");
         return;
     }
     json_object_set_new(msg_new, "seq", json_integer(s->out_seq++));
-    /* Serialise once, straight behind the header: this is the hot path of
-     * every response and event. */
-    n = json_dumpb(msg_new, NULL, 0, JSON_COMPACT);
-    if (n == 0 || n > DAP_FRAME_MAX_BODY) {
-        DAP_LOGE("cannot serialise a message (%zu bytes); dropped", n);
+    /* Serialise once, into a buffer reused for every message, behind room
+     * for the header: this is the hot path of every response and event. */
+    dap_buf_reset(out);
+    if (dap_buf_append(out, header, HEADER_ROOM) < 0 ||
+        json_dump_callback(msg_new, dump_cb, out, JSON_COMPACT) < 0) {
+        DAP_LOGE("cannot serialise a message (over %u bytes?); dropped",
+                 DAP_FRAME_MAX_BODY);
         json_decref(msg_new);
+        dap_buf_reset(out);
         return;
     }
-    hl = snprintf(header, sizeof(header), "Content-Length: %zu\r\n\r\n", n);
-    buf = malloc((size_t)hl + n);
-    if (buf == NULL) {
-        DAP_LOGE("out of memory sending a message");
-        json_decref(msg_new);
-        return;
-    }
-    memcpy(buf, header, (size_t)hl);
-    json_dumpb(msg_new, buf + hl, n, JSON_COMPACT);
     json_decref(msg_new);
+    n = out->len - HEADER_ROOM;
+    hl = snprintf(header, sizeof(header), "Content-Length: %zu\r\n\r\n", n);
+    memcpy(out->data + HEADER_ROOM - hl, header, (size_t)hl);
     if (dap_log_enabled(DAP_LOG_DEBUG))
-        DAP_LOGD("-> editor %.*s", (int)(n > 2000 ? 2000 : n), buf + hl);
-    s->cb.write_fn(s->cb.data, buf, (size_t)hl + n);
-    free(buf);
+        DAP_LOGD("-> editor %.*s", (int)(n > 2000 ? 2000 : n),
+                 out->data + HEADER_ROOM);
+    s->cb.write_fn(s->cb.data, out->data + HEADER_ROOM - hl, (size_t)hl + n);
+    /* Do not keep a huge buffer around after one huge message. */
+    if (out->alloc > (1u << 20))
+        dap_buf_cleanup(out);
 }
 
 void dap__event(dap_session *s, const char *event, json_t *body_new)

@@ -78,6 +78,7 @@ struct dap_session {
     struct dap_session_callbacks cb;
     enum dap_sess_state state;
     dap_frame in;
+    dap_buf out;         /* serialisation buffer, reused */
     int64_t out_seq;
     /* what the editor told us in initialize */
     int lines_start_at_1;

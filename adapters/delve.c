@@ -398,6 +398,8 @@ static int delve_request(adapter *a, const char *command, json_t *args,
 
 static void stop_fail(struct delve *d, const char *what)
 {
+    if (d->step == S_DONE)
+        return; /* the close below fails the other pending requests too */
     dap_error_set(&d->stop_err, DAP_EBACKEND,
                   "detaching from delve: %s failed", what);
     d->stop_status = DAP_EBACKEND;

@@ -135,7 +135,21 @@ def start_apiserver(d, log):
         os.kill(pid, signal.SIGKILL)
     for f in ("apiserver.pid", "apiserver.ready"):
         rm(os.path.join(d, f))
-    p = spawn([PY, os.path.join(HERE, "apiserver.py"), "--dir", d], os.path.join(d, "apiserver.out"))
+    port = os.environ.get("KDAP_APISERVER_PORT")
+    if not port:
+        # 6443 unless another cluster (another DIR) already has it: then any free port
+        import socket
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", 6443))
+            port = "6443"
+        except OSError:
+            port = "0"
+            log("up: 127.0.0.1:6443 is busy (another cluster?); the API server picks a free port")
+        finally:
+            s.close()
+    p = spawn([PY, os.path.join(HERE, "apiserver.py"), "--dir", d, "--port", port],
+              os.path.join(d, "apiserver.out"))
 
     def ready():
         if p.poll() is not None:
@@ -244,6 +258,19 @@ def leftovers(d):
     return procs, netns, mounts
 
 
+def other_clusters(d):
+    """DIRs of kubelets of other clusters running on this machine."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            cl = cmdline(int(p)).split()
+            if len(cl) >= 4 and cl[1].endswith("kubelet.py") and "--dir" in cl:
+                od = os.path.abspath(cl[cl.index("--dir") + 1])
+                if od != d:
+                    out.append(od)
+    return out
+
+
 def down(argv=None):
     args = parse_dir(argv, "down")
     d = os.path.abspath(args.dir)
@@ -252,7 +279,12 @@ def down(argv=None):
         return 0
     stop_pid(os.path.join(d, "kubelet.pid"), "kubelet.py", 20)
     stop_pid(os.path.join(d, "apiserver.pid"), "apiserver.py", 5)
-    stop_pid(os.path.join(d, "registry.pid"), "docker-registry", 5)
+    others = other_clusters(d)
+    if others and read_pid(os.path.join(d, "registry.pid")):
+        print("down: leaving the registry running: other clusters use it (%s)" % ", ".join(others),
+              file=sys.stderr)
+    else:
+        stop_pid(os.path.join(d, "registry.pid"), "docker-registry", 5)
     import hashlib
     import kubelet
     tag = hashlib.sha1(d.encode()).hexdigest()[:6]

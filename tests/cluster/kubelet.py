@@ -1412,6 +1412,7 @@ class NodeServer:
                 c, _ = self.sock.accept()
             except OSError:
                 continue
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self.handle, args=(c,), daemon=True).start()
 
     # ---- HTTP

@@ -478,18 +478,21 @@ def pull_and_extract(reference, images_dir, log=print):
     digest). Returns dict(rootfs, config, digest, image_id, image). Raises RegistryError/ImageError."""
     registry, repo, tag, digest, norm = parse_reference(reference)
     if registry not in LOCAL_REGISTRIES:
-        raise ImageError("failed to resolve reference %r: registry %s is not reachable from the kdap "
-                         "test cluster (only %s is)" % (norm, registry, REGISTRY))
+        raise ImageError('failed to pull and unpack image "%s": failed to resolve reference "%s": registry '
+                         '%s is not reachable from the kdap test cluster (only %s is)' % (norm, norm, registry,
+                                                                                         REGISTRY))
     reg = Registry(registry)
     try:
         data, ctype, mdigest = reg.get_manifest(repo, digest or tag)
     except RegistryError as e:
         if e.status == 404:
-            raise RegistryError(404, e.code, "failed to resolve reference %r: %s: not found (%s)"
-                                % (norm, norm, e.message or "manifest unknown"))
+            raise RegistryError(404, e.code, 'failed to pull and unpack image "%s": failed to resolve '
+                                'reference "%s": %s: not found (registry: %s)'
+                                % (norm, norm, norm, e.message or "manifest unknown"))
         raise
     except OSError as e:
-        raise ImageError("failed to resolve reference %r: %s" % (norm, e))
+        raise ImageError('failed to pull and unpack image "%s": failed to resolve reference "%s": %s'
+                         % (norm, norm, e))
     manifest = json.loads(data)
     if manifest.get("mediaType", ctype) in (MT_OCI_INDEX, MT_DOCKER_LIST) or "manifests" in manifest:
         chosen = None

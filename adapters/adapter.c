@@ -6,12 +6,14 @@
 #include <string.h>
 
 static const char *const go_filters[] = {NULL};
+static const char *const node_filters[] = {"all", "uncaught", NULL};
 
 static const struct {
     struct adapter_kind kind;
     const struct adapter_ops *ops;
 } kinds[] = {
     {{"go", "Go through delve (DAP)", go_filters}, &adapter__delve_ops},
+    {{"node", "Node.js through its inspector (CDP)", node_filters}, &adapter__node_ops},
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

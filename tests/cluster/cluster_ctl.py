@@ -162,8 +162,11 @@ def start_apiserver(d, log):
 def start_kubelet(d, log, api_restarted):
     pidf = os.path.join(d, "kubelet.pid")
     pid = read_pid(pidf)
-    if pid and "kubelet.py" in cmdline(pid) and os.path.exists(os.path.join(d, "kubelet.ready")):
+    if pid and "kubelet.py" in cmdline(pid) and os.path.exists(os.path.join(d, "kubelet.ready")) \
+            and not api_restarted:
         return
+    if pid and api_restarted:
+        log("up: API server was restarted: restarting the kubelet too (new port/objects)")
     if pid and "kubelet.py" in cmdline(pid):
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not pid_alive(pid), 5, "old kubelet to die")

@@ -19,9 +19,11 @@ close-on-exec so that only this process holds it: the helper writes
 "pid <host pid>\n" and, if the exec fails, "error <message>\n". EOF without an error = exec succeeded.
 """
 import ctypes
+import fcntl
 import json
 import os
 import sys
+import termios
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -171,8 +173,6 @@ def exec_in(spec):
         if spec.get("tty"):
             try:
                 os.setsid()
-                import fcntl
-                import termios
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             except OSError:
                 pass

@@ -1343,7 +1343,14 @@ class Kubelet:
         master = None
         try:
             if tty:
-                master, slave = os.openpty()
+                try:   # a pty of the container's own devpts, so ttyname() works inside it
+                    master = os.open("/proc/%d/root/dev/ptmx" % cs.pid, os.O_RDWR | os.O_NOCTTY)
+                    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))            # TIOCSPTLCK: unlock
+                    slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)    # TIOCGPTPEER
+                except OSError:
+                    if master is not None:
+                        os.close(master)
+                    master, slave = os.openpty()
                 proc = subprocess.Popen([PY, "-I", "-S", NSINIT, "exec", path], stdin=slave, stdout=slave,
                                         stderr=slave, pass_fds=[wfd], start_new_session=True,
                                         env=self.child_env())
@@ -1876,7 +1883,6 @@ class NodeServer:
 
         with open(path, "rb") as f:
             data = f.read()
-            pos = len(data)
             recs = data.split(b"\n")
             partial = recs.pop()
             out = []

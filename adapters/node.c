@@ -163,6 +163,7 @@ struct node {
     struct dap_error close_err;
     int close_status;
     int enabled_ok;
+    int exiting;           /* the debuggee is exiting */
 };
 
 static void report_closed(struct node *n, int status, const char *why);
@@ -1462,6 +1463,49 @@ static void on_getter(struct node *n, void *data, json_t *result,
     dreq_ok(r, json_pack("{s:[o]}", "variables", var));
 }
 
+/* One half of an object listing; the second merges and answers. */
+static void on_object_part(struct node *n, void *data, json_t *result,
+                           const char *error)
+{
+    struct dreq *r = data;
+    json_t *own, *acc, *list, *d;
+    size_t i;
+
+    if (error != NULL && !r->failed) {
+        r->failed = 1;
+        snprintf(r->message, sizeof(r->message), "%s", error);
+    }
+    json_array_append(r->items, result != NULL ? result : json_null());
+    if (--r->pending > 0)
+        return;
+    if (r->failed) {
+        dreq_done(r);
+        return;
+    }
+    own = json_array_get(r->items, 0);
+    acc = json_array_get(r->items, 1);
+    list = json_object_get(own, "result");
+    json_array_foreach(json_object_get(acc, "result"), i, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        int dup = 0;
+        json_t *o;
+        size_t k;
+        if (name == NULL || strcmp(name, "__proto__") == 0 ||
+            json_is_true(json_object_get(d, "isOwn")))
+            continue;
+        json_array_foreach(list, k, o)
+        {
+            const char *on = json_string_value(json_object_get(o, "name"));
+            if (on != NULL && strcmp(on, name) == 0)
+                dup = 1;
+        }
+        if (!dup && json_is_array(list))
+            json_array_append(list, d);
+    }
+    on_properties(n, r, own, NULL);
+}
+
 static void req_variables(struct dreq *r)
 {
     struct node *n = r->n;
@@ -1485,10 +1529,28 @@ static void req_variables(struct dreq *r)
               on_getter);
         return;
     }
-    rcall(r, "Runtime.getProperties",
-          json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
-                    "ownProperties", 1, "generatePreview", 1),
-          on_properties);
+    if (v->kind == REF_SCOPE) {
+        rcall(r, "Runtime.getProperties",
+              json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                        "ownProperties", 1, "generatePreview", 1),
+              on_properties);
+        return;
+    }
+    /* Objects: own properties, and in the same round trip the accessors
+     * up the prototype chain (class getters live on the prototype), which
+     * are shown on the object itself and invoked on it when expanded. */
+    r->items = json_array();
+    r->pending = 2;
+    if (cdp(n, "Runtime.getProperties",
+            json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                      "ownProperties", 1, "generatePreview", 1),
+            on_object_part, r) < 0)
+        on_object_part(n, r, NULL, "the inspector connection is closed");
+    if (cdp(n, "Runtime.getProperties",
+            json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                      "ownProperties", 0, "accessorPropertiesOnly", 1),
+            on_object_part, r) < 0)
+        on_object_part(n, r, NULL, "the inspector connection is closed");
 }
 
 /* ---- evaluate / setVariable -------------------------------------------- */
@@ -1784,6 +1846,9 @@ static void req_resume(struct dreq *r, const char *method, const char *hint)
     }
     n->hint = hint;
     if (strcmp(method, "Debugger.pause") != 0) {
+        /* The frames end now, not when Debugger.resumed arrives: a request
+         * that follows at once must not use them. */
+        clear_pause(n);
         n->resume_requested = 1;
         if (strcmp(method, "Debugger.resume") == 0)
             r->body = json_pack("{s:b}", "allThreadsContinued", 1);
@@ -1944,8 +2009,12 @@ static void on_event(struct node *n, const char *method, json_t *p)
         json_decref(body);
     } else if (strcmp(method, "Runtime.executionContextDestroyed") == 0 &&
                n->state == N_READY) {
-        /* The main context ended: the process is exiting. */
-        DAP_LOGI("node: execution context destroyed");
+        /* The main context ended: the process is exiting, and Node waits
+         * ("Waiting for the debugger to disconnect...") until we go. */
+        DAP_LOGI("node: execution context destroyed: the process exits");
+        n->exiting = 1;
+        if (n->ws != NULL)
+            kube_ws_close(n->ws);
     } else if (strcmp(method, "Inspector.detached") == 0) {
         DAP_LOGW("node: inspector detached: %s",
                  json_string_value(json_object_get(p, "reason")));
@@ -2086,9 +2155,13 @@ static void on_ws_closed(void *data, kube_ws *ws, int status,
         report_closed(n, n->close_status, n->close_err.msg);
         return;
     }
-    report_closed(n, status < 0 ? status : DAP_ECLOSED,
-                  status < 0 ? why : "the inspector closed the connection "
-                                     "(the node process exited?)");
+    if (n->exiting)
+        report_closed(n, DAP_ECLOSED, "the node process exited");
+    else
+        report_closed(n, status < 0 ? status : DAP_ECLOSED,
+                      status < 0 ? why : "the inspector closed the "
+                                         "connection (the node process "
+                                         "exited?)");
 }
 
 static int parse_ws_url(const char *url, char *path, size_t plen)

@@ -34,6 +34,18 @@ function handle(req, res) {
   if (req.url === '/uncaught') {
     setImmediate(() => { rejectLater(); });
   }
+  if (req.url === '/crash') {
+    setImmediate(() => { throw new RangeError('crash boom'); });
+  }
+  if (req.url === '/die') {
+    setImmediate(() => {
+      process.removeAllListeners('uncaughtException');
+      throw new RangeError('fatal boom');
+    });
+  }
+  if (req.url === '/lazy') {
+    msg = require('./lazy').lazyGreeting(msg);
+  }
   msg = decorate(msg, acct, list, big); // BP_HANDLE
   res.setHeader('Content-Type', 'text/plain');
   res.end(msg + '\n');
@@ -51,6 +63,9 @@ function rejectLater() {
 // For function breakpoints: reachable from the global scope.
 globalThis.demoHandle = handle;
 
+process.on('uncaughtException', (err) => {
+  console.error('uncaught exception:', err.message);
+});
 process.on('unhandledRejection', (err) => {
   console.error('unhandled rejection:', err.message);
 });

@@ -147,6 +147,11 @@ struct kube_ws {
     char *host, *path, *host_header, *origin, *subprotocol;
     char **headers;
     char vhost_name[32];
+    char negotiated[64];      /* Sec-WebSocket-Protocol the server chose */
+    int rx_paused;
+    void (*drain_fn)(void *data, kube_ws *ws);
+    size_t drain_low;
+    char *alpn;
 };
 
 static void queue_free(kube_ws *ws)
@@ -291,6 +296,9 @@ static int on_writeable(kube_ws *ws, struct lws *wsi)
     }
     if (ws->head != NULL || ws->closing)
         lws_callback_on_writable(wsi);
+    if (ws->drain_fn != NULL && ws->queued <= ws->drain_low &&
+        ws->state == WS_OPEN && !ws->closing)
+        ws->drain_fn(ws->cb.data, ws);
     return 0;
 }
 
@@ -311,6 +319,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         ws->state = WS_OPEN;
         stop_timer(ws);
+        if (lws_hdr_copy(wsi, ws->negotiated, sizeof(ws->negotiated),
+                         WSI_TOKEN_PROTOCOL) < 0)
+            ws->negotiated[0] = '\0';
+        if (ws->rx_paused)
+            lws_rx_flow_control(wsi, 0);
         if (ws->cb.open_fn != NULL)
             ws->cb.open_fn(ws->cb.data, ws);
         if (ws->state == WS_OPEN && (ws->head != NULL || ws->closing))
@@ -412,6 +425,7 @@ void kube_ws_free(kube_ws *ws)
     free(ws->host_header);
     free(ws->origin);
     free(ws->subprotocol);
+    free(ws->alpn);
     free(ws);
 }
 
@@ -442,6 +456,7 @@ int kube_ws_new(uv_loop_t *loop, const struct kube_ws_options *o,
     ws->host_header = strdup(o->host_header ? o->host_header : hostport);
     ws->origin = dup_or_null(o->origin);
     ws->subprotocol = dup_or_null(o->subprotocol);
+    ws->alpn = dup_or_null(o->alpn);
     while (o->headers != NULL && o->headers[nh] != NULL)
         nh++;
     ws->headers = calloc(nh + 1, sizeof(char *));
@@ -489,6 +504,7 @@ int kube_ws_new(uv_loop_t *loop, const struct kube_ws_options *o,
     ci.userdata = ws;
     ci.pwsi = &ws->wsi;
     ci.retry_and_idle_policy = &no_validity;
+    ci.alpn = ws->alpn;
     if (o->tls) {
         ci.ssl_connection = LCCSCF_USE_SSL;
         if (o->insecure)
@@ -557,6 +573,28 @@ void kube_ws_close(kube_ws *ws)
         ws->wsi = NULL;
     }
     finish(ws, 0, "closed");
+}
+
+const char *kube_ws_subprotocol(const kube_ws *ws)
+{
+    return ws->negotiated;
+}
+
+void kube_ws_pause_rx(kube_ws *ws, int pause)
+{
+    if (ws->rx_paused == !!pause)
+        return;
+    ws->rx_paused = !!pause;
+    if (ws->state == WS_OPEN && ws->wsi != NULL)
+        lws_rx_flow_control(ws->wsi, pause ? 0 : 1);
+}
+
+void kube_ws_set_drain_fn(kube_ws *ws, void (*drain_fn)(void *data,
+                                                        kube_ws *ws),
+                          size_t low)
+{
+    ws->drain_fn = drain_fn;
+    ws->drain_low = low;
 }
 
 /* ---- HTTP GET over plain TCP ------------------------------------------- */

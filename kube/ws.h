@@ -44,6 +44,8 @@ struct kube_ws_options {
     size_t ca_mem_len, cert_mem_len, key_mem_len;
     size_t max_message;      /* 0 = 64 MiB */
     unsigned connect_timeout_ms; /* 0 = 10 s */
+    const char *alpn;        /* TLS ALPN list, e.g. "http/1.1" (WebSocket
+                                upgrades need HTTP/1.1); NULL = lws default */
 };
 
 struct kube_ws_callbacks {
@@ -76,6 +78,21 @@ void kube_ws_close(kube_ws *ws);
 /* Release; no callback runs afterwards.  NULL is a no-op.  Not from inside
  * this connection's own callbacks. */
 void kube_ws_free(kube_ws *ws);
+
+/* ---- flow control (added for kube/portfwd and kube/exec) ------------- */
+
+/* The subprotocol the server chose ("" when none), valid once open_fn has
+ * run; borrowed. */
+const char *kube_ws_subprotocol(const kube_ws *ws);
+/* Stop (pause = 1) or resume (0) reading from the connection: while
+ * paused, message_fn does not run and TCP pushes back on the server. */
+void kube_ws_pause_rx(kube_ws *ws, int pause);
+/* Call drain_fn(data, ws) from the loop each time a write leaves at most
+ * `low` bytes queued (for senders that stop feeding above a high-water
+ * mark).  drain_fn NULL turns it off. */
+void kube_ws_set_drain_fn(kube_ws *ws, void (*drain_fn)(void *data,
+                                                        kube_ws *ws),
+                          size_t low);
 
 /* ---- HTTP GET ---------------------------------------------------------- */
 

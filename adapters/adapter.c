@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const char *const go_filters[] = {NULL};
+static const char *const gdb_filters[] = {NULL};
 static const char *const node_filters[] = {"all", "uncaught", NULL};
 
 static const struct {
@@ -13,6 +14,7 @@ static const struct {
     const struct adapter_ops *ops;
 } kinds[] = {
     {{"go", "Go through delve (DAP)", go_filters}, &adapter__delve_ops},
+    {{"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters}, &adapter__gdb_ops},
     {{"node", "Node.js through its inspector (CDP)", node_filters}, &adapter__node_ops},
 };
 

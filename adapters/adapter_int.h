@@ -26,6 +26,7 @@ struct adapter {
 };
 
 extern const struct adapter_ops adapter__delve_ops;
+extern const struct adapter_ops adapter__gdb_ops;
 extern const struct adapter_ops adapter__node_ops;
 
 /* Helpers for backends: deliver the callbacks (no-ops when unset). */

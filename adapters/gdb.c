@@ -170,6 +170,7 @@ struct gdb {
     json_t *roots;       /* varobj names to delete when the target runs */
     unsigned nvar;
     json_t *regnames;
+    json_t *threads;     /* "id" -> name: answers `threads` while running */
     dap_buf conbuf;      /* async console text up to a newline */
     /* stopping */
     enum adapter_stop_mode stop_mode;
@@ -980,6 +981,15 @@ static void on_notify(struct gdb *g, struct adapter_mi_record *rec)
     if (strcmp(rec->cls, "thread-created") == 0 ||
         strcmp(rec->cls, "thread-exited") == 0) {
         long long id = adapter_mi_int(res, "id", 0);
+        const char *sid = adapter_mi_str(res, "id");
+        if (sid != NULL && rec->cls[7] == 'c') {
+            char nm[64];
+            snprintf(nm, sizeof(nm), "thread %s", sid);
+            if (json_object_get(g->threads, sid) == NULL)
+                json_object_set_new(g->threads, sid, json_string(nm));
+        } else if (sid != NULL) {
+            json_object_del(g->threads, sid);
+        }
         if (id > 0)
             ev(g, "thread",
                json_pack("{s:s, s:I}", "reason",
@@ -1352,6 +1362,7 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
     g->data_bps = json_array();
     g->bpstate = json_object();
     g->roots = json_array();
+    g->threads = json_object();
     g->ref_base = 0;
     adapter_mi_reader_init(&g->reader, MAX_LINE);
     adapter_mi_reader_init(&g->errreader, 64 * 1024);
@@ -1503,6 +1514,18 @@ static void cli_arg(dap_buf *b, const char *s)
     bput(b, "\"", 1);
 }
 
+static void cli_set(struct greq *r, const char *what, const char *value)
+{
+    dap_buf cli;
+
+    dap_buf_init(&cli, 65536);
+    bput(&cli, what, strlen(what));
+    bput(&cli, value, strlen(value));
+    MI(r, check_result, 0, "-interpreter-exec console %q",
+       cli.data != NULL ? cli.data : "");
+    dap_buf_cleanup(&cli);
+}
+
 static int gdb_start(adapter *a)
 {
     struct gdb *g = a->impl;
@@ -1530,11 +1553,12 @@ static int gdb_start(adapter *a)
     MI(r, ignore_result, 0, "-gdb-set confirm off");
     MI(r, ignore_result, 0, "-gdb-set print object on");
     MI(r, ignore_result, 0, "-enable-pretty-printing");
+    /* -gdb-set takes its value verbatim (quotes included), the CLI `set`
+     * takes the rest of the line: so the CLI, quoted for MI as a whole. */
     if (g->sysroot != NULL)
-        MI(r, check_result, 0, "-gdb-set sysroot %q", g->sysroot);
+        cli_set(r, "set sysroot ", g->sysroot);
     if (g->solib_path != NULL)
-        MI(r, check_result, 0, "-gdb-set solib-search-path %q",
-           g->solib_path);
+        cli_set(r, "set solib-search-path ", g->solib_path);
     json_object_foreach(g->source_map, from, to)
     {
         dap_buf cli;
@@ -1602,8 +1626,17 @@ static void threads_result(struct greq *r, struct adapter_mi_record *rec,
 
     (void)arg;
     json_object_set_new(r->body, "threads", list);
-    if (is_error(rec))
-        return; /* no process: no threads */
+    if (is_error(rec)) {
+        /* A remote all-stop target cannot be asked while it runs: answer
+         * from what gdb reported (=thread-created/exited, names). */
+        const char *id;
+        json_t *name;
+        json_object_foreach(r->g->threads, id, name)
+            json_array_append_new(list, json_pack("{s:I, s:O}", "id",
+                                                  (json_int_t)atoll(id),
+                                                  "name", name));
+        return;
+    }
     json_array_foreach(json_object_get(rec->results, "threads"), i, t)
     {
         const char *name = adapter_mi_str(t, "name");
@@ -1614,6 +1647,8 @@ static void threads_result(struct greq *r, struct adapter_mi_record *rec,
         if (name == NULL)
             name = adapter_mi_str(t, "target-id");
         snprintf(buf, sizeof(buf), "%s", name != NULL ? name : "thread");
+        json_object_set_new(r->g->threads, adapter_mi_str(t, "id"),
+                            json_string(buf));
         json_array_append_new(list,
                               json_pack("{s:I, s:s}", "id", (json_int_t)id,
                                         "name", buf));
@@ -3166,6 +3201,7 @@ static void gdb_free(adapter *a)
     free(g->refs);
     json_decref(g->roots);
     json_decref(g->regnames);
+    json_decref(g->threads);
     json_decref(g->exc);
     json_decref(g->src_bps);
     json_decref(g->fn_bps);

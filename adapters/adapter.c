@@ -103,6 +103,7 @@ void adapter_free(adapter *a)
         return;
     a->ops->free_fn(a);
     json_decref(a->caps);
+    free(a->inferred_root);
     free(a->name);
     free(a);
 }
@@ -115,6 +116,11 @@ const char *adapter_name(const adapter *a)
 const char *adapter_runtime(const adapter *a)
 {
     return a->kind->runtime;
+}
+
+const char *adapter_inferred_root(const adapter *a)
+{
+    return a->inferred_root;
 }
 
 json_t *adapter_capabilities(const adapter *a)

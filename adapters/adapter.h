@@ -88,6 +88,10 @@ void adapter_free(adapter *a);
 
 const char *adapter_name(const adapter *a);
 const char *adapter_runtime(const adapter *a);
+/* When the service gave localRoot without remoteRoot, the remote root the
+ * backend found from the source paths the binary recorded (borrowed, valid
+ * until adapter_free), or NULL.  Available once ready_fn reported 0. */
+const char *adapter_inferred_root(const adapter *a);
 /* Capabilities the backend reported (borrowed, may be NULL). */
 json_t *adapter_capabilities(const adapter *a);
 

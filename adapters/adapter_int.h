@@ -22,6 +22,7 @@ struct adapter {
     struct adapter_callbacks cb;
     char *name;   /* the service name, for messages */
     json_t *caps; /* capabilities reported by the debugger, or NULL */
+    char *inferred_root; /* remoteRoot found from the binary, or NULL */
     void *impl;   /* the backend's own state */
 };
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../dap/log.h"
+#include "../dap/pathmap.h"
 #include "adapter_int.h"
 #include "dapconn.h"
 
@@ -68,6 +69,12 @@ struct delve {
     int stop_status;
     struct dap_error stop_err;
     json_t *held_stop;    /* a stopped event waiting for its thread */
+    /* inferring remoteRoot (localRoot given alone) */
+    char *local_root;
+    char **infer_files;   /* local files, relative to local_root */
+    size_t infer_n;
+    size_t infer_i;
+    json_t *infer_votes;  /* candidate root -> count */
 };
 
 static void stop_step(struct delve *d);
@@ -108,6 +115,13 @@ static int delve_new(adapter *a, json_t *cfg, struct dap_error *err)
             json_object_set(d->attach_args, pass_keys[i], v);
     }
     d->bp_sources = json_object();
+    /* localRoot without remoteRoot (or substitutePath): find the remote
+     * root from the binary once attached. */
+    if (json_is_string(json_object_get(cfg, "localRoot")) &&
+        json_object_get(cfg, "remoteRoot") == NULL &&
+        json_array_size(json_object_get(cfg, "substitutePath")) == 0)
+        d->local_root =
+            strdup(json_string_value(json_object_get(cfg, "localRoot")));
     a->impl = d;
     return 0;
 }
@@ -126,10 +140,117 @@ static void finish_start(struct delve *d, int status,
     adapter__ready(d->a, 0, NULL);
 }
 
+static void infer_next(struct delve *d);
+
 static void maybe_ready(struct delve *d)
 {
-    if (d->state == D_ATTACHING && d->got_initialized && d->got_attach)
+    if (d->state != D_ATTACHING || !d->got_initialized || !d->got_attach)
+        return;
+    if (d->local_root == NULL) {
         finish_start(d, 0, NULL);
+        return;
+    }
+    d->infer_n = dap_pathmap_sample(d->local_root, ".go", 6, &d->infer_files);
+    d->infer_votes = json_object();
+    d->infer_i = 0;
+    infer_next(d);
+}
+
+/* Pick the root most sampled files agree on. */
+static void infer_done(struct delve *d)
+{
+    const char *root;
+    const char *best = NULL;
+    json_int_t best_n = 0;
+    json_t *v;
+
+    json_object_foreach(d->infer_votes, root, v)
+    {
+        if (json_integer_value(v) > best_n) {
+            best = root;
+            best_n = json_integer_value(v);
+        }
+    }
+    if (best != NULL) {
+        d->a->inferred_root = strdup(best);
+        DAP_LOGI("service %s: remoteRoot %s inferred for localRoot %s (%lld "
+                 "of %zu files agree)",
+                 d->a->name, best, d->local_root, (long long)best_n,
+                 d->infer_n);
+    } else {
+        DAP_LOGW("service %s: no file of %s is among the binary's sources; "
+                 "remoteRoot not inferred",
+                 d->a->name, d->local_root);
+    }
+    finish_start(d, 0, NULL);
+}
+
+static void on_infer(void *data, int status, json_t *resp,
+                     const struct dap_error *err)
+{
+    struct delve *d = data;
+    const char *rel = d->infer_files[d->infer_i];
+    const char *result;
+
+    if (status < 0) {
+        finish_start(d, status, err);
+        return;
+    }
+    result = json_string_value(
+        json_object_get(json_object_get(resp, "body"), "result"));
+    /* One recorded path per line. */
+    while (result != NULL && *result != '\0') {
+        const char *eol = strchr(result, '\n');
+        size_t len = eol != NULL ? (size_t)(eol - result) : strlen(result);
+        char line[4096];
+        char *root;
+        if (len < sizeof(line)) {
+            memcpy(line, result, len);
+            line[len] = '\0';
+            root = dap_pathmap_root_of(rel, line);
+            if (root != NULL) {
+                json_int_t n = json_integer_value(
+                    json_object_get(d->infer_votes, root));
+                json_object_set_new(d->infer_votes, root,
+                                    json_integer(n + 1));
+                free(root);
+            }
+        }
+        result = eol != NULL ? eol + 1 : NULL;
+    }
+    d->infer_i++;
+    infer_next(d);
+}
+
+/* Ask delve which recorded sources end with the next sampled file. */
+static void infer_next(struct delve *d)
+{
+    char expr[4200];
+    size_t o;
+    const char *rel;
+    json_t *args;
+    struct dap_error e;
+
+    if (d->infer_i >= d->infer_n) {
+        infer_done(d);
+        return;
+    }
+    rel = d->infer_files[d->infer_i];
+    o = (size_t)snprintf(expr, sizeof(expr), "dlv sources /");
+    for (const char *p = rel; *p && o + 3 < sizeof(expr); p++) {
+        if (strchr("\\.+*?()|[]{}^$", *p) != NULL)
+            expr[o++] = '\\';
+        expr[o++] = *p;
+    }
+    expr[o++] = '$';
+    expr[o] = '\0';
+    args = json_pack("{s:s, s:s}", "expression", expr, "context", "repl");
+    if (adapter_dapconn_request(d->conn, "evaluate", args, 5000, on_infer, d) <
+        0) {
+        dap_error_set(&e, DAP_ECLOSED, "delve went away while attaching");
+        finish_start(d, DAP_ECLOSED, &e);
+    }
+    json_decref(args);
 }
 
 static int response_error(json_t *resp, const char *what,
@@ -589,6 +710,11 @@ static void delve_free(adapter *a)
     json_decref(d->attach_args);
     json_decref(d->bp_sources);
     json_decref(d->held_stop);
+    json_decref(d->infer_votes);
+    for (size_t i = 0; i < d->infer_n; i++)
+        free(d->infer_files[i]);
+    free(d->infer_files);
+    free(d->local_root);
     free(d->connect);
     a->impl = NULL;
     if (d->timers == 0) {

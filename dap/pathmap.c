@@ -1,6 +1,8 @@
 /* pathmap.c - see pathmap.h. */
 #include "pathmap.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +174,89 @@ int dap_pathmap_owns(const dap_pathmap *pm, const char *local)
             return 1;
     }
     return 0;
+}
+
+/* ---- inferring remoteRoot ---------------------------------------------- */
+
+#define SAMPLE_MAX_ENTRIES 4000
+#define SAMPLE_MAX_DEPTH 8
+
+static int skip_dir(const char *name)
+{
+    return name[0] == '.' || strcmp(name, "node_modules") == 0 ||
+           strcmp(name, "vendor") == 0 || strcmp(name, "build") == 0 ||
+           strcmp(name, "testdata") == 0;
+}
+
+static void sample_walk(const char *root, const char *rel, int depth,
+                        const char *suffix, size_t max, char **out,
+                        size_t *n, size_t *seen)
+{
+    char path[4096];
+    struct dirent *e;
+    DIR *d;
+    size_t sl = strlen(suffix);
+
+    snprintf(path, sizeof(path), "%s%s%s", root, rel[0] ? "/" : "", rel);
+    d = opendir(path);
+    if (d == NULL)
+        return;
+    /* Files of this directory first, so shallow (more telling) paths win. */
+    while (*n < max && (e = readdir(d)) != NULL &&
+           ++*seen < SAMPLE_MAX_ENTRIES) {
+        size_t l = strlen(e->d_name);
+        if (e->d_type == DT_REG && l > sl &&
+            strcmp(e->d_name + l - sl, suffix) == 0) {
+            char r[4096];
+            snprintf(r, sizeof(r), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+            out[*n] = strdup(r);
+            if (out[*n] != NULL)
+                ++*n;
+        }
+    }
+    if (depth < SAMPLE_MAX_DEPTH) {
+        rewinddir(d);
+        while (*n < max && (e = readdir(d)) != NULL &&
+               ++*seen < SAMPLE_MAX_ENTRIES) {
+            if (e->d_type == DT_DIR && !skip_dir(e->d_name) &&
+                strcmp(e->d_name, "..") != 0) {
+                char r[4096];
+                snprintf(r, sizeof(r), "%s%s%s", rel, rel[0] ? "/" : "",
+                         e->d_name);
+                sample_walk(root, r, depth + 1, suffix, max, out, n, seen);
+            }
+        }
+    }
+    closedir(d);
+}
+
+size_t dap_pathmap_sample(const char *root, const char *suffix, size_t max,
+                          char ***out)
+{
+    size_t n = 0;
+    size_t seen = 0;
+
+    *out = calloc(max ? max : 1, sizeof(char *));
+    if (*out == NULL)
+        return 0;
+    sample_walk(root, "", 0, suffix, max, *out, &n, &seen);
+    return n;
+}
+
+char *dap_pathmap_root_of(const char *rel, const char *remote)
+{
+    size_t rl = strlen(rel);
+    size_t n = strlen(remote);
+    char *root;
+
+    if (n < rl || strcmp(remote + n - rl, rel) != 0)
+        return NULL;
+    if (n == rl || remote[n - rl - 1] != '/')
+        return NULL;
+    root = malloc(n - rl);
+    if (root == NULL)
+        return NULL;
+    memcpy(root, remote, n - rl - 1);
+    root[n - rl - 1] = '\0';
+    return root;
 }

@@ -40,4 +40,20 @@ char *dap_pathmap_to_local(const dap_pathmap *pm, const char *remote);
 /* Does a rule apply to this local path (or are there no rules at all)? */
 int dap_pathmap_owns(const dap_pathmap *pm, const char *local);
 
+/* ---- inferring remoteRoot ----------------------------------------------
+ * When a service names localRoot but not remoteRoot, the backend asks its
+ * debugger which source files the binary recorded, for a few files that
+ * exist under localRoot, and the common prefix the recorded paths put in
+ * front of the local relative paths is the remote root. */
+
+/* Up to `max` paths of files under `root` whose names end with `suffix`,
+ * relative to root (caller frees each and the array).  Walks at most a few
+ * thousand entries, skipping hidden and vendor-like directories.  Returns
+ * the count (0 when nothing was found or root is unreadable). */
+size_t dap_pathmap_sample(const char *root, const char *suffix, size_t max,
+                          char ***out);
+/* If `remote` is some ROOT followed by "/" and `rel`, a new copy of ROOT
+ * (which may be empty for a relative recorded path), else NULL. */
+char *dap_pathmap_root_of(const char *rel, const char *remote);
+
 #endif

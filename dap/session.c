@@ -73,6 +73,7 @@ static void service_free(struct dap_service *svc)
     free(svc->name);
     free(svc->runtime);
     free(svc->where);
+    free(svc->local_root);
     free(svc);
 }
 
@@ -438,9 +439,26 @@ static void on_ready(void *data, adapter *a, int status,
         return;
     }
     dap__set_state(s, SS_ATTACHED);
-    for (size_t i = 0; i < s->nsvc; i++)
+    for (size_t i = 0; i < s->nsvc; i++) {
+        struct dap_service *v = s->svc[i];
+        const char *root = adapter_inferred_root(v->ad);
         dap__output(s, "console", "kdap: attached to %s service \"%s\" at %s",
-                    s->svc[i]->runtime, s->svc[i]->name, s->svc[i]->where);
+                    v->runtime, v->name, v->where);
+        if (v->local_root == NULL)
+            continue;
+        if (root != NULL && dap_pathmap_add(&v->paths, v->local_root, root) == 0)
+            dap__output(s, "console",
+                        "kdap: service \"%s\": remoteRoot \"%s\" inferred from "
+                        "the binary's source paths (localRoot \"%s\")",
+                        v->name, root, v->local_root);
+        else if (root == NULL)
+            dap__output(s, "important",
+                        "kdap: service \"%s\": no file under localRoot \"%s\" "
+                        "is among the binary's sources, so remoteRoot could "
+                        "not be inferred: set \"remoteRoot\" to the directory "
+                        "the binary was built in",
+                        v->name, v->local_root);
+    }
     dap__event(s, "initialized", NULL);
     dap__respond(s, req, NULL);
 }
@@ -498,6 +516,10 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
     svc->runtime = strdup(runtime);
     svc->where = strdup(where);
     svc->state = SVC_STARTING;
+    if (json_is_string(json_object_get(cfg, "localRoot")) &&
+        json_object_get(cfg, "remoteRoot") == NULL)
+        svc->local_root =
+            strdup(json_string_value(json_object_get(cfg, "localRoot")));
     rc = dap_pathmap_init(&svc->paths, cfg, err);
     if (rc == 0)
         rc = adapter_new(s->loop, runtime, name, cfg, &cb, &svc->ad, err);

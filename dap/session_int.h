@@ -38,6 +38,7 @@ struct dap_service {
     int stopped;          /* the debuggee is stopped (last event) */
     int32_t pause_thread; /* editor's threadId of the last pause request */
     char *where;          /* what we attached to, for messages */
+    char *local_root;     /* localRoot given without remoteRoot, or NULL */
 };
 
 /* Handler flags. */

@@ -366,6 +366,8 @@ class TestSingleService(E2ECase):
         variants = [
             {"localRoot": local, "remoteRoot": APP_DIR},
             {"substitutePath": [{"from": local, "to": APP_DIR}]},
+            # remoteRoot inferred from the sources the binary recorded
+            {"localRoot": local},
         ]
         for i, mapping in enumerate(variants, 1):
             c = self.start_kdap()
@@ -378,7 +380,24 @@ class TestSingleService(E2ECase):
             self.assertEqual(top["source"]["path"], local_src, "frame path not mapped back: %s" % mapping)
             c.request("continue", {"threadId": ev["body"]["threadId"]})
             self.assertTrue(get.wait(5).startswith("hello /map%d #" % i))
+            if "remoteRoot" not in mapping and "substitutePath" not in mapping:
+                said = [e["body"]["output"] for e in c.events("output")]
+                self.assertTrue(any("inferred" in o and APP_DIR in o for o in said), said)
             self.disconnect_and_exit(c, [svc])
+
+    def test_remote_root_not_inferable(self):
+        """localRoot with no file the binary knows: attach works, and kdap says how to fix the mapping."""
+        svc = self.go_service()
+        local = tempfile.mkdtemp(prefix="kdap-elsewhere-")
+        self.addCleanup(shutil.rmtree, local, True)
+        with open(os.path.join(local, "other.go"), "w") as f:
+            f.write("package other\n")
+        c = self.start_kdap()
+        self.attach(c, go_service_args(svc, "unmapped", localRoot=local))
+        said = [e["body"] for e in c.events("output")]
+        self.assertTrue(any("remoteRoot" in b["output"] and b.get("category") == "important"
+                            for b in said), said)
+        self.disconnect_and_exit(c, [svc])
 
 
 class TestTwoServices(E2ECase):

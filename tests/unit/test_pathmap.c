@@ -1,5 +1,6 @@
 /* test_pathmap.c - localRoot/remoteRoot and substitutePath. */
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "dap/pathmap.h"
 #include "tests/test.h"
@@ -54,6 +55,37 @@ int main(void)
     ASSERT_EQ(dap_pathmap_init(&pm, cfg, &err), DAP_ECONFIG);
     ASSERT(strstr(err.msg, "substitutePath") != NULL);
     json_decref(cfg);
+    /* Inferring a remote root from recorded paths. */
+    expect(dap_pathmap_root_of("main.go", "/src/main.go"), "/src");
+    expect(dap_pathmap_root_of("pkg/a.go", "/go/src/x/pkg/a.go"), "/go/src/x");
+    expect(dap_pathmap_root_of("pkg/a.go", "kdap.dev/svc/pkg/a.go"), "kdap.dev/svc");
+    expect(dap_pathmap_root_of("a.go", "/src/xa.go"), NULL);
+    expect(dap_pathmap_root_of("a.go", "a.go"), NULL);
+    {
+        char dir[] = "/tmp/kdap-pathmap-XXXXXX";
+        char path[256];
+        char **files;
+        size_t n;
+        FILE *fp;
+        ASSERT(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof(path), "%s/sub", dir);
+        ASSERT_OK(mkdir(path, 0700));
+        snprintf(path, sizeof(path), "%s/sub/b.go", dir);
+        fp = fopen(path, "w");
+        ASSERT(fp != NULL);
+        fclose(fp);
+        snprintf(path, sizeof(path), "%s/readme.txt", dir);
+        fp = fopen(path, "w");
+        ASSERT(fp != NULL);
+        fclose(fp);
+        n = dap_pathmap_sample(dir, ".go", 5, &files);
+        ASSERT_EQ(n, 1);
+        ASSERT_STR_EQ(files[0], "sub/b.go");
+        free(files[0]);
+        free(files);
+        snprintf(path, sizeof(path), "rm -rf %s", dir);
+        ASSERT_OK(system(path));
+    }
     printf("test_pathmap: ok\n");
     return 0;
 }

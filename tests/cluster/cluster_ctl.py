@@ -148,15 +148,25 @@ def start_apiserver(d, log):
             log("up: 127.0.0.1:6443 is busy (another cluster?); the API server picks a free port")
         finally:
             s.close()
-    p = spawn([PY, os.path.join(HERE, "apiserver.py"), "--dir", d, "--port", port],
-              os.path.join(d, "apiserver.out"))
+    for attempt in (1, 2):
+        p = spawn([PY, os.path.join(HERE, "apiserver.py"), "--dir", d, "--port", port],
+                  os.path.join(d, "apiserver.out"))
 
-    def ready():
-        if p.poll() is not None:
-            raise RuntimeError("apiserver exited (%s), see %s/apiserver.out" % (p.returncode, d))
-        return os.path.exists(os.path.join(d, "apiserver.ready"))
-    wait_until(ready, 60, "the API server (DIR/apiserver.ready)")
-    return True
+        def ready():
+            if p.poll() is not None:
+                raise RuntimeError("apiserver exited (%s), see %s/apiserver.out" % (p.returncode, d))
+            return os.path.exists(os.path.join(d, "apiserver.ready"))
+        try:
+            wait_until(ready, 60, "the API server (DIR/apiserver.ready)")
+            return True
+        except RuntimeError:
+            # 6443 was free when probed but another cluster's `up` took it
+            # meanwhile: take any free port instead.
+            out = open(os.path.join(d, "apiserver.out")).read()
+            if attempt == 2 or port != "6443" or "Address already in use" not in out:
+                raise
+            log("up: 127.0.0.1:6443 was taken meanwhile; the API server picks a free port")
+            port = "0"
 
 
 def start_kubelet(d, log, api_restarted):

@@ -1,0 +1,287 @@
+/* exec.c - see exec.h. */
+#define _GNU_SOURCE /* asprintf */
+#include "exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dap/buf.h"
+#include "../dap/log.h"
+#include "chan.h"
+#include "client_int.h"
+#include "ws.h"
+
+#define MAX_CHUNK (32u << 10)
+
+struct kube_exec {
+    kube_client *c;
+    struct kube_exec_callbacks cb;
+    char *ns, *pod, *path;
+    kube_ws *ws;
+    kube_auth_wait *wait;
+    enum kube_chan_proto proto;
+    int open;
+    int done;
+    int have_status;
+    int exit_code;
+    int status_rc;
+    struct dap_error status_err;
+    dap_buf pending;        /* stdin before the WebSocket exists */
+    dap_buf status_buf;     /* channel 3 may come in pieces */
+    int stdin_closed;
+};
+
+static void finish(kube_exec *ex, int status, int code,
+                   const struct dap_error *e)
+{
+    if (ex->done)
+        return;
+    ex->done = 1;
+    if (ex->cb.exit_fn != NULL)
+        ex->cb.exit_fn(ex->cb.data, ex, status, code, e);
+}
+
+static int send_chan(kube_exec *ex, int ch, const void *buf, size_t len)
+{
+    uint8_t frame[1 + 4 * ((MAX_CHUNK + 2) / 3) + 4];
+    const uint8_t *p = buf;
+
+    do {
+        size_t n = len < MAX_CHUNK ? len : MAX_CHUNK;
+        int binary;
+        size_t fl = kube_chan_encode(ex->proto, ch, p, n, frame, &binary);
+        int rc = kube_ws_send(ex->ws, frame, fl, binary);
+        if (rc < 0)
+            return rc;
+        p += n;
+        len -= n;
+    } while (len > 0);
+    return 0;
+}
+
+static void ws_open(void *data, kube_ws *ws)
+{
+    kube_exec *ex = data;
+    struct dap_error e;
+
+    ex->proto = kube_chan_proto_parse(kube_ws_subprotocol(ws));
+    if (ex->proto == KUBE_CHAN_UNKNOWN) {
+        dap_error_set(&e, DAP_EPROTO,
+                      "exec in %s/%s: the server chose the unsupported "
+                      "subprotocol \"%s\"",
+                      ex->ns, ex->pod, kube_ws_subprotocol(ws));
+        kube_ws_close(ws);
+        finish(ex, DAP_EPROTO, -1, &e);
+        return;
+    }
+    ex->open = 1;
+    DAP_LOGD("kube: exec in %s/%s over %s", ex->ns, ex->pod,
+             kube_ws_subprotocol(ws));
+    if (ex->pending.len > 0) {
+        if (send_chan(ex, 0, ex->pending.data, ex->pending.len) < 0)
+            kube_ws_close(ws);
+        dap_buf_reset(&ex->pending);
+    }
+    if (ex->stdin_closed && ex->proto == KUBE_CHAN_V5) {
+        uint8_t sig[2] = {KUBE_CHAN_CLOSE, 0};
+        if (kube_ws_send(ws, sig, 2, 1) < 0)
+            kube_ws_close(ws);
+    }
+}
+
+static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
+                       int binary)
+{
+    kube_exec *ex = data;
+    struct kube_chan_msg m;
+    uint8_t *scratch = NULL;
+    int rc;
+
+    (void)ws;
+    (void)binary;
+    if (ex->done)
+        return;
+    if (ex->proto == KUBE_CHAN_V4_BASE64) {
+        scratch = malloc(len + 1);
+        if (scratch == NULL)
+            return;
+    }
+    rc = kube_chan_decode(ex->proto, (const uint8_t *)buf, len, scratch, &m);
+    if (rc == 0) {
+        if ((m.channel == 1 || m.channel == 2) && m.len > 0 &&
+            ex->cb.output_fn != NULL)
+            ex->cb.output_fn(ex->cb.data, ex, m.channel,
+                             (const char *)m.data, m.len);
+        else if (m.channel == 3 && m.len > 0 &&
+                 dap_buf_append(&ex->status_buf, m.data, m.len) == 0) {
+            ex->have_status = 1;
+            ex->status_rc = kube_exec_status_parse(
+                (const uint8_t *)ex->status_buf.data, ex->status_buf.len,
+                &ex->exit_code, &ex->status_err);
+        }
+    }
+    free(scratch);
+}
+
+static void ws_closed(void *data, kube_ws *ws, int status,
+                      const struct dap_error *err)
+{
+    kube_exec *ex = data;
+    struct dap_error e;
+
+    (void)ws;
+    if (ex->have_status) {
+        if (ex->status_rc == 0) {
+            finish(ex, 0, ex->exit_code, NULL);
+        } else {
+            e = ex->status_err;
+            dap_error_prefix(&e, "exec in %s/%s", ex->ns, ex->pod);
+            finish(ex, DAP_EBACKEND, -1, &e);
+        }
+        return;
+    }
+    if (!ex->open)
+        dap_error_set(&e, status < 0 ? status : DAP_ECONNECT,
+                      "exec in pod %s/%s was refused (%s): check that the "
+                      "pod is Running, has that container, and that you may "
+                      "create pods/exec (`kdap doctor`)",
+                      ex->ns, ex->pod, err != NULL ? err->msg : "closed");
+    else
+        dap_error_set(&e, DAP_ECLOSED,
+                      "exec in pod %s/%s: the connection ended without an "
+                      "exit status",
+                      ex->ns, ex->pod);
+    finish(ex, e.code, -1, &e);
+}
+
+static int open_ws(kube_exec *ex, const struct kube_cred *cred,
+                   struct dap_error *err)
+{
+    struct kube_ws_callbacks wcb = {ws_open, ws_message, ws_closed, ex};
+    struct kube_ws_options o;
+    struct kube__ws_storage st;
+    int rc;
+
+    rc = kube__ws_options(ex->c, cred, ex->path,
+                          "v5.channel.k8s.io,v4.channel.k8s.io", &o, &st);
+    if (rc < 0)
+        return dap_error_set(err, rc, "out of memory");
+    o.alpn = "http/1.1";
+    rc = kube_ws_new(kube_client_loop(ex->c), &o, &wcb, &ex->ws, err);
+    kube__ws_storage_cleanup(&st);
+    if (rc < 0)
+        dap_error_prefix(err, "exec in pod %s/%s", ex->ns, ex->pod);
+    return rc;
+}
+
+static void auth_ready(void *data, int status, const struct kube_cred *cred,
+                       const struct dap_error *err)
+{
+    kube_exec *ex = data;
+    struct dap_error e;
+
+    ex->wait = NULL;
+    if (status < 0) {
+        finish(ex, status, -1, err);
+        return;
+    }
+    if (open_ws(ex, cred, &e) < 0)
+        finish(ex, e.code, -1, &e);
+}
+
+int kube_exec_start(kube_client *c, const struct kube_exec_opts *o,
+                    const struct kube_exec_callbacks *cb, kube_exec **out,
+                    struct dap_error *err)
+{
+    kube_exec *ex;
+    struct kube_cred cred;
+    dap_buf q;
+    int rc;
+
+    *out = NULL;
+    if (o->argv == NULL || o->argv[0] == NULL)
+        return dap_error_set(err, DAP_EINVAL, "exec: no command");
+    ex = calloc(1, sizeof(*ex));
+    if (ex == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    ex->c = c;
+    ex->cb = *cb;
+    ex->ns = strdup(o->ns);
+    ex->pod = strdup(o->pod);
+    dap_buf_init(&ex->pending, 8u << 20);
+    dap_buf_init(&ex->status_buf, 64u << 10);
+    dap_buf_init(&q, 64u << 10);
+    rc = dap_buf_printf(&q, "/api/v1/namespaces/%s/pods/%s/exec?", o->ns,
+                        o->pod);
+    if (rc == 0 && o->container != NULL)
+        rc = dap_buf_printf(&q, "container=%s&", o->container);
+    for (size_t i = 0; rc == 0 && o->argv[i] != NULL; i++) {
+        char *a = kube_query_escape(o->argv[i]);
+        rc = a != NULL ? dap_buf_printf(&q, "command=%s&", a) : DAP_ENOMEM;
+        free(a);
+    }
+    if (rc == 0)
+        rc = dap_buf_printf(&q, "stdin=%s&stdout=true&stderr=%s&tty=%s",
+                            o->use_stdin ? "true" : "false",
+                            o->tty ? "false" : "true",
+                            o->tty ? "true" : "false");
+    ex->path = rc == 0 ? dap_buf_take(&q, NULL) : NULL;
+    dap_buf_cleanup(&q);
+    if (ex->ns == NULL || ex->pod == NULL || ex->path == NULL) {
+        kube_exec_free(ex);
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
+    rc = kube_auth_get(kube_client_auth(c), &cred, auth_ready, ex, &ex->wait,
+                       err);
+    if (rc == 0)
+        rc = open_ws(ex, &cred, err);
+    if (rc < 0 && rc != DAP_PENDING) {
+        kube_exec_free(ex);
+        return rc;
+    }
+    *out = ex;
+    return 0;
+}
+
+int kube_exec_write(kube_exec *ex, const void *buf, size_t len)
+{
+    if (ex->done || ex->stdin_closed)
+        return DAP_ECLOSED;
+    if (!ex->open)
+        return dap_buf_append(&ex->pending, buf, len);
+    return send_chan(ex, 0, buf, len);
+}
+
+int kube_exec_close_stdin(kube_exec *ex)
+{
+    uint8_t sig[2] = {KUBE_CHAN_CLOSE, 0};
+
+    if (ex->done)
+        return DAP_ECLOSED;
+    if (ex->open && ex->proto != KUBE_CHAN_V5)
+        return DAP_EUNSUPPORTED;
+    ex->stdin_closed = 1;
+    if (!ex->open)
+        return 0; /* sent once open, if v5 */
+    return kube_ws_send(ex->ws, sig, 2, 1);
+}
+
+const char *kube_exec_protocol(const kube_exec *ex)
+{
+    return ex->open ? kube_ws_subprotocol(ex->ws) : "";
+}
+
+void kube_exec_free(kube_exec *ex)
+{
+    if (ex == NULL)
+        return;
+    kube_auth_wait_cancel(ex->wait);
+    kube_ws_free(ex->ws);
+    dap_buf_cleanup(&ex->pending);
+    dap_buf_cleanup(&ex->status_buf);
+    free(ex->ns);
+    free(ex->pod);
+    free(ex->path);
+    free(ex);
+}

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "frame.h"
+#include "kube/cli.h"
 #include "log.h"
 #include "session.h"
 
@@ -300,6 +301,9 @@ int main(int argc, char **argv)
     };
     int rc;
 
+    /* kdap doctor / port-forward / exec / kube-request (kube/cli.c). */
+    if (kube_cli_is_command(argc, argv))
+        return kube_cli_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
             version();

@@ -1,0 +1,443 @@
+/* target.c - see target.h. */
+#include "target.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *prefix;
+    enum kube_target_kind kind;
+} prefixes[] = {
+    {"deployment/", KUBE_TARGET_DEPLOYMENT},
+    {"deployments/", KUBE_TARGET_DEPLOYMENT},
+    {"deploy/", KUBE_TARGET_DEPLOYMENT},
+    {"deployment.apps/", KUBE_TARGET_DEPLOYMENT},
+    {"statefulset/", KUBE_TARGET_STATEFULSET},
+    {"statefulsets/", KUBE_TARGET_STATEFULSET},
+    {"sts/", KUBE_TARGET_STATEFULSET},
+    {"statefulset.apps/", KUBE_TARGET_STATEFULSET},
+    {"pod/", KUBE_TARGET_POD},
+    {"pods/", KUBE_TARGET_POD},
+    {"po/", KUBE_TARGET_POD},
+};
+
+#define FORMS                                                                  \
+    "deployment/NAME, statefulset/NAME, pod/NAME or a label selector such "   \
+    "as app=NAME"
+
+/* DNS-1123 subdomain: what Kubernetes accepts as an object name. */
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.'))
+            return 0;
+    }
+    return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+int kube_target_parse(const char *s, struct kube_target *t,
+                      struct dap_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    if (s == NULL || s[0] == '\0')
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"target\" is empty: write " FORMS);
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t l = strlen(prefixes[i].prefix);
+        if (strncmp(s, prefixes[i].prefix, l) != 0)
+            continue;
+        if (!valid_name(s + l))
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "\"target\": \"%s\" is not a valid "
+                                 "Kubernetes name (lower case letters, "
+                                 "digits, '-' and '.')",
+                                 s + l);
+        t->kind = prefixes[i].kind;
+        snprintf(t->name, sizeof(t->name), "%s", s + l);
+        return 0;
+    }
+    if (strchr(s, '=') != NULL && strchr(s, '/') == NULL) {
+        if (strlen(s) >= sizeof(t->selector))
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "\"target\": the label selector is too "
+                                 "long");
+        t->kind = KUBE_TARGET_SELECTOR;
+        snprintf(t->selector, sizeof(t->selector), "%s", s);
+        return 0;
+    }
+    return dap_error_set(err, DAP_ECONFIG,
+                         "\"target\": \"%s\" is not understood: write " FORMS,
+                         s);
+}
+
+int kube_target_selector_of(json_t *workload, char *out, size_t n)
+{
+    json_t *ml = json_object_get(
+        json_object_get(json_object_get(workload, "spec"), "selector"),
+        "matchLabels");
+    const char *k;
+    json_t *v;
+    size_t o = 0;
+
+    if (!json_is_object(ml) || json_object_size(ml) == 0)
+        return DAP_EINVAL;
+    out[0] = '\0';
+    json_object_foreach(ml, k, v)
+    {
+        int w = snprintf(out + o, n - o, "%s%s=%s", o ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+        if (w < 0 || (size_t)w >= n - o)
+            return DAP_EINVAL;
+        o += (size_t)w;
+    }
+    return 0;
+}
+
+static const char *str_at(json_t *o, const char *a, const char *b)
+{
+    return json_string_value(json_object_get(json_object_get(o, a), b));
+}
+
+static int pod_ready(json_t *pod)
+{
+    json_t *conds = json_object_get(json_object_get(pod, "status"),
+                                    "conditions");
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(conds, i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        if (type != NULL && strcmp(type, "Ready") == 0)
+            return strcmp(json_string_value(json_object_get(c, "status"))
+                              ? json_string_value(json_object_get(c, "status"))
+                              : "",
+                          "True") == 0;
+    }
+    return 0;
+}
+
+static int pod_running(json_t *pod)
+{
+    const char *phase = str_at(pod, "status", "phase");
+
+    return phase != NULL && strcmp(phase, "Running") == 0 &&
+           json_object_get(json_object_get(pod, "metadata"),
+                           "deletionTimestamp") == NULL;
+}
+
+/* Older first; RFC 3339 timestamps compare as strings. */
+static int older(json_t *a, json_t *b)
+{
+    const char *ta = str_at(a, "metadata", "creationTimestamp");
+    const char *tb = str_at(b, "metadata", "creationTimestamp");
+    int c = strcmp(ta ? ta : "", tb ? tb : "");
+
+    if (c != 0)
+        return c < 0;
+    return strcmp(str_at(a, "metadata", "name") ?: "",
+                  str_at(b, "metadata", "name") ?: "") < 0;
+}
+
+int kube_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
+                     size_t whylen, struct dap_error *err)
+{
+    json_t *best = NULL;
+    json_t *p;
+    size_t i;
+    size_t ready = 0, running = 0;
+    char states[400] = "";
+    size_t so = 0;
+
+    json_array_foreach(pods, i, p)
+    {
+        const char *name = str_at(p, "metadata", "name");
+        if (want != NULL && name != NULL && strcmp(name, want) == 0) {
+            if (!pod_running(p))
+                return dap_error_set(err, DAP_ESTATE,
+                                     "pod %s is %s, not Running: kdap can "
+                                     "only attach to a running pod",
+                                     want,
+                                     str_at(p, "status", "phase")
+                                         ?: "in an unknown phase");
+            *pod = p;
+            snprintf(why, whylen, "pod %s, as \"pod\" asks", want);
+            return 0;
+        }
+        if (so < sizeof(states) - 80)
+            so += (size_t)snprintf(states + so, sizeof(states) - so,
+                                   "%s%s is %s", so ? ", " : "",
+                                   name ?: "?",
+                                   json_object_get(json_object_get(p, "metadata"),
+                                                   "deletionTimestamp")
+                                       ? "Terminating"
+                                       : (str_at(p, "status", "phase")
+                                              ?: "Unknown"));
+        if (!pod_running(p))
+            continue;
+        running++;
+        if (pod_ready(p)) {
+            ready++;
+            if (best == NULL || !pod_ready(best) || older(p, best))
+                best = p;
+        } else if (best == NULL || (!pod_ready(best) && older(p, best))) {
+            best = p;
+        }
+    }
+    if (want != NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"pod\": %s is not one of the target's pods "
+                             "(%s)",
+                             want, so ? states : "there are none");
+    if (best == NULL)
+        return dap_error_set(err, DAP_ESTATE,
+                             "no pod of the target is running (%s); wait "
+                             "for the rollout or check the pods' events",
+                             so ? states : "it has no pods");
+    *pod = best;
+    if (running == 1)
+        snprintf(why, whylen, "pod %s, the only running one",
+                 str_at(best, "metadata", "name"));
+    else if (pod_ready(best))
+        snprintf(why, whylen,
+                 "pod %s, the oldest of %zu ready replicas (set \"pod\" to "
+                 "choose another)",
+                 str_at(best, "metadata", "name"), ready);
+    else
+        snprintf(why, whylen, "pod %s, running but not ready (none is)",
+                 str_at(best, "metadata", "name"));
+    return 0;
+}
+
+const char *kube_target_container(json_t *pod, const char *want,
+                                  struct dap_error *err)
+{
+    json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
+    json_t *c;
+    size_t i;
+    char names[300] = "";
+    size_t o = 0;
+
+    json_array_foreach(cs, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        if (name == NULL)
+            continue;
+        if (want == NULL || strcmp(name, want) == 0)
+            return name;
+        if (o < sizeof(names) - 70)
+            o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s",
+                                  o ? ", " : "", name);
+    }
+    dap_error_set(err, DAP_ECONFIG,
+                  "pod %s has no container \"%s\" (it has: %s); fix "
+                  "\"container\"",
+                  str_at(pod, "metadata", "name"), want ? want : "",
+                  o ? names : "none");
+    return NULL;
+}
+
+/* Levenshtein distance, capped: names are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[256];
+
+    if (la > 250 || lb > 250)
+        return 1000;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1;
+            size_t ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+void kube_close_names(const char *want, json_t *names, char *out, size_t n)
+{
+    const char *pick[3] = {NULL, NULL, NULL};
+    size_t dist[3] = {0, 0, 0};
+    size_t k = 0;
+    json_t *v;
+    size_t i;
+    size_t limit = strlen(want) / 3 + 2;
+
+    out[0] = '\0';
+    json_array_foreach(names, i, v)
+    {
+        const char *name = json_string_value(v);
+        size_t d;
+        if (name == NULL)
+            continue;
+        d = distance(want, name);
+        /* A prefix or containment is close too: "web" for "web-frontend". */
+        if (strstr(name, want) != NULL || strstr(want, name) != NULL)
+            d = d < 1 ? d : 1;
+        if (d > limit)
+            continue;
+        /* Keep the three closest, sorted. */
+        size_t pos = k;
+        while (pos > 0 && dist[pos - 1] > d)
+            pos--;
+        if (pos >= 3)
+            continue;
+        for (size_t m = (k < 3 ? k : 2); m > pos; m--) {
+            pick[m] = pick[m - 1];
+            dist[m] = dist[m - 1];
+        }
+        pick[pos] = name;
+        dist[pos] = d;
+        if (k < 3)
+            k++;
+    }
+    for (size_t m = 0, o = 0; m < k; m++) {
+        int w = snprintf(out + o, n - o, "%s%s",
+                         m == 0 ? "" : (m == k - 1 ? " or " : ", "), pick[m]);
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
+    }
+}
+
+const char *kube_target_guess_runtime(json_t *pod, const char *container,
+                                      const char **how)
+{
+    json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(cs, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *image = json_string_value(json_object_get(c, "image"));
+        json_t *cmd = json_object_get(c, "command");
+        json_t *env = json_object_get(c, "env");
+        json_t *e;
+        size_t k;
+
+        if (name == NULL || strcmp(name, container) != 0)
+            continue;
+        json_array_foreach(cmd, k, e)
+        {
+            const char *s = json_string_value(e);
+            const char *base = s ? strrchr(s, '/') : NULL;
+            base = base ? base + 1 : s;
+            if (k == 0 && base != NULL &&
+                (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0)) {
+                *how = "the container's command runs node";
+                return "node";
+            }
+        }
+        json_array_foreach(env, k, e)
+        {
+            const char *n = json_string_value(json_object_get(e, "name"));
+            if (n != NULL && strcmp(n, "NODE_VERSION") == 0) {
+                *how = "the container sets NODE_VERSION";
+                return "node";
+            }
+            if (n != NULL && (strcmp(n, "GOTRACEBACK") == 0 ||
+                              strcmp(n, "GOMAXPROCS") == 0 ||
+                              strcmp(n, "GODEBUG") == 0)) {
+                *how = "the container sets Go runtime variables";
+                return "go";
+            }
+        }
+        if (image != NULL) {
+            const char *slash = strrchr(image, '/');
+            const char *repo = slash ? slash + 1 : image;
+            if (strncmp(repo, "node", 4) == 0 || strstr(repo, "-node") ||
+                strstr(repo, "node-")) {
+                *how = "the image's name says node";
+                return "node";
+            }
+            if (strncmp(repo, "go", 2) == 0 || strstr(repo, "-go") ||
+                strstr(repo, "go-") || strstr(repo, "golang")) {
+                *how = "the image's name says go";
+                return "go";
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The shell run in the debug container: choose the target process (PID 1
+ * of the target container, or the one `process` matches among the
+ * processes outside the debug container's own session), then become the
+ * debugger.  Errors go to the container's log, which kdap reports. */
+static const char select_script[] =
+    "pat=\"$1\"; port=\"$2\"; shift 2\n"
+    "if [ -z \"$pat\" ]; then pid=1; else\n"
+    "  me=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f4)\n"
+    "  pids=''; all=''\n"
+    "  for d in /proc/[0-9]*; do\n"
+    "    p=${d#/proc/}\n"
+    "    s=$(sed 's/.*) //' $d/stat 2>/dev/null | cut -d' ' -f4)\n"
+    "    [ -z \"$s\" ] || [ \"$s\" = \"$me\" ] && continue\n"
+    "    c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)\n"
+    "    [ -z \"$c\" ] && continue\n"
+    "    all=\"$all\n  $p: $c\"\n"
+    "    case \"$c\" in *\"$pat\"*) pids=\"$pids $p\";; esac\n"
+    "  done\n"
+    "  set -- $pids\n"
+    "  if [ $# -eq 0 ]; then\n"
+    "    echo \"kdap: no process matches \\\"$pat\\\"; the target's "
+    "processes are:$all\" >&2; exit 3; fi\n"
+    "  if [ $# -gt 1 ]; then\n"
+    "    echo \"kdap: \\\"$pat\\\" matches $# processes ($*); make "
+    "\\\"process\\\" more precise. The target's processes are:$all\" "
+    ">&2; exit 4; fi\n"
+    "  pid=$1; set --\n"
+    "fi\n"
+    "echo \"kdap: debugging process $pid: $(tr '\\0' ' ' < /proc/$pid/cmdline)\"\n";
+
+json_t *kube_debug_container_new(const char *runtime, const char *name,
+                                 const char *image, const char *target,
+                                 const char *process, int port)
+{
+    char script[sizeof(select_script) + 512];
+    char portstr[16];
+    json_t *c;
+
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if (strcmp(runtime, "go") == 0) {
+        snprintf(script, sizeof(script),
+                 "%sexec /usr/bin/dlv --headless --api-version=2 "
+                 "--listen=127.0.0.1:$port --only-same-user=false attach $pid",
+                 select_script);
+    } else if (strcmp(runtime, "gdb") == 0) {
+        snprintf(script, sizeof(script),
+                 "%sexec /usr/bin/gdbserver --attach 127.0.0.1:$port $pid",
+                 select_script);
+    } else { /* node: open the inspector, which listens on 9229 */
+        snprintf(script, sizeof(script),
+                 "%skill -USR1 $pid && echo \"kdap: inspector of process $pid "
+                 "opened\"",
+                 select_script);
+    }
+    c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:{s:{s:[s]}}, "
+                  "s:s, s:s, s:[{s:s, s:s}], s:b, s:b}",
+                  "name", name, "image", image, "targetContainerName", target,
+                  "command", "/bin/sh", "-c", script, "kdap-debug",
+                  process != NULL ? process : "", portstr, "securityContext",
+                  "capabilities", "add", "SYS_PTRACE",
+                  "terminationMessagePolicy", "FallbackToLogsOnError",
+                  "imagePullPolicy", "IfNotPresent", "env", "name", "HOME",
+                  "value", "/root", "stdin", 0, "tty", 0);
+    return c;
+}

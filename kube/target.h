@@ -1,0 +1,75 @@
+/* target.h - what a service's "target" names, and the ephemeral debug
+ * container kdap adds to it.  Pure functions (no I/O): the attach flow in
+ * dap/cluster.c feeds them what the API server answered.
+ *
+ * A target is `deployment/NAME`, `statefulset/NAME`, `pod/NAME` (kubectl's
+ * short forms deploy/, sts/, po/ too) or a label selector (`app=NAME`,
+ * `app=a,tier=b`).  It resolves to one running pod: with several replicas
+ * the oldest ready one (or the one the `pod` key names), and kdap says
+ * which and why.
+ */
+#ifndef KDAP_KUBE_TARGET_H
+#define KDAP_KUBE_TARGET_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "../dap/err.h"
+
+enum kube_target_kind {
+    KUBE_TARGET_DEPLOYMENT,
+    KUBE_TARGET_STATEFULSET,
+    KUBE_TARGET_POD,
+    KUBE_TARGET_SELECTOR,
+};
+
+struct kube_target {
+    enum kube_target_kind kind;
+    char name[254];     /* the workload or pod name (not for selectors) */
+    char selector[512]; /* label selector (selectors, and filled in for
+                           workloads from their spec.selector) */
+};
+
+/* Parse a "target" value.  Returns 0 or DAP_ECONFIG with the accepted
+ * forms in err. */
+int kube_target_parse(const char *s, struct kube_target *t,
+                      struct dap_error *err) DAP_WUR;
+
+/* The label selector of a Deployment or StatefulSet object (its
+ * spec.selector.matchLabels as "k=v,k2=v2").  Returns 0 or DAP_EINVAL. */
+int kube_target_selector_of(json_t *workload, char *out, size_t n) DAP_WUR;
+
+/* Choose the pod to debug from `pods` (array of Pod objects): the one named
+ * `want` (may be NULL), else the oldest Running+Ready pod, else the oldest
+ * Running one.  On success *pod is borrowed from the array and `why` says
+ * which and why ("pod x-1, the oldest of 3 ready replicas").  Returns 0,
+ * or DAP_ESTATE when no pod runs (err lists what the pods are doing). */
+int kube_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
+                     size_t whylen, struct dap_error *err) DAP_WUR;
+
+/* The container to debug: `want` (may be NULL: the first container).
+ * Returns its name (borrowed from pod) or NULL with err listing the
+ * containers. */
+const char *kube_target_container(json_t *pod, const char *want,
+                                  struct dap_error *err);
+
+/* Up to three names from `names` (array of strings) close to `want`, as
+ * "a, b or c" in out ("" when none is close). */
+void kube_close_names(const char *want, json_t *names, char *out, size_t n);
+
+/* Guess a container's runtime from its image, command and env ("go",
+ * "node", "gdb"), or NULL.  *how says what gave it away. */
+const char *kube_target_guess_runtime(json_t *pod, const char *container,
+                                      const char **how);
+
+/* The ephemeral container that attaches a debugger to the target.
+ * `process` (may be NULL: PID 1 of the target container) is a pattern
+ * matched against the command lines of the target's processes; `port` is
+ * where the debugger listens on 127.0.0.1 inside the pod.  Returns a new
+ * EphemeralContainer object. */
+json_t *kube_debug_container_new(const char *runtime, const char *name,
+                                 const char *image, const char *target,
+                                 const char *process, int port);
+
+#endif

@@ -1,0 +1,102 @@
+/* test_target.c - target parsing, pod choice, close names, the debug
+ * container. */
+#include "kube/target.h"
+#include "tests/test.h"
+
+static json_t *pod(const char *name, const char *phase, int ready,
+                   const char *created)
+{
+    return json_pack("{s:{s:s, s:s}, s:{s:[{s:s, s:s}, {s:s, s:s}]}, "
+                     "s:{s:s, s:[{s:s, s:s}]}}",
+                     "metadata", "name", name, "creationTimestamp", created,
+                     "spec", "containers", "name", "app", "image",
+                     "127.0.0.1:5000/kdap/go-hello:latest", "name", "sidecar",
+                     "image", "busybox", "status", "phase", phase,
+                     "conditions", "type", "Ready", "status",
+                     ready ? "True" : "False");
+}
+
+int main(void)
+{
+    struct kube_target t;
+    struct dap_error err;
+    char why[256];
+    char out[256];
+    json_t *pods, *p, *names;
+    const char *how = NULL;
+
+    ASSERT_OK(kube_target_parse("deployment/checkout", &t, &err));
+    ASSERT_EQ(t.kind, KUBE_TARGET_DEPLOYMENT);
+    ASSERT_STR_EQ(t.name, "checkout");
+    ASSERT_OK(kube_target_parse("sts/db", &t, &err));
+    ASSERT_EQ(t.kind, KUBE_TARGET_STATEFULSET);
+    ASSERT_OK(kube_target_parse("pod/inventory-0", &t, &err));
+    ASSERT_EQ(t.kind, KUBE_TARGET_POD);
+    ASSERT_OK(kube_target_parse("app=web,tier=front", &t, &err));
+    ASSERT_EQ(t.kind, KUBE_TARGET_SELECTOR);
+    ASSERT_STR_EQ(t.selector, "app=web,tier=front");
+    ASSERT_EQ(kube_target_parse("deployment/Bad_Name", &t, &err), DAP_ECONFIG);
+    ASSERT_EQ(kube_target_parse("job/x", &t, &err), DAP_ECONFIG);
+    ASSERT(strstr(err.msg, "deployment/NAME") != NULL);
+    ASSERT_EQ(kube_target_parse("", &t, &err), DAP_ECONFIG);
+
+    p = json_pack("{s:{s:{s:{s:s, s:s}}}}", "spec", "selector", "matchLabels",
+                  "app", "web", "tier", "front");
+    ASSERT_OK(kube_target_selector_of(p, out, sizeof(out)));
+    ASSERT(strstr(out, "app=web") != NULL && strstr(out, "tier=front") != NULL);
+    json_decref(p);
+
+    /* The oldest ready pod wins; a named one wins outright. */
+    pods = json_array();
+    json_array_append_new(pods, pod("web-c", "Running", 1, "2026-01-03T00:00:00Z"));
+    json_array_append_new(pods, pod("web-a", "Pending", 0, "2026-01-01T00:00:00Z"));
+    json_array_append_new(pods, pod("web-b", "Running", 1, "2026-01-02T00:00:00Z"));
+    json_array_append_new(pods, pod("web-d", "Running", 0, "2026-01-00T00:00:00Z"));
+    ASSERT_OK(kube_target_pick(pods, NULL, &p, why, sizeof(why), &err));
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(p, "metadata"), "name")), "web-b");
+    ASSERT(strstr(why, "oldest of 2 ready") != NULL);
+    ASSERT_OK(kube_target_pick(pods, "web-c", &p, why, sizeof(why), &err));
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(p, "metadata"), "name")), "web-c");
+    ASSERT_EQ(kube_target_pick(pods, "web-a", &p, why, sizeof(why), &err), DAP_ESTATE);
+    ASSERT_EQ(kube_target_pick(pods, "nope", &p, why, sizeof(why), &err), DAP_ECONFIG);
+    json_decref(pods);
+    pods = json_array();
+    json_array_append_new(pods, pod("web-a", "Pending", 0, "2026-01-01T00:00:00Z"));
+    ASSERT_EQ(kube_target_pick(pods, NULL, &p, why, sizeof(why), &err), DAP_ESTATE);
+    ASSERT(strstr(err.msg, "web-a is Pending") != NULL);
+
+    p = json_array_get(pods, 0);
+    ASSERT_STR_EQ(kube_target_container(p, NULL, &err), "app");
+    ASSERT_STR_EQ(kube_target_container(p, "sidecar", &err), "sidecar");
+    ASSERT_NULL(kube_target_container(p, "nope", &err));
+    ASSERT(strstr(err.msg, "app, sidecar") != NULL);
+    ASSERT_STR_EQ(kube_target_guess_runtime(p, "app", &how), "go");
+    ASSERT(how != NULL);
+    json_decref(pods);
+
+    names = json_pack("[s, s, s, s]", "checkout", "checkout-v2", "payments",
+                      "frontend");
+    kube_close_names("chekout", names, out, sizeof(out));
+    ASSERT(strstr(out, "checkout") != NULL);
+    ASSERT(strstr(out, "payments") == NULL);
+    kube_close_names("zzzzzzzz", names, out, sizeof(out));
+    ASSERT_STR_EQ(out, "");
+    json_decref(names);
+
+    p = kube_debug_container_new("go", "kdap-go-1a2b3c", "reg/dlv:1", "app",
+                                 "server", 40000);
+    ASSERT_STR_EQ(json_string_value(json_object_get(p, "targetContainerName")), "app");
+    ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(json_object_get(
+                      json_object_get(p, "securityContext"), "capabilities"), "add"), 0)),
+                  "SYS_PTRACE");
+    ASSERT_EQ(json_array_size(json_object_get(json_object_get(
+                  json_object_get(p, "securityContext"), "capabilities"), "add")), 1);
+    ASSERT(json_object_get(p, "ports") == NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "--listen=127.0.0.1:$port") != NULL);
+    ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 4)), "server");
+    ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
+    json_decref(p);
+    printf("test_target: ok\n");
+    return 0;
+}

@@ -1,0 +1,62 @@
+"""kdap driven by Microsoft's DebugClient (@vscode/debugadapter-testsupport, the client VS
+Code's debug adapters are tested with) over stdio, as VS Code runs the adapter the
+editor-configs/vscode extension declares: attach, a breakpoint hit by an HTTP request,
+threads, stack, scopes, variables, evaluate, continue, disconnect, kdap exits 0.
+
+  test_local:   go-hello + headless delve on 127.0.0.1
+  test_cluster: go-hello in the local cluster (private dir build/e2e-cluster-vscode), reached
+                as clusterdbg.cluster_attach_args() says; the cluster is stopped afterwards.
+
+Run: /usr/bin/python3 -m unittest -v test_vscode_client   (from tests/e2e; KDAP_BIN)
+Needs: node, tests/node_modules (npm ci in tests/).  Logs: build/e2e-logs/.
+"""
+
+import json
+import os
+import shutil
+import unittest
+
+from editorcase import REPO, EditorClientCase, log_file
+
+NODE_MODULES = os.path.join(REPO, "tests", "node_modules")
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vscode_client.js")
+
+
+@unittest.skipUnless(shutil.which("node"), "node is not installed")
+@unittest.skipUnless(os.path.isdir(os.path.join(NODE_MODULES, "@vscode", "debugadapter-testsupport")),
+                     "tests/node_modules lacks @vscode/debugadapter-testsupport (npm ci in tests/)")
+class VSCodeClient(EditorClientCase):
+    editor = "vscode"
+
+    def run_editor(self, spec):
+        path = log_file("%s.spec.json" % self.tag())
+        with open(path, "w") as f:
+            json.dump(spec, f, indent=1)
+        return self.run_client(["node", CLIENT, path],
+                               env=dict(os.environ, KDAP_NODE_MODULES=NODE_MODULES))
+
+    def check(self, steps, spec):
+        self.assertEqual(steps["stopped"]["reason"], "breakpoint")
+        self.assertEqual(steps["stackTrace"]["line"], spec["line"])
+        self.assertEqual(os.path.realpath(steps["stackTrace"]["file"]), os.path.realpath(spec["source"]))
+        self.assertIn(spec["httpPath"], steps["variables"]["value"])
+        self.assertIn(spec["httpPath"], steps["continue"]["body"])
+        self.assertEqual(steps["exit"]["code"], 0)
+
+    def test_local(self):
+        svc, attach = self.local_setup()
+        spec = self.spec(attach, svc.app_port, "/from-vscode-local")
+        steps = self.session(spec)
+        self.check(steps, spec)
+        self.assertTrue(svc.answers(5), "go-hello halted after the session")
+
+    def test_cluster(self):
+        cl, app, attach = self.cluster_setup()
+        spec = self.spec(attach, app.http_port, "/from-vscode-cluster")
+        steps = self.session(spec)
+        self.check(steps, spec)
+        self.check_cluster_after(cl, app)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -341,6 +341,25 @@ static int append_preview_value(dap_buf *b, json_t *p)
     return dap_buf_append(b, val, first_line_len(val));
 }
 
+static int append_preview(dap_buf *b, json_t *preview, const char *desc);
+
+/* A Map/Set entry's key or value: an ObjectPreview of any type. */
+static int append_entry_part(dap_buf *b, json_t *p)
+{
+    const char *type = str_of(p, "type");
+    const char *desc = str_of(p, "description");
+
+    if (type != NULL && strcmp(type, "string") == 0)
+        return append_quoted(b, desc);
+    if (type != NULL && strcmp(type, "object") == 0 &&
+        json_is_array(json_object_get(p, "properties")) &&
+        (str_of(p, "subtype") == NULL ||
+         strcmp(str_of(p, "subtype"), "null") != 0))
+        return append_preview(b, p, desc);
+    desc = desc != NULL ? desc : (type != NULL ? type : "?");
+    return dap_buf_append(b, desc, first_line_len(desc));
+}
+
 static int append_preview(dap_buf *b, json_t *preview, const char *desc)
 {
     const char *subtype = str_of(preview, "subtype");
@@ -378,18 +397,12 @@ static int append_preview(dap_buf *b, json_t *preview, const char *desc)
             if (rc == 0 && i > 0)
                 rc = dap_buf_append(b, ", ", 2);
             if (rc == 0 && k != NULL) {
-                rc = append_preview(b, k, str_of(k, "description"));
+                rc = append_entry_part(b, k);
                 if (rc == 0)
                     rc = dap_buf_append(b, " => ", 4);
             }
-            if (rc == 0 && v != NULL) {
-                if (json_object_get(v, "properties") != NULL)
-                    rc = append_preview(b, v, str_of(v, "description"));
-                else
-                    rc = dap_buf_printf(b, "%s", str_of(v, "description")
-                                                     ? str_of(v, "description")
-                                                     : "?");
-            }
+            if (rc == 0 && v != NULL)
+                rc = append_entry_part(b, v);
         }
     } else {
         json_array_foreach(props, i, p)
@@ -881,13 +894,17 @@ static int append_template(dap_buf *b, const char *msg)
             } else if (*p == '}' && p[1] == '}') {
                 rc = dap_buf_append(b, "}", 1);
                 p++;
+            } else if (*p == '{' && p[1] == '}') {
+                rc = dap_buf_append(b, "{}", 2); /* ${} would not parse */
+                p++;
             } else if (*p == '{') {
                 depth = 1;
                 rc = dap_buf_append(b, "${", 2);
             } else if (*p == '`' || *p == '\\') {
                 rc = dap_buf_printf(b, "\\%c", *p);
             } else if (*p == '$' && p[1] == '{') {
-                rc = dap_buf_append(b, "\\$", 2);
+                rc = dap_buf_append(b, "\\${", 3); /* a literal "${" */
+                p++;
             } else {
                 rc = dap_buf_append(b, p, 1);
             }

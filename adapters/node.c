@@ -427,6 +427,13 @@ static void apply_overrides(struct node *n, adapter_srcmap *m)
 static void retry_pending_bps(struct node *n);
 static void maybe_ready(struct node *n);
 
+/* Emit an event; `body_new` is stolen. */
+static void emit(struct node *n, const char *event, json_t *body_new)
+{
+    adapter__event(n->a, event, body_new);
+    json_decref(body_new);
+}
+
 static void install_map(struct node *n, struct script *s, const char *json,
                         size_t len, const char *map_path)
 {
@@ -567,7 +574,7 @@ static void on_script_parsed(struct node *n, json_t *p)
                          strstr(s->path, "/node_modules/") == NULL))
         load_map(n, n->nscripts - 1, map_url);
     if (n->state == N_READY && s->url[0] != '\0' && !s->internal)
-        adapter__event(n->a, "loadedSource",
+        emit(n, "loadedSource",
                        json_pack("{s:s, s:o}", "reason", "new", "source",
                                  script_source(s)));
 }
@@ -704,7 +711,7 @@ static struct bp *bp_by_id(struct node *n, int64_t id)
 static void bp_event(struct node *n, struct bp *b)
 {
     if (n->state == N_READY)
-        adapter__event(n->a, "breakpoint",
+        emit(n, "breakpoint",
                        json_pack("{s:s, s:o}", "reason", "changed",
                                  "breakpoint", bp_json(b, NULL)));
 }
@@ -1228,7 +1235,7 @@ static void on_resumed(struct node *n)
 {
     clear_pause(n);
     if (n->stopped_shown && !n->resume_requested && n->state == N_READY)
-        adapter__event(n->a, "continued",
+        emit(n, "continued",
                        json_pack("{s:i, s:b}", "threadId", THREAD_ID,
                                  "allThreadsContinued", 1));
     n->stopped_shown = 0;
@@ -2452,3 +2459,20 @@ const struct adapter_ops adapter__node_ops = {
     .stop_fn = node_stop,
     .free_fn = node_free,
 };
+
+/* ---- test hook ----------------------------------------------------------- */
+
+void adapter__node_feed(adapter *a, const char *buf, size_t len);
+
+/* Feed one inspector message as if it came over the WebSocket, in the
+ * attached state (no connection: every CDP call then fails cleanly).  For
+ * tests/fuzz/fuzz_cdp.c, which proves that hostile inspector messages never
+ * crash kdap. */
+void adapter__node_feed(adapter *a, const char *buf, size_t len)
+{
+    struct node *n = a->impl;
+
+    if (n->state == N_NEW)
+        n->state = N_READY;
+    on_ws_message(n, NULL, buf, len, 0);
+}

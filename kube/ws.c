@@ -2,6 +2,7 @@
  * plain-TCP HTTP GET. */
 #include "ws.h"
 
+#include <dlfcn.h>
 #include <libwebsockets.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +21,11 @@
 
 struct ws_ctx {
     uv_loop_t *loop;
-    struct lws_context *lws;
+    struct lws_context *lws; /* lws writes NULL here once it is freed */
     int users;           /* kube_ws objects using it */
     struct ws_ctx *next;
+    uv_timer_t reaper;   /* finishes the destruction, see ctx_put() */
+    int tries;
 };
 
 static struct ws_ctx *contexts;
@@ -53,6 +56,29 @@ static void lws_log_emit(int level, const char *line)
         DAP_LOGW("lws: %.*s", (int)n, line);
 }
 
+/* IMPORTANT: lws loads its libuv glue as a plugin and unloads it at the
+ * end of lws_context_destroy(), while close callbacks it queued on our loop
+ * still point into it; they would then run unmapped code.  One extra
+ * reference of our own, taken once and never dropped, keeps the plugin
+ * mapped for the life of the process. */
+static void pin_evlib(void)
+{
+    static const char *const names[] = {
+        "libwebsockets-evlib_uv.so",
+        "/usr/lib/x86_64-linux-gnu/libwebsockets-evlib_uv.so",
+        "/usr/lib/libwebsockets-evlib_uv.so",
+        "/usr/local/lib/libwebsockets-evlib_uv.so",
+    };
+    static void *pinned;
+
+    for (size_t i = 0; pinned == NULL && i < sizeof(names) / sizeof(names[0]);
+         i++)
+        pinned = dlopen(names[i], RTLD_NOW | RTLD_NOLOAD);
+    if (pinned == NULL)
+        DAP_LOGW("ws: cannot pin the lws libuv plugin; closing the last "
+                 "WebSocket may crash");
+}
+
 static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
 {
     struct lws_context_creation_info info;
@@ -80,6 +106,7 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
     info.gid = -1;
     info.uid = -1;
     info.retry_and_idle_policy = &no_validity;
+    info.pcontext = &c->lws;
     c->lws = lws_create_context(&info);
     if (c->lws == NULL) {
         free(c);
@@ -89,6 +116,7 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
                       "installed?)");
         return NULL;
     }
+    pin_evlib();
     c->loop = loop;
     c->users = 1;
     c->next = contexts;
@@ -96,9 +124,35 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
     return c;
 }
 
+static void ctx_reaper_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* IMPORTANT: on a foreign libuv loop, lws 4.1 destroys a context in
+ * stages.  The first lws_context_destroy() closes the connections and
+ * starts closing lws's own uv handles; only once their close callbacks have
+ * run (a later loop iteration) does a second call free the rest, and a
+ * third may be needed to finish.  lws clears c->lws (info.pcontext) when
+ * the context is gone.  So we call again from a timer until it is. */
+static void ctx_reap(uv_timer_t *t)
+{
+    struct ws_ctx *c = t->data;
+
+    if (c->lws != NULL && c->tries++ < 20) {
+        lws_context_destroy(c->lws);
+        if (c->lws != NULL)
+            return; /* the repeating timer comes back */
+    }
+    if (c->lws != NULL)
+        DAP_LOGW("ws: the libwebsockets context did not finish closing");
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, ctx_reaper_closed);
+}
+
 /* Drop one user; the last one destroys the context.  Never called from
  * inside an lws callback (kube_ws_free's contract), so destroying here is
- * safe; lws then closes its uv handles from the loop by itself. */
+ * safe. */
 static void ctx_put(struct ws_ctx *c)
 {
     struct ws_ctx **pp;
@@ -112,7 +166,9 @@ static void ctx_put(struct ws_ctx *c)
         }
     }
     lws_context_destroy(c->lws);
-    free(c);
+    uv_timer_init(c->loop, &c->reaper);
+    c->reaper.data = c;
+    uv_timer_start(&c->reaper, ctx_reap, 1, 5);
 }
 
 /* ---- connections ------------------------------------------------------- */

@@ -17,7 +17,6 @@ the way (tests/e2e/dapclient.py).
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ import urllib.request
 REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 from dapclient import DapClient  # noqa: E402
+import clusterdbg  # noqa: E402
 
 KDAP = os.environ.get("KDAP_BIN", os.path.join(REPO, "build", "kdap"))
 DIR = os.environ.get("KDAP_DEMO_DIR", os.path.join(REPO, "build", "demo-cluster"))
@@ -46,85 +46,11 @@ def kubectl(*args, check=True, capture=True):
     return r.stdout
 
 
-class Tunnel:
-    """A local port whose connections are each forwarded to a pod port over
-    their own Kubernetes port-forward WebSocket (v4.channel.k8s.io, one
-    WebSocket per connection): the stand-in until kdap's own tunnel
-    (`kdap port-forward`) is used here.  Written on python3-websocket rather
-    than python3-kubernetes' portforward, whose proxy loop misses frames
-    that arrive together in one TLS record until more data comes."""
-
-    def __init__(self, pod, port):
-        import base64
-        import tempfile
-        import yaml
-        cfg = yaml.safe_load(open(os.path.join(DIR, "kubeconfig")))
-        ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == cfg["current-context"])
-        cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-        user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
-        ca = tempfile.NamedTemporaryFile(suffix=".crt", delete=False)
-        ca.write(base64.b64decode(cluster["certificate-authority-data"]))
-        ca.close()
-        self.url = "%s/api/v1/namespaces/%s/pods/%s/portforward?ports=%d" % (
-            cluster["server"].replace("https://", "wss://"), NS, pod, port)
-        self.token, self.ca = user["token"], ca.name
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.local = self.srv.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import websocket
-        while True:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                return
-            ws = websocket.create_connection(
-                self.url, header=["Authorization: Bearer %s" % self.token],
-                subprotocols=["v4.channel.k8s.io"], sslopt={"ca_certs": self.ca})
-            threading.Thread(target=self._down, args=(ws, conn), daemon=True).start()
-            threading.Thread(target=self._up, args=(conn, ws), daemon=True).start()
-
-    @staticmethod
-    def _down(ws, conn):
-        """pod -> local: data on channel 0; the first message of each
-        channel is the port number; channel 1 carries errors."""
-        seen = set()
-        try:
-            while True:
-                msg = ws.recv()
-                if not msg:
-                    break
-                msg = msg if isinstance(msg, bytes) else msg.encode()
-                ch, data = msg[0], msg[1:]
-                if ch not in seen:
-                    seen.add(ch)
-                    continue
-                if ch == 0:
-                    conn.sendall(data)
-                elif data:
-                    print("    tunnel error: %s" % data.decode(errors="replace"), flush=True)
-        except Exception:
-            pass
-        conn.close()
-
-    @staticmethod
-    def _up(conn, ws):
-        import websocket
-        try:
-            while True:
-                data = conn.recv(32768)
-                if not data:
-                    break
-                ws.send(b"\x00" + data, opcode=websocket.ABNF.OPCODE_BINARY)
-        except Exception:
-            pass
-        ws.close()
-
-    def close(self):
-        self.srv.close()
+def Tunnel(pod, port):
+    """A local port forwarded to the pod's port (tests/e2e/clusterdbg.py, shared with the
+    editor-client tests): the stand-in until kdap's own tunnel is used here."""
+    return clusterdbg.Tunnel(os.path.join(DIR, "kubeconfig"), pod, port, NS,
+                             log=lambda m: print(m, flush=True))
 
 
 def http_get(port, path, timeout):

@@ -370,14 +370,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
             append_headers(ws, wsi, (unsigned char **)in,
                            *(unsigned char **)in + len);
         return 0;
+    case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+        /* The response headers are still there (not at ESTABLISHED). */
+        if (ws != NULL &&
+            lws_hdr_copy(wsi, ws->negotiated, sizeof(ws->negotiated),
+                         WSI_TOKEN_PROTOCOL) < 0)
+            ws->negotiated[0] = '\0';
+        return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (ws == NULL)
             return -1;
         ws->state = WS_OPEN;
         stop_timer(ws);
-        if (lws_hdr_copy(wsi, ws->negotiated, sizeof(ws->negotiated),
-                         WSI_TOKEN_PROTOCOL) < 0)
-            ws->negotiated[0] = '\0';
         if (ws->rx_paused)
             lws_rx_flow_control(wsi, 0);
         if (ws->cb.open_fn != NULL)

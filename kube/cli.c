@@ -672,6 +672,7 @@ struct execcmd {
     kube_exec *ex;
     uv_pipe_t in;
     int in_open;
+    uv_timer_t reap;   /* frees the exec outside its own callback */
 };
 
 static struct execcmd exc;
@@ -685,11 +686,20 @@ static void ex_output(void *data, kube_exec *ex, int fd, const char *buf,
     fflush(fd == 1 ? stdout : stderr);
 }
 
+static void ex_reap(uv_timer_t *t)
+{
+    kube_exec_free(exc.ex);
+    exc.ex = NULL;
+    uv_close((uv_handle_t *)t, noop_close);
+}
+
 static void ex_exit(void *data, kube_exec *ex, int status, int code,
                     const struct dap_error *err)
 {
     (void)data;
     (void)ex;
+    uv_timer_init(&cli.loop, &exc.reap);
+    uv_timer_start(&exc.reap, ex_reap, 0, 0);
     if (status < 0) {
         fail_msg(err);
         cli.exit_code = 1;

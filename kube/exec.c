@@ -27,6 +27,9 @@ struct kube_exec {
     int exit_code;
     int status_rc;
     struct dap_error status_err;
+    kube_request *diag;     /* GET pod after a refused handshake */
+    char container[254];
+    struct dap_error why;
     dap_buf pending;        /* stdin before the WebSocket exists */
     dap_buf status_buf;     /* channel 3 may come in pieces */
     int stdin_closed;
@@ -124,6 +127,59 @@ static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
     free(scratch);
 }
 
+/* Why was the upgrade refused?  The pod's state usually says. */
+static void diag_done(void *data, int status, long http, json_t *pod,
+                      const struct dap_error *err)
+{
+    kube_exec *ex = data;
+    struct dap_error e;
+    json_t *st = json_object_get(pod, "status");
+    const char *phase = json_string_value(json_object_get(st, "phase"));
+    int found = ex->container[0] == '\0';
+    size_t i;
+    json_t *c;
+
+    (void)http;
+    ex->diag = NULL;
+    if (status < 0) {
+        e = *err;
+        dap_error_prefix(&e, "exec in pod %s/%s", ex->ns, ex->pod);
+        finish(ex, status, -1, &e);
+        return;
+    }
+    json_array_foreach(json_object_get(json_object_get(pod, "spec"),
+                                       "containers"),
+                       i, c)
+    {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n != NULL && strcmp(n, ex->container) == 0)
+            found = 1;
+    }
+    json_array_foreach(json_object_get(json_object_get(pod, "spec"),
+                                       "ephemeralContainers"),
+                       i, c)
+    {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n != NULL && strcmp(n, ex->container) == 0)
+            found = 1;
+    }
+    if (!found)
+        dap_error_set(&e, DAP_ECONNECT,
+                      "exec in pod %s/%s: the pod has no container \"%s\"",
+                      ex->ns, ex->pod, ex->container);
+    else if (phase != NULL && strcmp(phase, "Running") != 0)
+        dap_error_set(&e, DAP_ECONNECT,
+                      "exec in pod %s/%s: the pod is %s, not Running",
+                      ex->ns, ex->pod, phase);
+    else
+        dap_error_set(&e, DAP_ECONNECT,
+                      "exec in pod %s/%s was refused (%s): check that you "
+                      "may create pods/exec in namespace %s (`kdap doctor "
+                      "-n %s`)",
+                      ex->ns, ex->pod, ex->why.msg, ex->ns, ex->ns);
+    finish(ex, DAP_ECONNECT, -1, &e);
+}
+
 static void ws_closed(void *data, kube_ws *ws, int status,
                       const struct dap_error *err)
 {
@@ -131,6 +187,18 @@ static void ws_closed(void *data, kube_ws *ws, int status,
     struct dap_error e;
 
     (void)ws;
+    if (!ex->open && !ex->have_status && status < 0 && err != NULL) {
+        struct kube_request_opts ro;
+        char path[600];
+        ex->why = *err;
+        memset(&ro, 0, sizeof(ro));
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", ex->ns,
+                 ex->pod);
+        ro.path = path;
+        ro.timeout_ms = 10000;
+        if (kube_request_start(ex->c, &ro, diag_done, ex, &ex->diag, &e) == 0)
+            return;
+    }
     if (ex->have_status) {
         if (ex->status_rc == 0) {
             finish(ex, 0, ex->exit_code, NULL);
@@ -209,6 +277,8 @@ int kube_exec_start(kube_client *c, const struct kube_exec_opts *o,
     ex->cb = *cb;
     ex->ns = strdup(o->ns);
     ex->pod = strdup(o->pod);
+    if (o->container != NULL)
+        snprintf(ex->container, sizeof(ex->container), "%s", o->container);
     dap_buf_init(&ex->pending, 8u << 20);
     dap_buf_init(&ex->status_buf, 64u << 10);
     dap_buf_init(&q, 64u << 10);
@@ -277,6 +347,7 @@ void kube_exec_free(kube_exec *ex)
     if (ex == NULL)
         return;
     kube_auth_wait_cancel(ex->wait);
+    kube_request_cancel(ex->diag);
     kube_ws_free(ex->ws);
     dap_buf_cleanup(&ex->pending);
     dap_buf_cleanup(&ex->status_buf);

@@ -711,6 +711,8 @@ const char *adapter_cdp_stop_reason(json_t *params, const char *hint,
         return "breakpoint";
     if (hint != NULL)
         return hint;
+    if (strcmp(reason, "Break on start") == 0)
+        return "entry"; /* node --inspect-brk */
     if (strcmp(reason, "debugCommand") == 0)
         return "pause";
     if (strcmp(reason, "other") == 0 || strcmp(reason, "ambiguous") == 0)

@@ -89,6 +89,7 @@ struct bp {
     int pending;      /* waits for its source map */
     int function;     /* a function breakpoint */
     char *name;       /* function breakpoints */
+    char *message;    /* why it is not verified, if known */
 };
 
 enum ref_kind {
@@ -591,6 +592,7 @@ static void bp_free(struct bp *b)
     free(b->log);
     free(b->cdp_id);
     free(b->name);
+    free(b->message);
     free(b);
 }
 
@@ -730,6 +732,8 @@ static void on_bp_set(struct node *n, void *data, json_t *result,
     if (b != NULL) {
         if (error != NULL) {
             b->verified = 0;
+            free(b->message);
+            b->message = strdup(error);
             DAP_LOGW("node: breakpoint %s:%d: %s", b->path, b->line, error);
         } else {
             const char *id = json_string_value(
@@ -821,7 +825,7 @@ static void finish_set_breakpoints(struct dreq *r)
                                                       ? "no loaded script "
                                                         "maps this source "
                                                         "yet"
-                                                      : NULL));
+                                                      : b->message));
         else
             json_array_append_new(out,
                                   json_pack("{s:b, s:s}", "verified", 0,
@@ -941,8 +945,9 @@ static void on_fn_set(struct node *n, void *data, json_t *result,
             b->cdp_id = strdup(id);
             b->verified = 1;
         } else {
-            free(b->log);
-            b->log = strdup(error ? error : "cannot break on this function");
+            free(b->message);
+            b->message = strdup(error ? error : "cannot break on this "
+                                                "function");
         }
     }
     if (--r->pending == 0)
@@ -970,8 +975,8 @@ static void on_fn_eval(struct node *n, void *data, json_t *result,
                      "scope (or the paused frame): write an expression "
                      "that evaluates to it, e.g. require('./app').handle",
                      b->name);
-            free(b->log);
-            b->log = strdup(msg);
+            free(b->message);
+            b->message = strdup(msg);
         }
         free(bs);
         if (--r->pending == 0)
@@ -999,7 +1004,7 @@ static void finish_fn_breakpoints(struct dreq *r)
     {
         struct bp *b = bp_by_id(n, json_integer_value(id));
         if (b != NULL)
-            json_array_append_new(out, bp_json(b, b->log));
+            json_array_append_new(out, bp_json(b, b->message));
     }
     dreq_ok(r, json_pack("{s:o}", "breakpoints", out));
 }

@@ -86,12 +86,18 @@ class NodeService:
         self.src = JS_SRC if app == "js" else TS_SRC
         tag = "%s-%s-%d" % (name, app, os.getpid())
         self.log = log_file("node-%s-%s.log" % (tag, time.monotonic_ns()))
-        if mode == "inspect":
-            argv = ["node", "--inspect=%s:0" % HOST, script, "0"]
+        if mode in ("inspect", "brk"):
+            flag = "--inspect" if mode == "inspect" else "--inspect-brk"
+            argv = ["node", "%s=%s:0" % (flag, HOST), script, "0"]
         else:
             self.inspect_port = free_port()
             argv = ["node", "--inspect-port=%s:%d" % (HOST, self.inspect_port), script, "0"]
         self.proc = group.start(argv, log=self.log)
+        self.app_port = None
+        if mode == "brk":
+            # nothing runs until a debugger says so: the app port comes later
+            self.inspect_port = _wait_re(self.log, _LISTEN_RE, 10, self.proc)
+            return
         self.app_port = _wait_re(self.log, _APP_RE, 15, self.proc)
         if mode == "sigusr1":
             os.kill(self.proc.pid, signal.SIGUSR1)
@@ -118,6 +124,11 @@ class NodeService:
             return True
         except OSError:
             return False
+
+    def wait_app(self, timeout=10):
+        """--inspect-brk: the app port, once the program runs."""
+        self.app_port = _wait_re(self.log, _APP_RE, timeout, self.proc)
+        return self.app_port
 
     def alive(self):
         return self.proc.poll() is None

@@ -321,6 +321,30 @@ class TestNodeJS(NodeCase):
             get.wait(5)
         self.assertTrue(svc.alive())
 
+    def test_inspect_brk_stops_on_entry(self):
+        svc = self.node(mode="brk")
+        c, bps = self.node_session(svc, [{"line": BP_HANDLE}])
+        # runIfWaitingForDebugger went out with configurationDone: node breaks on start
+        self.wait_stopped(c, 10, "entry")
+        top = self.frames(c)[0]
+        self.assertEqual(top["source"]["path"], JS_SRC)
+        self.cont(c)
+        svc.wait_app()
+        get, ev = self.stop(c, svc, "/brk")
+        self.assertEqual(self.frames(c)[0]["line"], BP_HANDLE)
+        self.disconnect_and_exit(c, [svc])
+        self.assertTrue(get.wait(5).startswith("hello /brk"))
+
+    def test_same_line_twice_is_explained(self):
+        svc = self.node()
+        c, bps = self.node_session(svc, [{"line": BP_DECORATE}, {"line": BP_DECORATE,
+                                                                 "condition": "true"}])
+        first, second = bps["breakpoints"]
+        self.assertTrue(first["verified"])
+        self.assertFalse(second["verified"])
+        self.assertIn("already exists", second.get("message", ""))
+        self.disconnect_and_exit(c, [svc])
+
     def test_no_inspector_there(self):
         c = self.start_kdap()
         c.initialize()

@@ -20,6 +20,7 @@ from editorcase import REPO, EditorClientCase, log_file
 
 NODE_MODULES = os.path.join(REPO, "tests", "node_modules")
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vscode_client.js")
+EXTENSION = os.path.join(REPO, "editor-configs", "vscode", "extension.js")
 
 
 @unittest.skipUnless(shutil.which("node"), "node is not installed")
@@ -29,6 +30,7 @@ class VSCodeClient(EditorClientCase):
     editor = "vscode"
 
     def run_editor(self, spec):
+        spec = dict(spec, extension=EXTENSION)
         path = log_file("%s.spec.json" % self.tag())
         with open(path, "w") as f:
             json.dump(spec, f, indent=1)
@@ -36,6 +38,7 @@ class VSCodeClient(EditorClientCase):
                                env=dict(os.environ, KDAP_NODE_MODULES=NODE_MODULES))
 
     def check(self, steps, spec):
+        self.assertEqual(steps["adapter"]["command"], spec["kdap"])
         self.assertEqual(steps["stopped"]["reason"], "breakpoint")
         self.assertEqual(steps["stackTrace"]["line"], spec["line"])
         self.assertEqual(os.path.realpath(steps["stackTrace"]["file"]), os.path.realpath(spec["source"]))

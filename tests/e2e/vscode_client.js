@@ -6,10 +6,12 @@
 //   node vscode_client.js SPEC.json
 //
 // SPEC: { "kdap": path, "log": kdap log file, "attach": {attach arguments},
+//         "extension": editor-configs/vscode/extension.js (it describes the adapter),
 //         "source": file, "line": N, "httpPort": P, "httpPath": "/x",
 //         "expectVar": {"name": "msg", "contains": "/x"}, "timeoutMs": 20000 }
 //
-// The session follows VS Code's order: initialize, attach (answered after
+// kdap is spawned as the extension's DebugAdapterExecutable says. The session
+// follows VS Code's order: initialize, attach (answered after
 // configurationDone), on `initialized` setBreakpoints + setExceptionBreakpoints
 // + configurationDone; then an HTTP request to the service stops at the
 // breakpoint; threads, stackTrace, scopes, variables, evaluate; continue (the
@@ -36,10 +38,13 @@ function report(step, data) {
 }
 
 // ProtocolClient.send has no timeout of its own: every request gets one here
+let adapterGone = new Promise(() => {});   // rejects when kdap exits unexpectedly
+
 function within(ms, what, promise) {
   let timer;
   return Promise.race([
     promise,
+    adapterGone.then(() => {}, (e) => { throw new Error(`${what}: ${e.message}`); }),
     new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
     }),
@@ -59,11 +64,40 @@ function httpGet(port, p, ms) {
   });
 }
 
+// editor-configs/vscode/extension.js under a stub `vscode` module: activate it, and ask its
+// factory for the adapter of a session, as VS Code does when a kdap session starts
+function adapterFromExtension(extPath, settings) {
+  const Module = require('module');
+  const factories = {};
+  const stub = {
+    workspace: { getConfiguration: () => ({ get: (k) => settings[k] }), workspaceFolders: undefined },
+    debug: { registerDebugAdapterDescriptorFactory: (type, f) => { factories[type] = f; return { dispose() {} }; } },
+    DebugAdapterExecutable: class { constructor(command, args, options) { Object.assign(this, { command, args, options }); } },
+  };
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    return request === 'vscode' ? stub : load.call(this, request, ...rest);
+  };
+  let ext;
+  try { ext = require(extPath); } finally { Module._load = load; }
+  const subscriptions = [];
+  ext.activate({ subscriptions });
+  assert.ok(factories.kdap, 'the extension registers a factory for type kdap');
+  assert.strictEqual(subscriptions.length, 1);
+  return factories.kdap.createDebugAdapterDescriptor({ type: 'kdap', name: 'kdap test', configuration: spec.attach });
+}
+
 async function main() {
-  // A stdio DebugClient spawns `runtime [executable]`: exactly one argument, so the
-  // log file goes as --log=FILE and the level through the environment.
-  const env = Object.assign({}, process.env, { KDAP_LOG_LEVEL: 'debug' });
-  const dc = new DebugClient(spec.kdap, `--log=${spec.log}`, 'kdap', { env }, false);
+  const desc = adapterFromExtension(spec.extension,
+    { adapterPath: spec.kdap, logFile: spec.log, logLevel: 'debug' });
+  assert.strictEqual(desc.command, spec.kdap);
+  // A stdio DebugClient spawns `runtime [executable]`: exactly one argument, which is
+  // what the extension passes (--log-level=LVL; the log file goes through KDAP_LOG)
+  assert.deepStrictEqual(desc.args, ['--log-level=debug']);
+  const env = Object.assign({}, process.env, (desc.options || {}).env);
+  assert.strictEqual(env.KDAP_LOG, spec.log);
+  report('adapter', { command: desc.command, args: desc.args });
+  const dc = new DebugClient(desc.command, desc.args[0], 'kdap', { env }, false);
   dc.defaultTimeout = T;
   const events = [];
   for (const e of ['output', 'stopped', 'continued', 'thread', 'terminated', 'exited', 'breakpoint']) {
@@ -72,6 +106,16 @@ async function main() {
   await dc.start();
   const proc = dc._adapterProcess;
   const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-2000); });
+  let expectExit = false;
+  adapterGone = new Promise((_, reject) => {
+    proc.on('error', (e) => reject(new Error(`kdap could not be started: ${e.message}`)));
+    proc.on('exit', (code, sig) => {
+      if (!expectExit) reject(new Error(`kdap exited early (code ${code}, signal ${sig}); stderr: ${stderr}`));
+    });
+  });
+  adapterGone.catch(() => {});
   let pendingGet = null;
 
   try {
@@ -144,7 +188,9 @@ async function main() {
     assert.ok(body.includes(spec.httpPath), 'HTTP body: ' + body);
     report('continue', { body });
 
-    // VS Code's disconnect when the user stops an attach session
+    // VS Code's disconnect when the user stops an attach session; kdap may end by itself
+    // once it has answered it
+    expectExit = true;
     await within(T, 'disconnect', dc.disconnectRequest({ restart: false, terminateDebuggee: false,
       suspendDebuggee: false }));
     report('disconnect');

@@ -1,0 +1,23 @@
+;;; emacs_config_check.el --- load editor-configs/emacs/kdap.el as a user would; print what it registered  -*- lexical-binding: t; -*-
+;; emacs --batch -l emacs_config_check.el   (KDAP_EL = the file; prints one JSON object)
+(require 'package)
+(package-initialize)
+(require 'json)
+(require 'dap-mode)
+(require 'dap-ui)
+(load (getenv "KDAP_EL") nil t)
+(let* ((provider (gethash "kdap" dap--debug-providers))
+       (templates (cl-remove-if-not (lambda (c) (equal (plist-get (cdr c) :type) "kdap"))
+                                    dap-debug-template-configurations))
+       (kdap-executable "/bin/true")
+       (populated (and provider (funcall provider (copy-tree (cdr (car templates))))))
+       (missing (condition-case err
+                    (let ((kdap-executable "/nonexistent/kdap")) (funcall provider (list :type "kdap")) nil)
+                  (user-error (error-message-string err)))))
+  (princ (json-encode
+          (list :provider (if provider t :json-false)
+                :templates (vconcat (mapcar (lambda (c) (list :name (car c) :args (cdr c))) templates))
+                :serverPath (vconcat (plist-get populated :dap-server-path))
+                :request (plist-get populated :request)
+                :missing missing)))
+  (terpri))

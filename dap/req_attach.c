@@ -13,12 +13,45 @@
 #include <string.h>
 
 #include "../adapters/adapter.h"
+#include "../kube/client.h"
+#include "../kube/config.h"
 #include "log.h"
 #include "session_int.h"
 
 /* Check one service object and create it.  `index` is -1 for a top-level
  * single service. */
-static int add_service(dap_session *s, json_t *cfg, int index,
+/* The cluster of this session, as kubectl would find it, with the attach
+ * request's kubeconfig/context/namespace keys taking precedence. */
+static int connect_cluster(dap_session *s, json_t *top, struct dap_error *err)
+{
+    struct kube_load_opts o = {0};
+    struct kube_config *cfg = NULL;
+    const char *keys[] = {"kubeconfig", "context", "namespace"};
+    int rc;
+
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(top, keys[i]);
+        if (v != NULL && !json_is_string(v))
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "\"%s\" must be a string", keys[i]);
+    }
+    o.kubeconfig = json_string_value(json_object_get(top, "kubeconfig"));
+    o.context = json_string_value(json_object_get(top, "context"));
+    o.ns = json_string_value(json_object_get(top, "namespace"));
+    rc = kube_config_load(&o, &cfg, err);
+    if (rc < 0)
+        return rc;
+    rc = kube_client_new(s->loop, cfg, &s->kube, err);
+    if (rc < 0)
+        return rc;
+    DAP_LOGI("cluster: context %s, namespace %s, server %s",
+             kube_client_config(s->kube)->context,
+             kube_client_config(s->kube)->namespace,
+             kube_client_config(s->kube)->server);
+    return 0;
+}
+
+static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
                        struct dap_error *err)
 {
     char where[64];
@@ -69,18 +102,25 @@ static int add_service(dap_session *s, json_t *cfg, int index,
                              "dlv --headless) or \"target\" (a workload in "
                              "the cluster)",
                              where);
-    if (connect == NULL)
-        return dap_error_set(err, DAP_EUNSUPPORTED,
-                             "%s: attaching to \"target\": \"%s\" in the "
-                             "cluster is not available in this build yet; "
-                             "open a tunnel yourself and set \"connect\"",
-                             where, target);
-    runtime = jrt != NULL ? json_string_value(jrt) : "go";
-    if (adapter_kind_find(runtime) == NULL)
+    if (connect != NULL && target != NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "%s: give either \"connect\" (a debugger that "
+                             "listens) or \"target\" (a workload in the "
+                             "cluster), not both",
+                             where);
+    runtime = jrt != NULL ? json_string_value(jrt)
+                          : (connect != NULL ? "go" : NULL);
+    if (runtime != NULL && adapter_kind_find(runtime) == NULL)
         return dap_error_set(err, DAP_ECONFIG,
                              "%s: unknown runtime \"%s\": use one of %s",
                              where, runtime, adapter_kind_names());
-    if (dap__service_add(s, name, runtime, cfg, connect, err) < 0)
+    if (target != NULL && s->kube == NULL) {
+        int rc = connect_cluster(s, top, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (dap__service_add(s, name, runtime, cfg,
+                         connect != NULL ? connect : target, err) < 0)
         return dap_error_prefix(err, "%s (service \"%s\")", where, name);
     return 0;
 }
@@ -114,10 +154,10 @@ int dap__req_attach(dap_session *s, struct dap_request *req, json_t *args,
                                  "service objects, each with \"connect\" "
                                  "(HOST:PORT) or \"target\"");
         for (size_t i = 0; i < json_array_size(services) && rc == 0; i++)
-            rc = add_service(s, json_array_get(services, i), (int)i,
+            rc = add_service(s, args, json_array_get(services, i), (int)i,
                              &req->err);
     } else {
-        rc = add_service(s, args, -1, &req->err);
+        rc = add_service(s, args, args, -1, &req->err);
     }
     if (rc < 0) {
         dap__services_drop(s);

@@ -68,6 +68,8 @@ static void service_free(struct dap_service *svc)
 {
     if (svc == NULL)
         return;
+    dap__cluster_free(svc->cluster);
+    json_decref(svc->cfg);
     adapter_free(svc->ad);
     dap_pathmap_cleanup(&svc->paths);
     free(svc->name);
@@ -109,6 +111,8 @@ void dap_session_free(dap_session *s)
         dap__respond_err(s, s->live, DAP_ECANCELLED,
                          "the session ended before this request completed");
     dap__services_drop(s);
+    kube_client_free(s->kube);
+    s->kube = NULL;
     dap_frame_cleanup(&s->in);
     dap_buf_cleanup(&s->out);
     dap_idmap_cleanup(&s->threads);
@@ -396,23 +400,28 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
     dap__event(s, event, b);
 }
 
-static void on_ready(void *data, adapter *a, int status,
-                     const struct dap_error *err)
+static void service_ready(dap_session *s, struct dap_service *svc, int status,
+                          const struct dap_error *err)
 {
-    dap_session *s = data;
-    struct dap_service *svc = svc_of(s, a);
     struct dap_request *req = s->attach_req;
     int pending = 0;
 
-    if (svc == NULL)
-        return;
     if (status < 0) {
         svc->state = SVC_GONE;
         DAP_LOGE("service %s: %s", svc->name, err->msg);
-        /* Remember the first failure for the attach response. */
-        if (req != NULL && req->extra == NULL)
+        /* Remember the first failure for the attach response, and stop
+         * the services still resolving: the attach fails as a whole. */
+        if (req != NULL && req->extra == NULL) {
             req->extra = json_pack("{s:i, s:s}", "code", status, "message",
                                    err->msg);
+            for (size_t i = 0; i < s->nsvc; i++) {
+                struct dap_service *o = s->svc[i];
+                if (o != svc && o->state == SVC_STARTING && o->ad == NULL) {
+                    dap__cluster_free(o->cluster);
+                    o->state = SVC_GONE;
+                }
+            }
+        }
     } else {
         svc->state = SVC_READY;
         DAP_LOGI("service %s attached (%s)", svc->name, svc->where);
@@ -435,6 +444,7 @@ static void on_ready(void *data, adapter *a, int status,
                 adapter_stop(s->svc[i]->ad, ADAPTER_DETACH, 3000);
             }
         }
+        dap__schedule_reap(s);
         dap__respond_err(s, req, code, "%s", msg);
         return;
     }
@@ -463,6 +473,23 @@ static void on_ready(void *data, adapter *a, int status,
     dap__respond(s, req, NULL);
 }
 
+static void on_ready(void *data, adapter *a, int status,
+                     const struct dap_error *err)
+{
+    dap_session *s = data;
+    struct dap_service *svc = svc_of(s, a);
+
+    if (svc != NULL)
+        service_ready(s, svc, status, err);
+}
+
+void dap__service_failed(dap_session *s, struct dap_service *svc, int status,
+                         const struct dap_error *err)
+{
+    if (svc->state == SVC_STARTING)
+        service_ready(s, svc, status, err);
+}
+
 static void maybe_stop_done(dap_session *s);
 
 static void on_closed(void *data, adapter *a, int status,
@@ -489,15 +516,21 @@ static void on_closed(void *data, adapter *a, int status,
     maybe_stop_done(s);
 }
 
-int dap__service_add(dap_session *s, const char *name, const char *runtime,
-                     json_t *cfg, const char *where, struct dap_error *err)
+static const struct adapter_callbacks *adapter_cbs(dap_session *s)
 {
-    struct adapter_callbacks cb = {
+    static struct adapter_callbacks cb = {
         .event_fn = on_event,
         .ready_fn = on_ready,
         .closed_fn = on_closed,
-        .data = s,
     };
+
+    cb.data = s;
+    return &cb;
+}
+
+int dap__service_add(dap_session *s, const char *name, const char *runtime,
+                     json_t *cfg, const char *where, struct dap_error *err)
+{
     struct dap_service *svc;
     struct dap_service **arr;
     int rc;
@@ -513,7 +546,7 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
     s->svc = arr;
     svc->id = (uint32_t)s->nsvc + 1;
     svc->name = strdup(name);
-    svc->runtime = strdup(runtime);
+    svc->runtime = strdup(runtime != NULL ? runtime : "?");
     svc->where = strdup(where);
     svc->state = SVC_STARTING;
     if (json_is_string(json_object_get(cfg, "localRoot")) &&
@@ -521,8 +554,13 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
         svc->local_root =
             strdup(json_string_value(json_object_get(cfg, "localRoot")));
     rc = dap_pathmap_init(&svc->paths, cfg, err);
-    if (rc == 0)
-        rc = adapter_new(s->loop, runtime, name, cfg, &cb, &svc->ad, err);
+    /* A service with a target gets its backend once the tunnel is open
+     * (dap__service_connect); one with "connect" gets it now. */
+    if (rc == 0 && json_object_get(cfg, "connect") == NULL)
+        svc->cfg = json_deep_copy(cfg);
+    else if (rc == 0)
+        rc = adapter_new(s->loop, runtime, name, cfg, adapter_cbs(s),
+                         &svc->ad, err);
     if (rc < 0) {
         service_free(svc);
         return rc;
@@ -531,19 +569,46 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
     return 0;
 }
 
+int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
+                         const char *where, struct dap_error *err)
+{
+    const char *runtime = json_string_value(json_object_get(cfg, "runtime"));
+    int rc;
+
+    rc = adapter_new(s->loop, runtime, svc->name, cfg, adapter_cbs(s),
+                     &svc->ad, err);
+    if (rc < 0)
+        return rc;
+    free(svc->runtime);
+    svc->runtime = strdup(runtime);
+    free(svc->where);
+    svc->where = strdup(where);
+    rc = adapter_start(svc->ad);
+    if (rc < 0)
+        return dap_error_set(err, rc, "cannot start the %s backend: %s",
+                             runtime, dap_strerror(rc));
+    return 0;
+}
+
 void dap__service_start_all(dap_session *s)
 {
     for (size_t i = 0; i < s->nsvc; i++) {
         struct dap_service *svc = s->svc[i];
+        struct dap_error e;
+        int rc;
+
         if (svc->state != SVC_STARTING)
             continue;
-        int rc = adapter_start(svc->ad);
-        if (rc < 0) {
-            struct dap_error e;
-            dap_error_set(&e, rc, "cannot start the %s backend: %s",
-                          svc->runtime, dap_strerror(rc));
-            on_ready(s, svc->ad, rc, &e);
+        if (svc->ad != NULL) {
+            rc = adapter_start(svc->ad);
+            if (rc < 0)
+                dap_error_set(&e, rc, "cannot start the %s backend: %s",
+                              svc->runtime, dap_strerror(rc));
+        } else {
+            rc = dap__cluster_start(s, svc, svc->cfg, &e);
         }
+        if (rc < 0)
+            service_ready(s, svc, rc, &e);
     }
 }
 
@@ -560,6 +625,8 @@ static void reap_cb(uv_timer_t *t)
             adapter_free(s->svc[i]->ad);
             s->svc[i]->ad = NULL;
         }
+        if (s->svc[i]->state == SVC_GONE)
+            dap__cluster_free(s->svc[i]->cluster); /* the tunnel */
     }
     if (s->state == SS_DONE && s->cb.finished_fn != NULL) {
         void (*fn)(void *, int) = s->cb.finished_fn;
@@ -621,7 +688,11 @@ void dap__stop_all(dap_session *s, enum adapter_stop_mode mode)
     dap__set_state(s, SS_STOPPING);
     for (size_t i = 0; i < s->nsvc; i++) {
         struct dap_service *svc = s->svc[i];
-        if (svc->state == SVC_READY || svc->state == SVC_STARTING) {
+        if (svc->state == SVC_STARTING && svc->ad == NULL) {
+            /* Still resolving in the cluster: nothing to detach yet. */
+            dap__cluster_free(svc->cluster);
+            svc->state = SVC_GONE;
+        } else if (svc->state == SVC_READY || svc->state == SVC_STARTING) {
             svc->state = SVC_STOPPING;
             adapter_stop(svc->ad, mode, SHUTDOWN_TIMEOUT_MS);
             any = 1;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../adapters/adapter.h"
+#include "../kube/client.h"
 #include "frame.h"
 #include "idmap.h"
 #include "pathmap.h"
@@ -39,6 +40,8 @@ struct dap_service {
     int32_t pause_thread; /* editor's threadId of the last pause request */
     char *where;          /* what we attached to, for messages */
     char *local_root;     /* localRoot given without remoteRoot, or NULL */
+    json_t *cfg;          /* the service object, until its backend exists */
+    struct dap_cluster_svc *cluster; /* attach through the cluster, or NULL */
 };
 
 /* Handler flags. */
@@ -90,6 +93,7 @@ struct dap_session {
     struct dap_service **svc;
     size_t nsvc;
     struct dap_service *focused; /* last one that stopped */
+    kube_client *kube;   /* the cluster, when a service has a target */
     /* ids the editor sees */
     dap_idmap threads;   /* session-scoped */
     dap_idmap frames;    /* stop-scoped */
@@ -140,6 +144,24 @@ void dap__services_drop(dap_session *s);
 void dap__stop_all(dap_session *s, enum adapter_stop_mode mode);
 void dap__finish(dap_session *s, int status);
 void dap__schedule_reap(dap_session *s);
+
+/* A target service's tunnel is open: create its backend with `cfg` (which
+ * now has "connect" and "runtime") and start it.  Returns 0 or an error. */
+int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
+                         const char *where, struct dap_error *err) DAP_WUR;
+/* A service could not be attached (cluster steps): like a backend that
+ * failed to start. */
+void dap__service_failed(dap_session *s, struct dap_service *svc, int status,
+                         const struct dap_error *err);
+
+/* ---- cluster.c ---- */
+struct dap_cluster_svc;
+/* Resolve svc's "target" and attach through the cluster (see cluster.c);
+ * ends in dap__service_connect or dap__service_failed. */
+int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
+                       struct dap_error *err) DAP_WUR;
+/* Cancel what is in flight, close the tunnel.  NULL is a no-op. */
+void dap__cluster_free(struct dap_cluster_svc *c);
 
 /* ---- remap.c ---- */
 /* Rewrite a message part from a backend into the editor's terms (ids,

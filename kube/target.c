@@ -416,10 +416,24 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
 
     snprintf(portstr, sizeof(portstr), "%d", port);
     if (strcmp(runtime, "go") == 0) {
+        /* delve serves one client and detaches when it leaves, so the
+         * container ends with the session.  If no client ever comes (kdap
+         * gave up or died before connecting), the watchdog interrupts
+         * delve, which detaches too: a debugger never holds the service
+         * halted with nobody attached. */
         snprintf(script, sizeof(script),
-                 "%sexec /usr/bin/dlv --headless --api-version=2 "
-                 "--listen=127.0.0.1:$port --only-same-user=false attach $pid",
-                 select_script);
+                 "%s/usr/bin/dlv --headless --api-version=2 "
+                 "--listen=127.0.0.1:$port --only-same-user=false attach $pid &\n"
+                 "dlv=$!; hex=$(printf ':%%04X ' $port); n=0\n"
+                 "while [ $n -lt %d ] && kill -0 $dlv 2>/dev/null; do\n"
+                 "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
+                 "2>/dev/null && break\n"
+                 "  sleep 1; n=$((n+1)); done\n"
+                 "if [ $n -ge %d ]; then echo \"kdap: no debugger client came "
+                 "within %d s; detaching\" >&2; kill -INT $dlv; fi\n"
+                 "wait $dlv\n",
+                 select_script, KUBE_DEBUG_CLIENT_WAIT_S,
+                 KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
     } else if (strcmp(runtime, "gdb") == 0) {
         snprintf(script, sizeof(script),
                  "%sexec /usr/bin/gdbserver --attach 127.0.0.1:$port $pid",

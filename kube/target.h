@@ -63,6 +63,9 @@ void kube_close_names(const char *want, json_t *names, char *out, size_t n);
 const char *kube_target_guess_runtime(json_t *pod, const char *container,
                                       const char **how);
 
+/* How long a debugger in the pod waits for kdap before giving up. */
+#define KUBE_DEBUG_CLIENT_WAIT_S 30
+
 /* The ephemeral container that attaches a debugger to the target.
  * `process` (may be NULL: PID 1 of the target container) is a pattern
  * matched against the command lines of the target's processes; `port` is

@@ -94,6 +94,8 @@ int main(void)
     ASSERT(json_object_get(p, "ports") == NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "--listen=127.0.0.1:$port") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "kill -INT $dlv") != NULL);
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 4)), "server");
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
     json_decref(p);

@@ -1,0 +1,851 @@
+/* cluster.c - attaching to a workload in the cluster: a service's "target".
+ *
+ * DESIGN.md "Attach, step by step", one service at a time, all services in
+ * parallel:
+ *   1. resolve the target to one running pod and container (say which and
+ *      why; close names when it does not exist);
+ *   2. append an ephemeral container with the runtime's debugger image,
+ *      targetContainerName, SYS_PTRACE only and a unique name; its shell
+ *      picks the process (PID 1, or the `process` pattern) and becomes the
+ *      debugger listening on 127.0.0.1 inside the pod;
+ *   3. watch the pod until that container runs (failing fast, with the
+ *      kubelet's reason, on ErrImagePull and friends), then follow its log
+ *      until the debugger says it listens;
+ *   4. port-forward a local port to it (one WebSocket per connection) and
+ *      hand "connect": "127.0.0.1:PORT" to the ordinary backend;
+ *   5. stream the target container's log as output events while the
+ *      session lasts.
+ * Disconnect needs nothing here: the backend detaches, the debugger exits
+ * (it serves one client) and its container ends; this file only closes the
+ * tunnel and the streams.  Ephemeral containers cannot be removed (they go
+ * with the pod), which is why the debugger must exit on its own.
+ *
+ * Each step is reported as a DAP progress update when the editor supports
+ * progress, and in the log.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kube/client.h"
+#include "../kube/portfwd.h"
+#include "../kube/target.h"
+#include "../kube/watch.h"
+#include "log.h"
+#include "msg.h"
+#include "session_int.h"
+
+#define ATTACH_TIMEOUT_MS 60000
+#define LOG_LINE_MAX 8192
+
+enum cl_step {
+    CL_RESOLVE,
+    CL_PODS,
+    CL_PATCH,
+    CL_WAIT,
+    CL_READY_LOG,
+    CL_TUNNEL,
+    CL_DONE,
+};
+
+struct dap_cluster_svc {
+    dap_session *s;
+    struct dap_service *svc;
+    json_t *cfg;               /* the service object; "connect" added */
+    struct kube_target target;
+    char ns[254];
+    char pod[254];
+    char container[254];
+    char runtime[16];
+    char dbg[64];              /* the ephemeral container's name */
+    char image[512];
+    char want_pod[254];        /* the "pod" key, or "" */
+    char want_container[254];  /* the "container" key, or "" */
+    char process[256];         /* the "process" key, or "" */
+    int port;                  /* the debugger's port inside the pod */
+    enum cl_step step;
+    kube_request *req;
+    kube_watch *watch;
+    kube_request *dbg_log;     /* the debugger's log, until it listens */
+    kube_request *app_log;     /* the target container's log */
+    kube_portfwd *pf;
+    dap_buf dbg_text;          /* what the debugger logged so far */
+    dap_buf app_line;          /* a partial line of the target's log */
+    uv_timer_t timer;          /* the attach deadline */
+    uv_timer_t defer;          /* runs `next` from the loop */
+    void (*next)(struct dap_cluster_svc *c);
+    int timers;                /* timer handles open (freed at 0) */
+    char progress[80];
+    int failed;
+};
+
+/* ---- reporting --------------------------------------------------------- */
+
+static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
+    DAP_PRINTF(2, 3);
+
+static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    DAP_LOGI("service %s: %s", c->svc->name, msg);
+    if (!c->s->client_progress)
+        return;
+    if (c->progress[0] == '\0') {
+        char title[300];
+        snprintf(c->progress, sizeof(c->progress), "kdap-attach-%u",
+                 c->svc->id);
+        snprintf(title, sizeof(title), "Attaching to %s", c->svc->name);
+        dap__event(c->s, "progressStart",
+                   json_pack("{s:s, s:s, s:s}", "progressId", c->progress,
+                             "title", title, "message", msg));
+        return;
+    }
+    dap__event(c->s, "progressUpdate",
+               json_pack("{s:s, s:s}", "progressId", c->progress, "message",
+                         msg));
+}
+
+static void progress_end(struct dap_cluster_svc *c, const char *msg)
+{
+    if (c->progress[0] == '\0')
+        return;
+    dap__event(c->s, "progressEnd",
+               json_pack("{s:s, s:s}", "progressId", c->progress, "message",
+                         msg));
+    c->progress[0] = '\0';
+}
+
+static void stop_streams(struct dap_cluster_svc *c)
+{
+    kube_request_cancel(c->req);
+    c->req = NULL;
+    kube_watch_free(c->watch);
+    c->watch = NULL;
+    kube_request_cancel(c->dbg_log);
+    c->dbg_log = NULL;
+    if (c->timers > 0) {
+        uv_timer_stop(&c->timer);
+        uv_timer_stop(&c->defer);
+    }
+}
+
+static void defer_cb(uv_timer_t *t)
+{
+    struct dap_cluster_svc *c = t->data;
+    void (*fn)(struct dap_cluster_svc *) = c->next;
+
+    c->next = NULL;
+    if (fn != NULL && !c->failed)
+        fn(c);
+}
+
+/* Run the next step from the loop.  IMPORTANT: watch events and log chunks
+ * arrive inside libcurl's callbacks, where starting or cancelling another
+ * transfer is refused (CURLM_RECURSIVE_API_CALL); steps move on from here
+ * instead. */
+static void then(struct dap_cluster_svc *c, void (*fn)(struct dap_cluster_svc *))
+{
+    c->next = fn;
+    uv_timer_start(&c->defer, defer_cb, 0, 0);
+}
+
+/* The attach of this service failed: tell the session (which answers the
+ * attach request once every service has finished). */
+static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
+    DAP_PRINTF(3, 4);
+
+static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
+{
+    struct dap_error err;
+    va_list ap;
+
+    if (c->failed || c->step == CL_DONE)
+        return;
+    c->failed = 1;
+    err.code = code;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+    va_end(ap);
+    stop_streams(c);
+    progress_end(c, "failed");
+    dap__service_failed(c->s, c->svc, code, &err);
+}
+
+static const char *mname(json_t *o)
+{
+    return json_string_value(
+        json_object_get(json_object_get(o, "metadata"), "name"));
+}
+
+/* ---- 5. the target's log as output events ------------------------------ */
+
+static int app_log_chunk(void *data, const char *buf, size_t len)
+{
+    struct dap_cluster_svc *c = data;
+
+    for (size_t i = 0; i < len; i++) {
+        if (dap_buf_append(&c->app_line, buf + i, 1) < 0)
+            dap_buf_reset(&c->app_line); /* an absurd line: drop it */
+        if (buf[i] != '\n' && c->app_line.len < LOG_LINE_MAX)
+            continue;
+        if (c->s->state == SS_ATTACHED) {
+            char text[LOG_LINE_MAX + 300];
+            snprintf(text, sizeof(text), "%s%s%s",
+                     c->s->nsvc > 1 ? c->svc->name : "",
+                     c->s->nsvc > 1 ? ": " : "", c->app_line.data);
+            dap__send(c->s, dap_msg_output_new("stdout", text));
+        }
+        dap_buf_reset(&c->app_line);
+    }
+    return 0;
+}
+
+static void app_log_done(void *data, int status, long http, json_t *body,
+                         const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    (void)http;
+    (void)body;
+    c->app_log = NULL;
+    if (status < 0)
+        DAP_LOGI("service %s: log stream ended: %s", c->svc->name,
+                 err ? err->msg : dap_strerror(status));
+}
+
+static void start_app_log(struct dap_cluster_svc *c)
+{
+    char path[1024];
+    struct kube_request_opts o = {0};
+    struct dap_error err;
+
+    /* From now on: what the service printed before the session is not
+     * news, what it prints while being debugged is. */
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/%s/pods/%s/log?container=%s&follow=true&"
+             "sinceSeconds=1",
+             c->ns, c->pod, c->container);
+    o.path = path;
+    o.chunk_fn = app_log_chunk;
+    if (kube_request_start(c->s->kube, &o, app_log_done, c, &c->app_log,
+                           &err) < 0)
+        DAP_LOGW("service %s: cannot stream the container's log: %s",
+                 c->svc->name, err.msg);
+}
+
+/* ---- 4. the tunnel, then the backend ----------------------------------- */
+
+static void tunnel_error(void *data, const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    DAP_LOGW("service %s: tunnel: %s", c->svc->name, err->msg);
+    if (c->s->state == SS_ATTACHED)
+        dap__output(c->s, "important", "kdap: service \"%s\": tunnel: %s",
+                    c->svc->name, err->msg);
+}
+
+static void open_tunnel(struct dap_cluster_svc *c)
+{
+    struct kube_portfwd_opts o = {0};
+    struct kube_portfwd_callbacks cb = {tunnel_error, c};
+    struct dap_error err;
+    char connect[64];
+    char where[1100];
+
+    c->step = CL_TUNNEL;
+    stop_streams(c);
+    o.ns = c->ns;
+    o.pod = c->pod;
+    o.remote_port = (uint16_t)c->port;
+    if (kube_portfwd_new(c->s->kube, &o, &cb, &c->pf, &err) < 0) {
+        fail(c, err.code, "cannot open the tunnel to pod %s: %s", c->pod,
+             err.msg);
+        return;
+    }
+    snprintf(connect, sizeof(connect), "127.0.0.1:%d",
+             kube_portfwd_port(c->pf));
+    progress(c, "tunnel open (%s -> pod %s port %d); attaching %s", connect,
+             c->pod, c->port,
+             strcmp(c->runtime, "go") == 0 ? "delve" : c->runtime);
+    json_object_set_new(c->cfg, "connect", json_string(connect));
+    json_object_set_new(c->cfg, "runtime", json_string(c->runtime));
+    snprintf(where, sizeof(where), "pod %s/%s, container %s (debugger %s)",
+             c->ns, c->pod, c->container, c->dbg);
+    c->step = CL_DONE;
+    progress_end(c, "attached");
+    if (dap__service_connect(c->s, c->svc, c->cfg, where, &err) < 0) {
+        c->step = CL_TUNNEL;
+        fail(c, err.code, "%s", err.msg);
+        return;
+    }
+    start_app_log(c);
+}
+
+/* ---- 3b. the debugger's log until it listens --------------------------- */
+
+static const char *ready_marker(const char *runtime)
+{
+    if (strcmp(runtime, "go") == 0)
+        return "API server listening at";
+    if (strcmp(runtime, "gdb") == 0)
+        return "Listening on port";
+    return "inspector of process";
+}
+
+static int dbg_log_chunk(void *data, const char *buf, size_t len)
+{
+    struct dap_cluster_svc *c = data;
+
+    if (dap_buf_append(&c->dbg_text, buf, len) < 0)
+        dap_buf_consume(&c->dbg_text, c->dbg_text.len / 2);
+    if (c->step == CL_READY_LOG && c->dbg_text.data != NULL &&
+        strstr(c->dbg_text.data, ready_marker(c->runtime)) != NULL) {
+        c->step = CL_TUNNEL;
+        /* Leave the request from outside its own callback. */
+        return DAP_ECANCELLED;
+    }
+    return 0;
+}
+
+/* The debugger's own words when it failed (its log), trimmed. */
+static const char *dbg_said(struct dap_cluster_svc *c)
+{
+    const char *t = c->dbg_text.data != NULL ? c->dbg_text.data : "";
+
+    while (*t == '\n' || *t == ' ')
+        t++;
+    return t[0] ? t : "(it logged nothing)";
+}
+
+static void dbg_log_done(void *data, int status, long http, json_t *body,
+                         const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    (void)http;
+    (void)body;
+    c->dbg_log = NULL;
+    if (c->step == CL_TUNNEL) {
+        then(c, open_tunnel);
+        return;
+    }
+    /* The log ended without the marker: the container ended. */
+    fail(c, DAP_EBACKEND,
+         "the debug container %s ended before its debugger listened: %s",
+         c->dbg, status < 0 && err != NULL && c->dbg_text.len == 0
+                     ? err->msg
+                     : dbg_said(c));
+}
+
+static void follow_dbg_log(struct dap_cluster_svc *c)
+{
+    char path[1024];
+    struct kube_request_opts o = {0};
+    struct dap_error err;
+
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/%s/pods/%s/log?container=%s&follow=true",
+             c->ns, c->pod, c->dbg);
+    o.path = path;
+    o.chunk_fn = dbg_log_chunk;
+    if (kube_request_start(c->s->kube, &o, dbg_log_done, c, &c->dbg_log,
+                           &err) < 0)
+        fail(c, err.code, "cannot read the debug container's log: %s",
+             err.msg);
+}
+
+/* ---- 3. watch the ephemeral container ---------------------------------- */
+
+static void on_pod_event(void *data, const char *type, json_t *pod)
+{
+    struct dap_cluster_svc *c = data;
+    json_t *statuses = json_object_get(json_object_get(pod, "status"),
+                                       "ephemeralContainerStatuses");
+    json_t *st;
+    size_t i;
+
+    if (c->step != CL_WAIT)
+        return;
+    if (strcmp(type, "DELETED") == 0) {
+        fail(c, DAP_ECLOSED, "pod %s was deleted while kdap attached", c->pod);
+        return;
+    }
+    json_array_foreach(statuses, i, st)
+    {
+        const char *name = json_string_value(json_object_get(st, "name"));
+        json_t *state = json_object_get(st, "state");
+        json_t *waiting = json_object_get(state, "waiting");
+        json_t *term = json_object_get(state, "terminated");
+        const char *reason;
+        const char *msg;
+
+        if (name == NULL || strcmp(name, c->dbg) != 0)
+            continue;
+        if (json_object_get(state, "running") != NULL || term != NULL) {
+            /* Running (or already done): its log says whether the
+             * debugger listens or why it gave up. */
+            kube_watch_free(c->watch);
+            c->watch = NULL;
+            progress(c, "debug container %s %s; waiting for the debugger",
+                     c->dbg, term != NULL ? "ended" : "running");
+            c->step = CL_READY_LOG;
+            then(c, follow_dbg_log);
+            return;
+        }
+        reason = json_string_value(json_object_get(waiting, "reason"));
+        msg = json_string_value(json_object_get(waiting, "message"));
+        if (reason != NULL &&
+            (strcmp(reason, "ErrImagePull") == 0 ||
+             strcmp(reason, "ImagePullBackOff") == 0 ||
+             strcmp(reason, "InvalidImageName") == 0 ||
+             strcmp(reason, "CreateContainerError") == 0 ||
+             strcmp(reason, "CreateContainerConfigError") == 0)) {
+            fail(c, DAP_EBACKEND,
+                 "the debugger image %s cannot be used: %s%s%s. Set "
+                 "\"debuggerImage\" to an image the cluster can pull",
+                 c->image, reason, msg ? ": " : "", msg ? msg : "");
+            return;
+        }
+        if (reason != NULL)
+            progress(c, "debug container %s: %s", c->dbg, reason);
+    }
+}
+
+static void on_watch_end(void *data, int status, const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    c->watch = NULL;
+    if (c->step == CL_WAIT)
+        fail(c, status < 0 ? status : DAP_ECLOSED,
+             "watching pod %s failed: %s", c->pod,
+             err != NULL ? err->msg : "the watch ended");
+}
+
+static void watch_pod(struct dap_cluster_svc *c)
+{
+    char path[600];
+    char field[300];
+    struct kube_watch_opts o = {0};
+    struct dap_error err;
+
+    c->step = CL_WAIT;
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", c->ns);
+    snprintf(field, sizeof(field), "metadata.name=%s", c->pod);
+    o.path = path;
+    o.field_selector = field;
+    o.timeout_s = ATTACH_TIMEOUT_MS / 1000;
+    if (kube_watch_start(c->s->kube, &o, on_pod_event, on_watch_end, c,
+                         &c->watch, &err) < 0)
+        fail(c, err.code, "cannot watch pod %s: %s", c->pod, err.msg);
+}
+
+/* ---- 2. the ephemeral container ---------------------------------------- */
+
+static void on_patched(void *data, int status, long http, json_t *body,
+                       const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    (void)body;
+    c->req = NULL;
+    if (status < 0) {
+        if (http == 403 && strstr(err->msg, "PodSecurity") != NULL) {
+            fail(c, DAP_EBACKEND,
+                 "%s. The namespace %s enforces a Pod Security level that "
+                 "forbids the SYS_PTRACE capability a debugger needs. Fix: "
+                 "label the namespace for debugging (kubectl label ns %s "
+                 "pod-security.kubernetes.io/enforce=privileged "
+                 "--overwrite), or debug a copy of the pod in a namespace "
+                 "that allows it",
+                 err->msg, c->ns, c->ns);
+            return;
+        }
+        if (http == 404)
+            fail(c, DAP_EUNSUPPORTED,
+                 "%s. If the pod exists, this cluster has ephemeral "
+                 "containers disabled (they need Kubernetes 1.25 or newer)",
+                 err->msg);
+        else
+            fail(c, status, "%s", err->msg);
+        return;
+    }
+    progress(c, "debug container %s added to pod %s; waiting for it to run",
+             c->dbg, c->pod);
+    then(c, watch_pod);
+}
+
+static void add_debug_container(struct dap_cluster_svc *c)
+{
+    char path[600];
+    struct kube_request_opts o = {0};
+    struct dap_error err;
+    json_t *ec;
+    json_t *patch;
+    char *body;
+    int rc;
+
+    c->step = CL_PATCH;
+    snprintf(c->dbg, sizeof(c->dbg), "kdap-%s-%06x", c->runtime,
+             (unsigned)((uv_hrtime() / 1000) & 0xffffff));
+    c->port = strcmp(c->runtime, "node") == 0
+                  ? 9229
+                  : 40000 + (int)(uv_hrtime() % 10000);
+    ec = kube_debug_container_new(c->runtime, c->dbg, c->image, c->container,
+                                  c->process[0] ? c->process : NULL, c->port);
+    patch = json_pack("{s:{s:[o]}}", "spec", "ephemeralContainers", ec);
+    body = json_dumps(patch, JSON_COMPACT);
+    json_decref(patch);
+    if (body == NULL) {
+        fail(c, DAP_ENOMEM, "out of memory");
+        return;
+    }
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/%s/pods/%s/ephemeralcontainers", c->ns,
+             c->pod);
+    o.method = "PATCH";
+    o.path = path;
+    o.content_type = "application/strategic-merge-patch+json";
+    o.body = body;
+    o.body_len = strlen(body);
+    progress(c, "adding debug container %s (image %s, SYS_PTRACE only) to "
+                "pod %s",
+             c->dbg, c->image, c->pod);
+    rc = kube_request_start(c->s->kube, &o, on_patched, c, &c->req, &err);
+    free(body);
+    if (rc < 0)
+        fail(c, err.code, "%s", err.msg);
+}
+
+/* ---- 1. resolving the target ------------------------------------------- */
+
+static const char *default_image(const char *runtime)
+{
+    const char *env = NULL;
+
+    if (strcmp(runtime, "go") == 0)
+        env = getenv("KDAP_DEBUGGER_IMAGE_GO");
+    else if (strcmp(runtime, "node") == 0)
+        env = getenv("KDAP_DEBUGGER_IMAGE_NODE");
+    else if (strcmp(runtime, "gdb") == 0)
+        env = getenv("KDAP_DEBUGGER_IMAGE_GDB");
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (strcmp(runtime, "go") == 0)
+        return "127.0.0.1:5000/kdap/dlv:latest";
+    if (strcmp(runtime, "node") == 0)
+        return "127.0.0.1:5000/kdap/node-debug:latest";
+    return "127.0.0.1:5000/kdap/gdbserver:latest";
+}
+
+static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
+{
+    struct dap_error err;
+    const char *name;
+    const char *how = NULL;
+    const char *guess;
+
+    snprintf(c->pod, sizeof(c->pod), "%s", mname(pod));
+    name = kube_target_container(pod, c->want_container[0] ? c->want_container
+                                                           : NULL,
+                                 &err);
+    if (name == NULL) {
+        fail(c, err.code, "%s", err.msg);
+        return;
+    }
+    snprintf(c->container, sizeof(c->container), "%s", name);
+    if (c->runtime[0] == '\0') {
+        guess = kube_target_guess_runtime(pod, c->container, &how);
+        if (guess == NULL) {
+            guess = "go";
+            how = "nothing else was recognisable; set \"runtime\" if wrong";
+        }
+        snprintf(c->runtime, sizeof(c->runtime), "%s", guess);
+        dap__output(c->s, "console",
+                    "kdap: service \"%s\": runtime %s detected (%s)",
+                    c->svc->name, c->runtime, how);
+    }
+    if (adapter_kind_find(c->runtime) == NULL) {
+        fail(c, DAP_ECONFIG, "unknown runtime \"%s\": use one of %s",
+             c->runtime, adapter_kind_names());
+        return;
+    }
+    if (c->image[0] == '\0')
+        snprintf(c->image, sizeof(c->image), "%s", default_image(c->runtime));
+    dap__output(c->s, "console",
+                "kdap: service \"%s\": %s, container %s", c->svc->name, why,
+                c->container);
+    add_debug_container(c);
+}
+
+static void on_pods(void *data, int status, long http, json_t *body,
+                    const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+    json_t *items = json_object_get(body, "items");
+    json_t *pod = NULL;
+    struct dap_error e;
+    char why[400];
+
+    (void)http;
+    c->req = NULL;
+    if (status < 0) {
+        fail(c, status, "%s", err->msg);
+        return;
+    }
+    if (json_array_size(items) == 0) {
+        fail(c, DAP_ESTATE,
+             "no pod in namespace %s matches %s (selector %s): is the "
+             "workload scaled to zero?",
+             c->ns,
+             c->target.kind == KUBE_TARGET_SELECTOR ? "the target"
+                                                     : c->target.name,
+             c->target.selector);
+        return;
+    }
+    if (kube_target_pick(items, c->want_pod[0] ? c->want_pod : NULL, &pod,
+                         why, sizeof(why), &e) < 0) {
+        fail(c, e.code, "%s", e.msg);
+        return;
+    }
+    use_pod(c, pod, why);
+}
+
+static void list_pods(struct dap_cluster_svc *c)
+{
+    char path[1200];
+    char *sel = kube_query_escape(c->target.selector);
+    struct kube_request_opts o = {0};
+    struct dap_error err;
+
+    c->step = CL_PODS;
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?labelSelector=%s",
+             c->ns, sel != NULL ? sel : "");
+    free(sel);
+    o.path = path;
+    progress(c, "listing the pods of %s", c->target.selector);
+    if (kube_request_start(c->s->kube, &o, on_pods, c, &c->req, &err) < 0)
+        fail(c, err.code, "%s", err.msg);
+}
+
+static const char *kind_word(enum kube_target_kind k)
+{
+    switch (k) {
+    case KUBE_TARGET_DEPLOYMENT:
+        return "deployment";
+    case KUBE_TARGET_STATEFULSET:
+        return "statefulset";
+    case KUBE_TARGET_POD:
+        return "pod";
+    default:
+        return "selector";
+    }
+}
+
+static const char *collection(const struct dap_cluster_svc *c, char *buf,
+                              size_t n)
+{
+    if (c->target.kind == KUBE_TARGET_DEPLOYMENT)
+        snprintf(buf, n, "/apis/apps/v1/namespaces/%s/deployments", c->ns);
+    else if (c->target.kind == KUBE_TARGET_STATEFULSET)
+        snprintf(buf, n, "/apis/apps/v1/namespaces/%s/statefulsets", c->ns);
+    else
+        snprintf(buf, n, "/api/v1/namespaces/%s/pods", c->ns);
+    return buf;
+}
+
+/* After a 404: name the close matches so a typo is a one-second fix. */
+static void on_siblings(void *data, int status, long http, json_t *body,
+                        const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+    json_t *names = json_array();
+    json_t *it;
+    size_t i;
+    char close[300] = "";
+
+    (void)http;
+    (void)err;
+    c->req = NULL;
+    json_array_foreach(json_object_get(body, "items"), i, it)
+        json_array_append_new(names, json_string(mname(it) ?: ""));
+    if (status == 0)
+        kube_close_names(c->target.name, names, close, sizeof(close));
+    json_decref(names);
+    fail(c, DAP_ECONFIG, "%s \"%s\" not found in namespace %s%s%s%s",
+         kind_word(c->target.kind), c->target.name, c->ns,
+         close[0] ? ": did you mean " : "", close, close[0] ? "?" : "");
+}
+
+static void on_workload(void *data, int status, long http, json_t *body,
+                        const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+    struct kube_request_opts o = {0};
+    struct dap_error e;
+    char path[600];
+
+    c->req = NULL;
+    if (status < 0 && http == 404) {
+        o.path = collection(c, path, sizeof(path));
+        if (kube_request_start(c->s->kube, &o, on_siblings, c, &c->req, &e) < 0)
+            fail(c, e.code, "%s", e.msg);
+        return;
+    }
+    if (status < 0) {
+        fail(c, status, "%s", err->msg);
+        return;
+    }
+    if (c->target.kind == KUBE_TARGET_POD) {
+        json_t *one = json_pack("[O]", body);
+        json_t *pod = NULL;
+        char why[400];
+        if (kube_target_pick(one, NULL, &pod, why, sizeof(why), &e) < 0) {
+            json_decref(one);
+            fail(c, e.code, "%s", e.msg);
+            return;
+        }
+        snprintf(why, sizeof(why), "pod %s", c->target.name);
+        use_pod(c, pod, why);
+        json_decref(one);
+        return;
+    }
+    if (kube_target_selector_of(body, c->target.selector,
+                                sizeof(c->target.selector)) < 0) {
+        fail(c, DAP_EBACKEND, "%s %s has no matchLabels selector",
+             kind_word(c->target.kind), c->target.name);
+        return;
+    }
+    list_pods(c);
+}
+
+static void deadline(uv_timer_t *t)
+{
+    struct dap_cluster_svc *c = t->data;
+
+    fail(c, DAP_ETIMEDOUT,
+         "attaching to %s did not finish within %d s (last step: %s)",
+         c->svc->name, ATTACH_TIMEOUT_MS / 1000,
+         c->step == CL_WAIT        ? "waiting for the debug container"
+         : c->step == CL_READY_LOG ? "waiting for the debugger to listen"
+                                   : "talking to the API server");
+}
+
+/* ---- the session's side ------------------------------------------------- */
+
+static int copy_key(json_t *cfg, const char *key, char *out, size_t n,
+                    struct dap_error *err)
+{
+    json_t *v = json_object_get(cfg, key);
+
+    out[0] = '\0';
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) >= n)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"%s\" must be a string (at most %zu "
+                             "characters)",
+                             key, n - 1);
+    snprintf(out, n, "%s", json_string_value(v));
+    return 0;
+}
+
+int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
+                       struct dap_error *err)
+{
+    struct dap_cluster_svc *c = calloc(1, sizeof(*c));
+    struct kube_request_opts o = {0};
+    char path[800];
+    int rc;
+
+    if (c == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    c->s = s;
+    c->svc = svc;
+    c->cfg = json_deep_copy(cfg);
+    dap_buf_init(&c->dbg_text, 64 * 1024);
+    dap_buf_init(&c->app_line, LOG_LINE_MAX + 16);
+    svc->cluster = c;
+    rc = kube_target_parse(json_string_value(json_object_get(cfg, "target")),
+                           &c->target, err);
+    if (rc == 0)
+        rc = copy_key(cfg, "pod", c->want_pod, sizeof(c->want_pod), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "container", c->want_container,
+                      sizeof(c->want_container), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "process", c->process, sizeof(c->process), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "debuggerImage", c->image, sizeof(c->image), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "runtime", c->runtime, sizeof(c->runtime), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "namespace", c->ns, sizeof(c->ns), err);
+    if (rc < 0)
+        return rc;
+    if (c->ns[0] == '\0')
+        snprintf(c->ns, sizeof(c->ns), "%s",
+                 kube_client_config(s->kube)->namespace);
+    if (c->runtime[0] != '\0' && adapter_kind_find(c->runtime) == NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "unknown runtime \"%s\": use one of %s",
+                             c->runtime, adapter_kind_names());
+    uv_timer_init(s->loop, &c->timer);
+    uv_timer_init(s->loop, &c->defer);
+    c->timer.data = c;
+    c->defer.data = c;
+    c->timers = 2;
+    uv_timer_start(&c->timer, deadline, ATTACH_TIMEOUT_MS, 0);
+
+    c->step = CL_RESOLVE;
+    if (c->target.kind == KUBE_TARGET_SELECTOR) {
+        list_pods(c);
+        return 0;
+    }
+    {
+        char coll[600];
+        snprintf(path, sizeof(path), "%s/%s",
+                 collection(c, coll, sizeof(coll)), c->target.name);
+    }
+    o.path = path;
+    progress(c, "resolving %s/%s in namespace %s", kind_word(c->target.kind),
+             c->target.name, c->ns);
+    rc = kube_request_start(s->kube, &o, on_workload, c, &c->req, err);
+    return rc;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct dap_cluster_svc *c = h->data;
+
+    if (--c->timers == 0)
+        free(c);
+}
+
+void dap__cluster_free(struct dap_cluster_svc *c)
+{
+    if (c == NULL)
+        return;
+    stop_streams(c);
+    kube_request_cancel(c->app_log);
+    kube_portfwd_free(c->pf);
+    dap_buf_cleanup(&c->dbg_text);
+    dap_buf_cleanup(&c->app_line);
+    json_decref(c->cfg);
+    c->svc->cluster = NULL;
+    c->failed = 1; /* no step runs any more */
+    if (c->timers == 0) {
+        free(c);
+        return;
+    }
+    /* The handles live in c: free c when libuv is done with them. */
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+    uv_close((uv_handle_t *)&c->defer, timer_closed);
+}

@@ -334,6 +334,11 @@ static int on_writeable(kube_ws *ws, struct lws *wsi)
 
     if (m == NULL) {
         if (ws->closing) {
+            /* lws 4.1 treats a -1 from the writeable callback as a dead
+             * socket: the TCP connection is closed without a close frame
+             * (its close-frame path is only reachable from inside lws).
+             * Peers here (Node's inspector, the API server) take an EOF as
+             * the end of the session, so that is how we end it. */
             lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
             return -1;
         }

@@ -1436,6 +1436,24 @@ static void on_properties(struct node *n, void *data, json_t *result,
     vars = adapter_cdp_properties_to_variables(
         result, f, start > 0 ? (size_t)start : 0,
         count > 0 ? (size_t)count : 0, scope, &refs);
+    /* The local scope also shows the frame's `this`, as VS Code does. */
+    if (vars != NULL && scope && start <= 0 && f != ADAPTER_CDP_INDEXED) {
+        struct varref *sv = ref_get(n, ref);
+        json_t *frame = sv != NULL ? frame_at(n, sv->frame + 1) : NULL;
+        json_t *sc = json_array_get(json_object_get(frame, "scopeChain"),
+                                    sv != NULL ? (size_t)sv->scope : 0);
+        const char *type = json_string_value(json_object_get(sc, "type"));
+        json_t *self = json_object_get(frame, "this");
+        const char *st = json_string_value(json_object_get(self, "type"));
+        if (type != NULL && strcmp(type, "local") == 0 && st != NULL &&
+            strcmp(st, "undefined") != 0) {
+            c.owner = NULL;
+            refs.getter_fn = NULL;
+            json_array_insert_new(vars, 0,
+                                  adapter_cdp_variable_new("this", self,
+                                                           &refs));
+        }
+    }
     free(owner);
     if (vars == NULL) {
         dreq_fail(r, "out of memory");

@@ -103,6 +103,7 @@ class TestNodeJS(NodeCase):
         self.assertTrue(glob and glob[0]["expensive"], scopes)
 
         local = self.vars(c, scopes[0]["variablesReference"])
+        self.assertEqual(self.var(local, "this")["type"], "Server")
         self.assertEqual(self.var(local, "hits")["value"], "1")
         self.assertEqual(self.var(local, "msg")["value"], "'hello /a #1'")
         self.assertEqual(self.var(local, "msg")["type"], "string")

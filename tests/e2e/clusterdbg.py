@@ -204,13 +204,33 @@ class LocalCluster:
         self.kubeconfig = os.path.join(dir, "kubeconfig")
         self.tunnels = []
         self.started = False
+        self._lockf = None
         self.log = log or (lambda msg: None)
 
     # -- lifecycle ----------------------------------------------------------
-    def up(self, timeout=300):
+    def _lock(self, wait):
+        """One user of self.dir at a time (two runs of the same test would stop each
+        other's cluster): an flock on DIR.lock, held until down()."""
+        import fcntl
+        self._lockf = open(self.dir.rstrip("/") + ".lock", "w")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lockf.close()
+                    self._lockf = None
+                    raise ClusterError("%s is in use by another run (%s.lock held for %.0fs)"
+                                       % (self.dir, self.dir, wait))
+                time.sleep(0.5)
+
+    def up(self, timeout=300, lock_wait=60):
         """Start (or reuse) the cluster in self.dir. The first run on a machine builds the
         images (go build); later ones take a few seconds."""
         os.makedirs(os.path.dirname(self.dir), exist_ok=True)
+        self._lock(lock_wait)
         self.started = True
         with open(os.path.join(BUILD, "e2e-logs", "cluster-up-%s.log" % os.path.basename(self.dir))
                   if os.path.isdir(os.path.join(BUILD, "e2e-logs")) else os.devnull, "ab") as out:
@@ -227,12 +247,17 @@ class LocalCluster:
         if not self.started:
             return
         self.started = False
-        if os.path.exists(self.kubeconfig):
-            self.kubectl("delete", "-f", GO_HELLO_MANIFEST, "--ignore-not-found", "--wait=false",
-                         check=False, timeout=30)
-        r = subprocess.run([CLUSTER_DOWN, "--dir", self.dir], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout,
-                           text=True)
+        try:
+            if os.path.exists(self.kubeconfig):
+                self.kubectl("delete", "-f", GO_HELLO_MANIFEST, "--ignore-not-found", "--wait=false",
+                             check=False, timeout=30)
+            r = subprocess.run([CLUSTER_DOWN, "--dir", self.dir], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout,
+                               text=True)
+        finally:
+            if self._lockf is not None:
+                self._lockf.close()      # releases the flock
+                self._lockf = None
         if r.returncode != 0:
             raise ClusterError("tests/cluster/down --dir %s failed: %s" % (self.dir, r.stdout[-2000:]))
 

@@ -69,9 +69,9 @@ fail:
 
 char *adapter_cdp_request_dump(int64_t id, const char *method, json_t *params)
 {
-    json_t *j = json_pack("{s:I, s:s, s:O}", "id", (json_int_t)id, "method",
-                          method, "params",
-                          params != NULL ? params : json_object());
+    json_t *j =
+        json_pack("{s:I, s:s, s:O}", "id", (json_int_t)id, "method", method,
+                  "params", params != NULL ? params : json_object());
     char *s;
 
     if (params == NULL && j != NULL)
@@ -171,8 +171,8 @@ char *adapter_cdp_url_regex(const char *path)
         if (!url_plain(*p))
             /* Either the raw byte or its percent-encoding (both cases). */
             rc = dap_buf_printf(&b, "(?:%s%c|%%%02X|%%%02x)",
-                                strchr("\\^$.|?*+()[]{}", *p) ? "\\" : "",
-                                *p, *p, *p);
+                                strchr("\\^$.|?*+()[]{}", *p) ? "\\" : "", *p,
+                                *p, *p);
         else if (strchr("\\^$.|?*+()[]{}", *p) != NULL)
             rc = dap_buf_printf(&b, "\\%c", *p);
         else
@@ -309,8 +309,7 @@ static int append_function(dap_buf *b, const char *desc, const char *cls)
             p++;
     }
     n = strcspn(p, "{\n");
-    if (n > 0 && strstr(p, "=>") != NULL &&
-        (size_t)(strstr(p, "=>") - p) < n)
+    if (n > 0 && strstr(p, "=>") != NULL && (size_t)(strstr(p, "=>") - p) < n)
         n = (size_t)(strstr(p, "=>") - p);
     while (n > 0 && p[n - 1] == ' ')
         n--;
@@ -449,8 +448,8 @@ static int append_value(dap_buf *b, json_t *ro, int quote)
         if (desc != NULL)
             return dap_buf_printf(b, "%s", desc);
         if (json_is_boolean(value))
-            return dap_buf_printf(b, "%s", json_is_true(value) ? "true"
-                                                               : "false");
+            return dap_buf_printf(b, "%s",
+                                  json_is_true(value) ? "true" : "false");
         if (json_is_integer(value))
             return dap_buf_printf(b, "%" JSON_INTEGER_FORMAT,
                                   json_integer_value(value));
@@ -476,9 +475,9 @@ static int append_value(dap_buf *b, json_t *ro, int quote)
             free(s);
             return rc;
         }
-        return dap_buf_printf(b, "%s", str_of(ro, "className")
-                                           ? str_of(ro, "className")
-                                           : "Object");
+        return dap_buf_printf(b, "%s",
+                              str_of(ro, "className") ? str_of(ro, "className")
+                                                      : "Object");
     }
     return dap_buf_printf(b, "%s", desc ? desc : type);
 }
@@ -599,17 +598,17 @@ static json_t *descriptor_variable(json_t *d,
     }
     if (json_is_object(value))
         return adapter_cdp_variable_new(name, value, refs);
-    if (json_is_object(get) && strcmp(str_of(get, "type") ? str_of(get, "type")
-                                                          : "",
-                                      "function") == 0) {
+    if (json_is_object(get) &&
+        strcmp(str_of(get, "type") ? str_of(get, "type") : "", "function") ==
+            0) {
         /* An accessor: invoking the getter could have side effects, so it
          * runs only when the user expands it (DAP's lazy variables). */
         int64_t ref = refs != NULL && refs->getter_fn != NULL
                           ? refs->getter_fn(refs->data, name ? name : "")
                           : 0;
-        v = json_pack("{s:s, s:s, s:s, s:I}", "name", name ? name : "",
-                      "value", "(...)", "type", "accessor",
-                      "variablesReference", (json_int_t)(ref > 0 ? ref : 0));
+        v = json_pack("{s:s, s:s, s:s, s:I}", "name", name ? name : "", "value",
+                      "(...)", "type", "accessor", "variablesReference",
+                      (json_int_t)(ref > 0 ? ref : 0));
         if (v != NULL && ref > 0)
             json_object_set_new(v, "presentationHint",
                                 json_pack("{s:b}", "lazy", 1));
@@ -617,7 +616,7 @@ static json_t *descriptor_variable(json_t *d,
     }
     return json_pack("{s:s, s:s, s:i}", "name", name ? name : "", "value",
                      json_is_object(json_object_get(d, "set")) ? "(setter)"
-                                                              : "undefined",
+                                                               : "undefined",
                      "variablesReference", 0);
 }
 
@@ -749,8 +748,7 @@ static int append_format(dap_buf *b, const char *fmt, json_t *args,
             rc = dap_buf_append(b, "%", 1);
             continue;
         }
-        if (strchr("sdifoOjc", *p) == NULL ||
-            *next >= json_array_size(args)) {
+        if (strchr("sdifoOjc", *p) == NULL || *next >= json_array_size(args)) {
             rc = dap_buf_printf(b, "%%%c", *p);
             continue;
         }
@@ -760,8 +758,7 @@ static int append_format(dap_buf *b, const char *fmt, json_t *args,
         if (*p == 'd' || *p == 'i') {
             json_t *v = json_object_get(a, "value");
             if (json_is_number(v))
-                rc = dap_buf_printf(b, "%lld",
-                                    (long long)json_number_value(v));
+                rc = dap_buf_printf(b, "%lld", (long long)json_number_value(v));
             else
                 rc = dap_buf_append(b, "NaN", 3);
         } else {
@@ -799,10 +796,9 @@ char *adapter_cdp_console_text(json_t *params, const char **category)
                        : "",
                    '%') != NULL) {
             i = 1;
-            rc = append_format(&b,
-                               json_string_value(
-                                   json_object_get(first, "value")),
-                               args, &i);
+            rc = append_format(
+                &b, json_string_value(json_object_get(first, "value")), args,
+                &i);
         }
     }
     for (; rc == 0 && i < json_array_size(args); i++) {
@@ -843,11 +839,10 @@ char *adapter_cdp_exception_text(json_t *details)
         const char *url = str_of(details, "url");
         rc = dap_buf_printf(&b, "%s", text);
         if (rc == 0 && url != NULL)
-            rc = dap_buf_printf(
-                &b, " (%s:%lld)", url,
-                (long long)json_integer_value(
-                    json_object_get(details, "lineNumber")) +
-                    1);
+            rc = dap_buf_printf(&b, " (%s:%lld)", url,
+                                (long long)json_integer_value(
+                                    json_object_get(details, "lineNumber")) +
+                                    1);
     }
     if (rc == 0 && (b.len == 0 || b.data[b.len - 1] != '\n'))
         rc = dap_buf_append(&b, "\n", 1);
@@ -966,7 +961,7 @@ int adapter_cdp_hit_parse(const char *s, char *op, long *n)
     } else if (s[0] == '<' && s[1] == '=') {
         *op = 'l';
         s += 2;
-    } else if (s[0] == '=' ) {
+    } else if (s[0] == '=') {
         s++;
         while (*s == '=')
             s++;

@@ -28,11 +28,11 @@ enum adapter_cdp_kind {
 
 struct adapter_cdp_msg {
     enum adapter_cdp_kind kind;
-    int64_t id;          /* responses */
-    const char *method;  /* events */
-    json_t *params;      /* events: object (never NULL for events) */
-    json_t *result;      /* responses: object, or NULL on error */
-    const char *error;   /* responses: error message, or NULL */
+    int64_t id;         /* responses */
+    const char *method; /* events */
+    json_t *params;     /* events: object (never NULL for events) */
+    json_t *result;     /* responses: object, or NULL on error */
+    const char *error;  /* responses: error message, or NULL */
 };
 
 /* Parse one inbound message.  On success *root owns the JSON (borrowed
@@ -93,11 +93,9 @@ enum adapter_cdp_filter {
  * ([[Entries]], [[PrimitiveValue]], [[Prototype]]...) and private ones,
  * filtered and paged (count 0 = all).  `skip_proto` leaves [[Prototype]]
  * and __proto__ out (scope objects). */
-json_t *adapter_cdp_properties_to_variables(json_t *result,
-                                            enum adapter_cdp_filter filter,
-                                            size_t start, size_t count,
-                                            int skip_proto,
-                                            const struct adapter_cdp_refs *refs);
+json_t *adapter_cdp_properties_to_variables(
+    json_t *result, enum adapter_cdp_filter filter, size_t start, size_t count,
+    int skip_proto, const struct adapter_cdp_refs *refs);
 /* Number of array elements an object RemoteObject announces (from its
  * description "Array(N)" / "Map(N)"), or -1. */
 long adapter_cdp_array_length(json_t *ro);

@@ -67,29 +67,29 @@ struct call {
 struct script {
     char *id;
     char *url;
-    char *path;    /* local file path, or NULL */
-    int64_t ref;   /* sourceReference */
+    char *path;  /* local file path, or NULL */
+    int64_t ref; /* sourceReference */
     adapter_srcmap *map;
-    int internal;  /* node: internals */
+    int internal; /* node: internals */
 };
 
 struct bp {
-    int64_t id;       /* DAP id, ours */
-    char *path;       /* source path as given (remote) */
-    int line;         /* requested, 1-based */
-    int column;       /* requested, 1-based or 0 */
+    int64_t id; /* DAP id, ours */
+    char *path; /* source path as given (remote) */
+    int line;   /* requested, 1-based */
+    int column; /* requested, 1-based or 0 */
     char *condition, *hit, *log;
     char hit_op;
     long hit_n;
     long hits;
-    char *cdp_id;     /* Debugger breakpointId, once set */
+    char *cdp_id; /* Debugger breakpointId, once set */
     int verified;
-    int actual_line;  /* 1-based, in `path` */
-    int mapped;       /* set through a source map */
-    int pending;      /* waits for its source map */
-    int function;     /* a function breakpoint */
-    char *name;       /* function breakpoints */
-    char *message;    /* why it is not verified, if known */
+    int actual_line; /* 1-based, in `path` */
+    int mapped;      /* set through a source map */
+    int pending;     /* waits for its source map */
+    int function;    /* a function breakpoint */
+    char *name;      /* function breakpoints */
+    char *message;   /* why it is not verified, if known */
 };
 
 enum ref_kind {
@@ -102,22 +102,22 @@ struct varref {
     enum ref_kind kind;
     char *object_id;
     int frame, scope;
-    char *name;     /* REF_GETTER: property to read */
+    char *name; /* REF_GETTER: property to read */
 };
 
 /* A DAP request being answered. */
 struct dreq {
-    struct dreq *next;  /* done queue */
+    struct dreq *next; /* done queue */
     struct node *n;
     adapter_response_cb *cb;
     void *data;
     char *command;
     json_t *args;
     json_t *body;
-    int pending;        /* CDP calls outstanding */
+    int pending; /* CDP calls outstanding */
     int failed;
     char message[512];
-    json_t *items;      /* setBreakpoints: bp pointers kept in order */
+    json_t *items; /* setBreakpoints: bp pointers kept in order */
     void (*finish)(struct dreq *r);
 };
 
@@ -126,29 +126,29 @@ struct node {
     enum node_state state;
     char host[256];
     int port;
-    char *host_header;     /* Host: for the inspector, IP literal */
+    char *host_header; /* Host: for the inspector, IP literal */
     char *title;
     kube_ws_get *get;
     kube_ws *ws;
     int64_t next_id;
     struct call *calls;
-    json_t *overrides;     /* sourceMapPathOverrides */
+    json_t *overrides; /* sourceMapPathOverrides */
     int source_maps;
     /* scripts */
     struct script **scripts;
     size_t nscripts;
-    json_t *script_index;  /* scriptId -> index */
+    json_t *script_index; /* scriptId -> index */
     int maps_loading;
     /* breakpoints */
     struct bp **bps;
     size_t nbps;
     int64_t next_bp;
     /* pause */
-    json_t *paused;        /* Debugger.paused params, or NULL */
-    const char *hint;      /* "step", "pause" */
-    int stopped_shown;     /* a stopped event went out */
+    json_t *paused;    /* Debugger.paused params, or NULL */
+    const char *hint;  /* "step", "pause" */
+    int stopped_shown; /* a stopped event went out */
     int resume_requested;
-    json_t *exception;     /* RemoteObject of the exception, or NULL */
+    json_t *exception; /* RemoteObject of the exception, or NULL */
     char *exception_mode;
     struct varref *refs;
     size_t nrefs, arefs;
@@ -164,7 +164,7 @@ struct node {
     struct dap_error close_err;
     int close_status;
     int enabled_ok;
-    int exiting;           /* the debuggee is exiting */
+    int exiting; /* the debuggee is exiting */
 };
 
 static void report_closed(struct node *n, int status, const char *why);
@@ -340,16 +340,14 @@ static json_t *locate(struct node *n, const char *script_id, int *line,
     }
     if (s->map != NULL) {
         int si, ol, oc;
-        if (adapter_srcmap_original(s->map, *line, *col, &si, &ol, &oc) ==
-            0) {
+        if (adapter_srcmap_original(s->map, *line, *col, &si, &ol, &oc) == 0) {
             const char *p = adapter_srcmap_source(s->map, (size_t)si);
             *line = ol + 1;
             *col = oc + 1;
             if (p != NULL && p[0] == '/')
                 return json_pack("{s:s, s:s}", "name", adapter_cdp_basename(p),
                                  "path", p);
-        }
-        else {
+        } else {
             (*line)++;
             (*col)++;
         }
@@ -360,11 +358,11 @@ static json_t *locate(struct node *n, const char *script_id, int *line,
     if (s->path != NULL)
         return json_pack("{s:s, s:s}", "name", adapter_cdp_basename(s->path),
                          "path", s->path);
-    src = json_pack("{s:s, s:I}", "name",
-                    s->url[0] ? s->url : "eval", "sourceReference",
-                    (json_int_t)s->ref);
+    src = json_pack("{s:s, s:I}", "name", s->url[0] ? s->url : "eval",
+                    "sourceReference", (json_int_t)s->ref);
     if (s->internal)
-        json_object_set_new(src, "presentationHint", json_string("deemphasize"));
+        json_object_set_new(src, "presentationHint",
+                            json_string("deemphasize"));
     return src;
 }
 
@@ -452,7 +450,7 @@ static void install_map(struct node *n, struct script *s, const char *json,
 
 struct mapload {
     struct node *n;
-    size_t script;  /* index */
+    size_t script; /* index */
     char *map_path;
 };
 
@@ -531,8 +529,8 @@ static void load_map(struct node *n, size_t ix, const char *map_url)
     n->maps_loading++;
     if (cdp(n, "Runtime.evaluate",
             json_pack("{s:s, s:b, s:b, s:b}", "expression", expr,
-                      "includeCommandLineAPI", 1, "silent", 1,
-                      "returnByValue", 1),
+                      "includeCommandLineAPI", 1, "silent", 1, "returnByValue",
+                      1),
             on_map_read, ml) < 0) {
         n->maps_loading--;
         free(ml->map_path);
@@ -545,8 +543,7 @@ static void on_script_parsed(struct node *n, json_t *p)
 {
     const char *id = json_string_value(json_object_get(p, "scriptId"));
     const char *url = json_string_value(json_object_get(p, "url"));
-    const char *map_url =
-        json_string_value(json_object_get(p, "sourceMapURL"));
+    const char *map_url = json_string_value(json_object_get(p, "sourceMapURL"));
     struct script *s;
     struct script **arr;
 
@@ -571,13 +568,13 @@ static void on_script_parsed(struct node *n, json_t *p)
                         json_integer((json_int_t)n->nscripts));
     n->nscripts++;
     if (n->source_maps && map_url != NULL && map_url[0] != '\0' &&
-        !s->internal && (s->path == NULL ||
-                         strstr(s->path, "/node_modules/") == NULL))
+        !s->internal &&
+        (s->path == NULL || strstr(s->path, "/node_modules/") == NULL))
         load_map(n, n->nscripts - 1, map_url);
     if (n->state == N_READY && s->url[0] != '\0' && !s->internal)
         emit(n, "loadedSource",
-                       json_pack("{s:s, s:o}", "reason", "new", "source",
-                                 script_source(s)));
+             json_pack("{s:s, s:o}", "reason", "new", "source",
+                       script_source(s)));
 }
 
 /* ---- breakpoints ------------------------------------------------------- */
@@ -615,8 +612,7 @@ static void bp_drop(struct node *n, size_t i)
 static struct bp *bp_by_cdp(struct node *n, const char *cdp_id)
 {
     for (size_t i = 0; cdp_id != NULL && i < n->nbps; i++) {
-        if (n->bps[i]->cdp_id != NULL &&
-            strcmp(n->bps[i]->cdp_id, cdp_id) == 0)
+        if (n->bps[i]->cdp_id != NULL && strcmp(n->bps[i]->cdp_id, cdp_id) == 0)
             return n->bps[i];
     }
     return NULL;
@@ -638,11 +634,12 @@ static json_t *bp_json(struct bp *b, const char *message)
             json_object_set_new(j, "message", json_string(message));
         return j;
     }
-    json_object_set_new(j, "line", json_integer(b->verified ? b->actual_line
-                                                            : b->line));
-    json_object_set_new(j, "source", json_pack("{s:s, s:s}", "name",
-                                               adapter_cdp_basename(b->path),
-                                               "path", b->path));
+    json_object_set_new(j, "line",
+                        json_integer(b->verified ? b->actual_line : b->line));
+    json_object_set_new(j, "source",
+                        json_pack("{s:s, s:s}", "name",
+                                  adapter_cdp_basename(b->path), "path",
+                                  b->path));
     if (!b->verified) {
         json_object_set_new(j, "reason", json_string("pending"));
         json_object_set_new(j, "message",
@@ -697,7 +694,7 @@ static int needs_map(const char *path)
 }
 
 struct bpset {
-    struct dreq *r;  /* NULL: a background (re)try */
+    struct dreq *r; /* NULL: a background (re)try */
     int64_t bp_id;
 };
 
@@ -714,8 +711,8 @@ static void bp_event(struct node *n, struct bp *b)
 {
     if (n->state == N_READY)
         emit(n, "breakpoint",
-                       json_pack("{s:s, s:o}", "reason", "changed",
-                                 "breakpoint", bp_json(b, NULL)));
+             json_pack("{s:s, s:o}", "reason", "changed", "breakpoint",
+                       bp_json(b, NULL)));
 }
 
 static void finish_set_breakpoints(struct dreq *r);
@@ -736,8 +733,8 @@ static void on_bp_set(struct node *n, void *data, json_t *result,
             b->message = strdup(error);
             DAP_LOGW("node: breakpoint %s:%d: %s", b->path, b->line, error);
         } else {
-            const char *id = json_string_value(
-                json_object_get(result, "breakpointId"));
+            const char *id =
+                json_string_value(json_object_get(result, "breakpointId"));
             free(b->cdp_id);
             b->cdp_id = id != NULL ? strdup(id) : NULL;
             loc0 = json_array_get(json_object_get(result, "locations"), 0);
@@ -746,10 +743,9 @@ static void on_bp_set(struct node *n, void *data, json_t *result,
                     json_object_get(loc0, "lineNumber"));
                 int col = (int)json_integer_value(
                     json_object_get(loc0, "columnNumber"));
-                json_t *src = locate(n,
-                                     json_string_value(json_object_get(
-                                         loc0, "scriptId")),
-                                     &line, &col);
+                json_t *src = locate(
+                    n, json_string_value(json_object_get(loc0, "scriptId")),
+                    &line, &col);
                 json_decref(src);
                 b->verified = 1;
                 b->actual_line = line;
@@ -821,15 +817,14 @@ static void finish_set_breakpoints(struct dreq *r)
     {
         struct bp *b = bp_by_id(n, json_integer_value(id));
         if (b != NULL)
-            json_array_append_new(out, bp_json(b, b->pending
-                                                      ? "no loaded script "
-                                                        "maps this source "
-                                                        "yet"
-                                                      : b->message));
-        else
             json_array_append_new(out,
-                                  json_pack("{s:b, s:s}", "verified", 0,
-                                            "message", "breakpoint lost"));
+                                  bp_json(b, b->pending ? "no loaded script "
+                                                          "maps this source "
+                                                          "yet"
+                                                        : b->message));
+        else
+            json_array_append_new(out, json_pack("{s:b, s:s}", "verified", 0,
+                                                 "message", "breakpoint lost"));
     }
     dreq_ok(r, json_pack("{s:o}", "breakpoints", out));
 }
@@ -861,8 +856,7 @@ static void req_set_breakpoints(struct dreq *r)
         int line = (int)json_integer_value(json_object_get(e, "line"));
         int col = (int)json_integer_value(json_object_get(e, "column"));
         const char *cond = json_string_value(json_object_get(e, "condition"));
-        const char *hit = json_string_value(
-            json_object_get(e, "hitCondition"));
+        const char *hit = json_string_value(json_object_get(e, "hitCondition"));
         const char *log = json_string_value(json_object_get(e, "logMessage"));
         struct bp *b = NULL;
 
@@ -939,15 +933,16 @@ static void on_fn_set(struct node *n, void *data, json_t *result,
 
     free(bs);
     if (b != NULL) {
-        const char *id = json_string_value(
-            json_object_get(result, "breakpointId"));
+        const char *id =
+            json_string_value(json_object_get(result, "breakpointId"));
         if (error == NULL && id != NULL) {
             b->cdp_id = strdup(id);
             b->verified = 1;
         } else {
             free(b->message);
-            b->message = strdup(error ? error : "cannot break on this "
-                                                "function");
+            b->message = strdup(error ? error
+                                      : "cannot break on this "
+                                        "function");
         }
     }
     if (--r->pending == 0)
@@ -988,8 +983,8 @@ static void on_fn_eval(struct node *n, void *data, json_t *result,
     if (cond != NULL)
         json_object_set_new(params, "condition", json_string(cond));
     free(cond);
-    if (cdp(n, "Debugger.setBreakpointOnFunctionCall", params, on_fn_set,
-            bs) < 0)
+    if (cdp(n, "Debugger.setBreakpointOnFunctionCall", params, on_fn_set, bs) <
+        0)
         on_fn_set(n, bs, NULL, "the inspector connection is closed");
 }
 
@@ -1054,8 +1049,8 @@ static void req_set_function_breakpoints(struct dreq *r)
         b->function = 1;
         b->name = strdup(name);
         b->path = strdup("");
-        b->condition = dup_nonempty(
-            json_string_value(json_object_get(e, "condition")));
+        b->condition =
+            dup_nonempty(json_string_value(json_object_get(e, "condition")));
         n->bps[n->nbps++] = b;
         json_array_append_new(r->items, json_integer((json_int_t)b->id));
         bs->r = r;
@@ -1203,9 +1198,8 @@ static void on_paused(struct node *n, json_t *p)
         (void)cdp(n, "Debugger.resume", NULL, NULL, NULL);
         return;
     }
-    if (reason != NULL &&
-        (strcmp(reason, "exception") == 0 ||
-         strcmp(reason, "promiseRejection") == 0))
+    if (reason != NULL && (strcmp(reason, "exception") == 0 ||
+                           strcmp(reason, "promiseRejection") == 0))
         n->exception = json_incref(json_object_get(p, "data"));
     dreason = adapter_cdp_stop_reason(p, n->hint, any_hit);
     for (size_t k = 0; any_hit && k < json_array_size(ids); k++) {
@@ -1241,8 +1235,8 @@ static void on_resumed(struct node *n)
     clear_pause(n);
     if (n->stopped_shown && !n->resume_requested && n->state == N_READY)
         emit(n, "continued",
-                       json_pack("{s:i, s:b}", "threadId", THREAD_ID,
-                                 "allThreadsContinued", 1));
+             json_pack("{s:i, s:b}", "threadId", THREAD_ID,
+                       "allThreadsContinued", 1));
     n->stopped_shown = 0;
     n->resume_requested = 0;
 }
@@ -1252,16 +1246,16 @@ static void on_resumed(struct node *n)
 static json_t *frame_json(struct node *n, int64_t id, const char *name,
                           json_t *loc_or_frame, int in_location)
 {
-    json_t *loc = in_location ? json_object_get(loc_or_frame, "location")
-                              : loc_or_frame;
+    json_t *loc =
+        in_location ? json_object_get(loc_or_frame, "location") : loc_or_frame;
     const char *sid = json_string_value(json_object_get(loc, "scriptId"));
     int line = (int)json_integer_value(json_object_get(loc, "lineNumber"));
     int col = (int)json_integer_value(json_object_get(loc, "columnNumber"));
     json_t *src = locate(n, sid, &line, &col);
     struct script *s = script_by_id(n, sid);
-    json_t *f = json_pack("{s:I, s:s, s:o, s:i, s:i}", "id", (json_int_t)id,
-                          "name", name, "source", src, "line", line, "column",
-                          col);
+    json_t *f =
+        json_pack("{s:I, s:s, s:o, s:i, s:i}", "id", (json_int_t)id, "name",
+                  name, "source", src, "line", line, "column", col);
 
     if (s != NULL && s->internal)
         json_object_set_new(f, "presentationHint", json_string("subtle"));
@@ -1276,10 +1270,9 @@ static void req_stack_trace(struct dreq *r)
     json_t *out;
     json_t *f;
     size_t i;
-    json_int_t start = json_integer_value(json_object_get(r->args,
-                                                          "startFrame"));
-    json_int_t levels = json_integer_value(json_object_get(r->args,
-                                                           "levels"));
+    json_int_t start =
+        json_integer_value(json_object_get(r->args, "startFrame"));
+    json_int_t levels = json_integer_value(json_object_get(r->args, "levels"));
     json_t *async;
     int64_t aid = ASYNC_FRAME_BASE;
     size_t total;
@@ -1289,23 +1282,20 @@ static void req_stack_trace(struct dreq *r)
         dreq_fail(r, "the program is not paused");
         return;
     }
-    json_array_foreach(frames, i, f)
-        json_array_append_new(all, frame_json(n, (int64_t)i + 1,
-                                              adapter_cdp_frame_name(f), f,
-                                              1));
+    json_array_foreach(frames, i, f) json_array_append_new(
+        all, frame_json(n, (int64_t)i + 1, adapter_cdp_frame_name(f), f, 1));
     /* Async frames (labelled by what scheduled them), shown as is. */
     for (async = json_object_get(n->paused, "asyncStackTrace");
          json_is_object(async) && json_array_size(all) < 200;
          async = json_object_get(async, "parent")) {
-        const char *desc = json_string_value(json_object_get(async,
-                                                             "description"));
+        const char *desc =
+            json_string_value(json_object_get(async, "description"));
         char label[160];
         snprintf(label, sizeof(label), "%s", desc ? desc : "async");
-        json_array_append_new(all,
-                              json_pack("{s:I, s:s, s:i, s:i, s:s}", "id",
-                                        (json_int_t)aid++, "name", label,
-                                        "line", 0, "column", 0,
-                                        "presentationHint", "label"));
+        json_array_append_new(all, json_pack("{s:I, s:s, s:i, s:i, s:s}", "id",
+                                             (json_int_t)aid++, "name", label,
+                                             "line", 0, "column", 0,
+                                             "presentationHint", "label"));
         json_array_foreach(json_object_get(async, "callFrames"), i, f)
         {
             json_t *fj;
@@ -1351,8 +1341,7 @@ static void req_scopes(struct dreq *r)
         if (fid >= ASYNC_FRAME_BASE)
             dreq_ok(r, json_pack("{s:[]}", "scopes"));
         else
-            dreq_fail(r, "frame %lld is not valid any more",
-                      (long long)fid);
+            dreq_fail(r, "frame %lld is not valid any more", (long long)fid);
         return;
     }
     json_array_foreach(chain, i, sc)
@@ -1403,10 +1392,9 @@ static void on_properties(struct node *n, void *data, json_t *result,
     struct dreq *r = data;
     json_int_t start = json_integer_value(json_object_get(r->args, "start"));
     json_int_t count = json_integer_value(json_object_get(r->args, "count"));
-    const char *filter = json_string_value(json_object_get(r->args,
-                                                           "filter"));
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "variablesReference"));
+    const char *filter = json_string_value(json_object_get(r->args, "filter"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
     enum adapter_cdp_filter f = ADAPTER_CDP_ALL;
     struct var_ctx c = {n, NULL};
@@ -1434,8 +1422,8 @@ static void on_properties(struct node *n, void *data, json_t *result,
     else if (filter != NULL && strcmp(filter, "named") == 0)
         f = ADAPTER_CDP_NAMED;
     vars = adapter_cdp_properties_to_variables(
-        result, f, start > 0 ? (size_t)start : 0,
-        count > 0 ? (size_t)count : 0, scope, &refs);
+        result, f, start > 0 ? (size_t)start : 0, count > 0 ? (size_t)count : 0,
+        scope, &refs);
     /* The local scope also shows the frame's `this`, as VS Code does. */
     if (vars != NULL && scope && start <= 0 && f != ADAPTER_CDP_INDEXED) {
         struct varref *sv = ref_get(n, ref);
@@ -1449,9 +1437,8 @@ static void on_properties(struct node *n, void *data, json_t *result,
             strcmp(st, "undefined") != 0) {
             c.owner = NULL;
             refs.getter_fn = NULL;
-            json_array_insert_new(vars, 0,
-                                  adapter_cdp_variable_new("this", self,
-                                                           &refs));
+            json_array_insert_new(
+                vars, 0, adapter_cdp_variable_new("this", self, &refs));
         }
     }
     free(owner);
@@ -1466,8 +1453,8 @@ static void on_getter(struct node *n, void *data, json_t *result,
                       const char *error)
 {
     struct dreq *r = data;
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "variablesReference"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
     struct var_ctx c = {n, NULL};
     struct adapter_cdp_refs refs = {vc_object, NULL, &c};
@@ -1539,8 +1526,8 @@ static void on_object_part(struct node *n, void *data, json_t *result,
 static void req_variables(struct dreq *r)
 {
     struct node *n = r->n;
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "variablesReference"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
 
     if (v == NULL) {
@@ -1551,8 +1538,7 @@ static void req_variables(struct dreq *r)
     if (v->kind == REF_GETTER) {
         rcall(r, "Runtime.callFunctionOn",
               json_pack("{s:s, s:s, s:[{s:s}], s:b, s:s}", "objectId",
-                        v->object_id,
-                        "functionDeclaration",
+                        v->object_id, "functionDeclaration",
                         "function (k) { return this[k]; }", "arguments",
                         "value", v->name, "generatePreview", 1, "objectGroup",
                         OBJECT_GROUP),
@@ -1622,8 +1608,8 @@ static void on_evaluate(struct node *n, void *data, json_t *result,
 static void req_evaluate(struct dreq *r)
 {
     struct node *n = r->n;
-    const char *expr = json_string_value(json_object_get(r->args,
-                                                         "expression"));
+    const char *expr =
+        json_string_value(json_object_get(r->args, "expression"));
     const char *ctx = json_string_value(json_object_get(r->args, "context"));
     int64_t fid = json_integer_value(json_object_get(r->args, "frameId"));
     json_t *frame = frame_at(n, fid > 0 ? fid : 1);
@@ -1636,12 +1622,12 @@ static void req_evaluate(struct dreq *r)
         return;
     }
     if (frame != NULL) {
-        params = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "callFrameId",
-                           json_string_value(
-                               json_object_get(frame, "callFrameId")),
-                           "expression", expr, "objectGroup", OBJECT_GROUP,
-                           "includeCommandLineAPI", repl, "silent", !repl,
-                           "generatePreview", 1);
+        params =
+            json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "callFrameId",
+                      json_string_value(json_object_get(frame, "callFrameId")),
+                      "expression", expr, "objectGroup", OBJECT_GROUP,
+                      "includeCommandLineAPI", repl, "silent", !repl,
+                      "generatePreview", 1);
         if (hover)
             json_object_set_new(params, "throwOnSideEffect", json_true());
         rcall(r, "Debugger.evaluateOnCallFrame", params, on_evaluate);
@@ -1659,8 +1645,8 @@ static void req_evaluate(struct dreq *r)
 static json_t *call_argument(json_t *ro)
 {
     const char *oid = json_string_value(json_object_get(ro, "objectId"));
-    const char *unser = json_string_value(json_object_get(ro,
-                                                          "unserializableValue"));
+    const char *unser =
+        json_string_value(json_object_get(ro, "unserializableValue"));
     json_t *value = json_object_get(ro, "value");
 
     if (oid != NULL)
@@ -1697,8 +1683,8 @@ static void on_set_value(struct node *n, void *data, json_t *result,
                          const char *error)
 {
     struct dreq *r = data;
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "variablesReference"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "variablesReference"));
     const char *name = json_string_value(json_object_get(r->args, "name"));
     struct varref *v = ref_get(n, ref);
     json_t *ro = json_object_get(result, "result");
@@ -1717,18 +1703,18 @@ static void on_set_value(struct node *n, void *data, json_t *result,
     }
     r->body = json_incref(ro);
     if (v->kind == REF_SCOPE && (frame = frame_at(n, v->frame + 1)) != NULL) {
-        rcall(r, "Debugger.setVariableValue",
-              json_pack("{s:i, s:s, s:o, s:s}", "scopeNumber", v->scope,
-                        "variableName", name, "newValue", call_argument(ro),
-                        "callFrameId",
-                        json_string_value(
-                            json_object_get(frame, "callFrameId"))),
-              on_set_done);
+        rcall(
+            r, "Debugger.setVariableValue",
+            json_pack("{s:i, s:s, s:o, s:s}", "scopeNumber", v->scope,
+                      "variableName", name, "newValue", call_argument(ro),
+                      "callFrameId",
+                      json_string_value(json_object_get(frame, "callFrameId"))),
+            on_set_done);
         return;
     }
     rcall(r, "Runtime.callFunctionOn",
-          json_pack("{s:s, s:s, s:[{s:s}, o], s:s}", "objectId",
-                    v->object_id, "functionDeclaration",
+          json_pack("{s:s, s:s, s:[{s:s}, o], s:s}", "objectId", v->object_id,
+                    "functionDeclaration",
                     "function (k, v) { this[k] = v; return this[k]; }",
                     "arguments", "value", name, call_argument(ro),
                     "objectGroup", OBJECT_GROUP),
@@ -1738,8 +1724,8 @@ static void on_set_value(struct node *n, void *data, json_t *result,
 static void req_set_variable(struct dreq *r)
 {
     struct node *n = r->n;
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "variablesReference"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "variablesReference"));
     const char *value = json_string_value(json_object_get(r->args, "value"));
     struct varref *v = ref_get(n, ref);
     json_t *frame;
@@ -1751,17 +1737,17 @@ static void req_set_variable(struct dreq *r)
     }
     frame = frame_at(n, v->kind == REF_SCOPE ? v->frame + 1 : 1);
     if (frame != NULL)
-        rcall(r, "Debugger.evaluateOnCallFrame",
-              json_pack("{s:s, s:s, s:s, s:b}", "callFrameId",
-                        json_string_value(json_object_get(frame,
-                                                          "callFrameId")),
-                        "expression", value, "objectGroup", OBJECT_GROUP,
-                        "silent", 1),
-              on_set_value);
+        rcall(
+            r, "Debugger.evaluateOnCallFrame",
+            json_pack("{s:s, s:s, s:s, s:b}", "callFrameId",
+                      json_string_value(json_object_get(frame, "callFrameId")),
+                      "expression", value, "objectGroup", OBJECT_GROUP,
+                      "silent", 1),
+            on_set_value);
     else
         rcall(r, "Runtime.evaluate",
-              json_pack("{s:s, s:s, s:b}", "expression", value,
-                        "objectGroup", OBJECT_GROUP, "silent", 1),
+              json_pack("{s:s, s:s, s:b}", "expression", value, "objectGroup",
+                        OBJECT_GROUP, "silent", 1),
               on_set_value);
 }
 
@@ -1781,16 +1767,15 @@ static void req_exception_info(struct dreq *r)
     }
     summary = adapter_cdp_exception_summary(e);
     cls = json_string_value(json_object_get(e, "className"));
-    dreq_ok(r, json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "exceptionId",
-                         cls ? cls : "exception", "description",
-                         summary ? summary : "", "breakMode",
-                         n->exception_mode && strcmp(n->exception_mode,
-                                                     "all") == 0
-                             ? "always"
-                             : "unhandled",
-                         "details", "message", summary ? summary : "",
-                         "typeName", cls ? cls : "", "stackTrace",
-                         desc ? desc : ""));
+    dreq_ok(r,
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "exceptionId",
+                      cls ? cls : "exception", "description",
+                      summary ? summary : "", "breakMode",
+                      n->exception_mode && strcmp(n->exception_mode, "all") == 0
+                          ? "always"
+                          : "unhandled",
+                      "details", "message", summary ? summary : "", "typeName",
+                      cls ? cls : "", "stackTrace", desc ? desc : ""));
     free(summary);
 }
 
@@ -1812,8 +1797,8 @@ static void on_script_source(struct node *n, void *data, json_t *result,
                              const char *error)
 {
     struct dreq *r = data;
-    const char *src = json_string_value(json_object_get(result,
-                                                        "scriptSource"));
+    const char *src =
+        json_string_value(json_object_get(result, "scriptSource"));
 
     (void)n;
     if (error != NULL || src == NULL) {
@@ -1827,8 +1812,8 @@ static void on_script_source(struct node *n, void *data, json_t *result,
 static void req_source(struct dreq *r)
 {
     struct node *n = r->n;
-    int64_t ref = json_integer_value(json_object_get(r->args,
-                                                     "sourceReference"));
+    int64_t ref =
+        json_integer_value(json_object_get(r->args, "sourceReference"));
     struct script *s;
 
     if (ref <= 0)
@@ -1839,8 +1824,8 @@ static void req_source(struct dreq *r)
         dreq_fail(r, "unknown sourceReference %lld", (long long)ref);
         return;
     }
-    rcall(r, "Debugger.getScriptSource",
-          json_pack("{s:s}", "scriptId", s->id), on_script_source);
+    rcall(r, "Debugger.getScriptSource", json_pack("{s:s}", "scriptId", s->id),
+          on_script_source);
 }
 
 static void req_set_exceptions(struct dreq *r)
@@ -2007,18 +1992,17 @@ static void on_event(struct node *n, const char *method, json_t *p)
     } else if (strcmp(method, "Debugger.resumed") == 0) {
         on_resumed(n);
     } else if (strcmp(method, "Debugger.breakpointResolved") == 0) {
-        struct bp *b = bp_by_cdp(n, json_string_value(
-                                        json_object_get(p, "breakpointId")));
+        struct bp *b =
+            bp_by_cdp(n, json_string_value(json_object_get(p, "breakpointId")));
         json_t *loc = json_object_get(p, "location");
         if (b != NULL && json_is_object(loc)) {
-            int line = (int)json_integer_value(json_object_get(loc,
-                                                               "lineNumber"));
-            int col = (int)json_integer_value(json_object_get(loc,
-                                                              "columnNumber"));
-            json_decref(locate(n,
-                               json_string_value(json_object_get(loc,
-                                                                 "scriptId")),
-                               &line, &col));
+            int line =
+                (int)json_integer_value(json_object_get(loc, "lineNumber"));
+            int col =
+                (int)json_integer_value(json_object_get(loc, "columnNumber"));
+            json_decref(
+                locate(n, json_string_value(json_object_get(loc, "scriptId")),
+                       &line, &col));
             if (!b->verified || b->actual_line != line) {
                 b->verified = 1;
                 b->actual_line = line;
@@ -2030,8 +2014,8 @@ static void on_event(struct node *n, const char *method, json_t *p)
         on_console(n, p);
     } else if (n->state == N_READY &&
                strcmp(method, "Runtime.exceptionThrown") == 0) {
-        char *t = adapter_cdp_exception_text(
-            json_object_get(p, "exceptionDetails"));
+        char *t =
+            adapter_cdp_exception_text(json_object_get(p, "exceptionDetails"));
         json_t *body = json_pack("{s:s, s:s}", "category", "stderr", "output",
                                  t ? t : "Uncaught exception\n");
         free(t);
@@ -2051,8 +2035,8 @@ static void on_event(struct node *n, const char *method, json_t *p)
     }
 }
 
-static void on_ws_message(void *data, kube_ws *ws, const char *buf,
-                          size_t len, int binary)
+static void on_ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
+                          int binary)
 {
     struct node *n = data;
     struct adapter_cdp_msg m;
@@ -2139,8 +2123,8 @@ static void on_ws_open(void *data, kube_ws *ws)
               json_pack("{s:f}", "maxScriptsCacheSize", 10e6), NULL, NULL);
     (void)cdp(n, "Debugger.setAsyncCallStackDepth",
               json_pack("{s:i}", "maxDepth", 16), NULL, NULL);
-    if (cdp(n, "Debugger.setBreakpointsActive",
-            json_pack("{s:b}", "active", 1), on_debugger_enabled, NULL) < 0)
+    if (cdp(n, "Debugger.setBreakpointsActive", json_pack("{s:b}", "active", 1),
+            on_debugger_enabled, NULL) < 0)
         start_failed(n, DAP_ECLOSED, "the inspector connection closed");
 }
 
@@ -2189,9 +2173,10 @@ static void on_ws_closed(void *data, kube_ws *ws, int status,
         report_closed(n, DAP_ECLOSED, "the node process exited");
     else
         report_closed(n, status < 0 ? status : DAP_ECLOSED,
-                      status < 0 ? why : "the inspector closed the "
-                                         "connection (the node process "
-                                         "exited?)");
+                      status < 0 ? why
+                                 : "the inspector closed the "
+                                   "connection (the node process "
+                                   "exited?)");
 }
 
 static int parse_ws_url(const char *url, char *path, size_t plen)
@@ -2212,8 +2197,7 @@ static void on_list(void *data, int status, int http_status, const char *body,
 {
     struct node *n = data;
     struct kube_ws_options o;
-    struct kube_ws_callbacks cb = {on_ws_open, on_ws_message, on_ws_closed,
-                                   n};
+    struct kube_ws_callbacks cb = {on_ws_open, on_ws_message, on_ws_closed, n};
     struct dap_error e;
     json_t *list;
     json_t *t;
@@ -2225,13 +2209,11 @@ static void on_list(void *data, int status, int http_status, const char *body,
     if (n->state != N_LISTING)
         return;
     if (status < 0) {
-        start_failed(n, status == DAP_ETIMEDOUT ? DAP_ETIMEDOUT
-                                                : DAP_ECONNECT,
+        start_failed(n, status == DAP_ETIMEDOUT ? DAP_ETIMEDOUT : DAP_ECONNECT,
                      "service \"%s\": no Node inspector at %s:%d (%s). "
                      "Start node with --inspect=%s:%d, or send SIGUSR1 to "
                      "a running node process, or fix \"connect\"",
-                     n->a->name, n->host, n->port, err->msg, n->host,
-                     n->port);
+                     n->a->name, n->host, n->port, err->msg, n->host, n->port);
         return;
     }
     if (http_status != 200) {
@@ -2251,10 +2233,9 @@ static void on_list(void *data, int status, int http_status, const char *body,
             break;
         }
     }
-    if (target == NULL ||
-        parse_ws_url(json_string_value(json_object_get(
-                         target, "webSocketDebuggerUrl")),
-                     path, sizeof(path)) < 0) {
+    if (target == NULL || parse_ws_url(json_string_value(json_object_get(
+                                           target, "webSocketDebuggerUrl")),
+                                       path, sizeof(path)) < 0) {
         json_decref(list);
         start_failed(n, DAP_EBACKEND,
                      "service \"%s\": the inspector at %s:%d lists no node "
@@ -2264,8 +2245,7 @@ static void on_list(void *data, int status, int http_status, const char *body,
     }
     free(n->title);
     n->title = strdup(json_string_value(json_object_get(target, "title"))
-                          ? json_string_value(json_object_get(target,
-                                                              "title"))
+                          ? json_string_value(json_object_get(target, "title"))
                           : "node");
     json_decref(list);
     memset(&o, 0, sizeof(o));
@@ -2360,8 +2340,7 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
     (void)cdp(n, "Runtime.releaseObjectGroup",
               json_pack("{s:s}", "objectGroup", OBJECT_GROUP), NULL, NULL);
     (void)cdp(n, "Debugger.disable", NULL, NULL, NULL);
-    if (cdp(n, "Runtime.disable", NULL, on_detached, NULL) < 0 &&
-        n->ws != NULL)
+    if (cdp(n, "Runtime.disable", NULL, on_detached, NULL) < 0 && n->ws != NULL)
         kube_ws_close(n->ws);
 }
 

@@ -116,12 +116,12 @@ static int decode(adapter_srcmap *m, const char *p, struct dap_error *err)
             return dap_error_set(err, DAP_EINVAL,
                                  "a source map segment has %d fields", nf);
         if (add32(&gcol, f[0]) < 0)
-            return dap_error_set(err, DAP_EINVAL, "source map column "
-                                                  "out of range");
+            return dap_error_set(err, DAP_EINVAL,
+                                 "source map column "
+                                 "out of range");
         if (nf >= 4) {
             if (add32(&src, f[1]) < 0 || add32(&line, f[2]) < 0 ||
-                add32(&col, f[3]) < 0 ||
-                (nf == 5 && add32(&name, f[4]) < 0))
+                add32(&col, f[3]) < 0 || (nf == 5 && add32(&name, f[4]) < 0))
                 return dap_error_set(err, DAP_EINVAL,
                                      "source map position out of range");
             if ((size_t)src >= m->nsources)
@@ -229,9 +229,8 @@ int adapter_srcmap_parse(const char *json, size_t len, const char *map_path,
                              "the source map lacks sources or mappings");
     }
     m = calloc(1, sizeof(*m));
-    if (m == NULL ||
-        (m->sources = calloc(json_array_size(sources) + 1, sizeof(char *))) ==
-            NULL) {
+    if (m == NULL || (m->sources = calloc(json_array_size(sources) + 1,
+                                          sizeof(char *))) == NULL) {
         free(m);
         json_decref(root);
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
@@ -239,8 +238,7 @@ int adapter_srcmap_parse(const char *json, size_t len, const char *map_path,
     json_array_foreach(sources, i, s)
     {
         const char *name = json_string_value(s);
-        m->sources[i] = source_path(root_s, name != NULL ? name : "",
-                                    map_path);
+        m->sources[i] = source_path(root_s, name != NULL ? name : "", map_path);
         m->nsources = i + 1;
         if (m->sources[i] == NULL) {
             adapter_srcmap_free(m);

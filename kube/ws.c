@@ -22,9 +22,9 @@
 struct ws_ctx {
     uv_loop_t *loop;
     struct lws_context *lws; /* lws writes NULL here once it is freed */
-    int users;           /* kube_ws objects using it */
+    int users;               /* kube_ws objects using it */
     struct ws_ctx *next;
-    uv_timer_t reaper;   /* finishes the destruction, see ctx_put() */
+    uv_timer_t reaper; /* finishes the destruction, see ctx_put() */
     int tries;
 };
 
@@ -98,8 +98,8 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_LIBUV |
-                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.foreign_loops = loops;
@@ -189,21 +189,21 @@ enum ws_state {
 struct kube_ws {
     struct ws_ctx *ctx;
     struct lws *wsi;
-    struct lws_vhost *vhost;  /* own vhost for TLS settings, or NULL */
+    struct lws_vhost *vhost; /* own vhost for TLS settings, or NULL */
     struct kube_ws_callbacks cb;
     enum ws_state state;
-    int closing;              /* kube_ws_close() was called */
-    int in_new;               /* inside lws_client_connect_via_info */
+    int closing; /* kube_ws_close() was called */
+    int in_new;  /* inside lws_client_connect_via_info */
     int rx_binary;
     struct txmsg *head, *tail;
     size_t queued;
     dap_buf rx;
-    uv_timer_t *timer;        /* connect deadline; freed in its close cb */
-    struct dap_error early;   /* failure seen inside kube_ws_new */
+    uv_timer_t *timer;      /* connect deadline; freed in its close cb */
+    struct dap_error early; /* failure seen inside kube_ws_new */
     char *host, *path, *host_header, *origin, *subprotocol;
     char **headers;
     char vhost_name[32];
-    char negotiated[64];      /* Sec-WebSocket-Protocol the server chose */
+    char negotiated[64]; /* Sec-WebSocket-Protocol the server chose */
     int rx_paused;
     void (*drain_fn)(void *data, kube_ws *ws);
     size_t drain_low;
@@ -287,16 +287,14 @@ static void append_headers(kube_ws *ws, struct lws *wsi, unsigned char **p,
         val = colon + 1;
         while (*val == ' ')
             val++;
-        if (lws_add_http_header_by_name(wsi,
-                                        (const unsigned char *)name,
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
                                         (const unsigned char *)val,
                                         (int)strlen(val), p, end) != 0)
             DAP_LOGW("ws: header %s does not fit", name);
     }
 }
 
-static int on_receive(kube_ws *ws, struct lws *wsi, const void *in,
-                      size_t len)
+static int on_receive(kube_ws *ws, struct lws *wsi, const void *in, size_t len)
 {
     int rc;
 
@@ -471,8 +469,7 @@ void kube_ws_free(kube_ws *ws)
         /* lws still owns the connection: detach from it and let lws close
          * it on its next turn; its callbacks then see no user. */
         lws_set_wsi_user(ws->wsi, NULL);
-        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND,
-                        LWS_TO_KILL_ASYNC);
+        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         ws->wsi = NULL;
     }
     stop_timer(ws);
@@ -513,8 +510,8 @@ int kube_ws_new(uv_loop_t *loop, const struct kube_ws_options *o,
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
     ws->cb = *cb;
     ws->state = WS_CONNECTING;
-    dap_buf_init(&ws->rx, o->max_message ? o->max_message
-                                         : DEFAULT_MAX_MESSAGE);
+    dap_buf_init(&ws->rx,
+                 o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE);
     snprintf(hostport, sizeof(hostport), "%s:%d", o->host, o->port);
     ws->host = strdup(hostport);
     ws->path = strdup(o->path);
@@ -633,8 +630,7 @@ void kube_ws_close(kube_ws *ws)
     /* Not open yet: abandon the handshake. */
     if (ws->wsi != NULL) {
         lws_set_wsi_user(ws->wsi, NULL);
-        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND,
-                        LWS_TO_KILL_ASYNC);
+        lws_set_timeout(ws->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         ws->wsi = NULL;
     }
     finish(ws, 0, "closed");
@@ -654,9 +650,8 @@ void kube_ws_pause_rx(kube_ws *ws, int pause)
         lws_rx_flow_control(ws->wsi, pause ? 0 : 1);
 }
 
-void kube_ws_set_drain_fn(kube_ws *ws, void (*drain_fn)(void *data,
-                                                        kube_ws *ws),
-                          size_t low)
+void kube_ws_set_drain_fn(kube_ws *ws,
+                          void (*drain_fn)(void *data, kube_ws *ws), size_t low)
 {
     ws->drain_fn = drain_fn;
     ws->drain_low = low;
@@ -671,10 +666,10 @@ struct kube_ws_get {
     uv_write_t wr;
     uv_tcp_t tcp;
     uv_timer_t timer;
-    int handles;       /* tcp and timer, until their close callbacks */
+    int handles; /* tcp and timer, until their close callbacks */
     int gai_pending;
     int tcp_open;
-    int done;          /* callback delivered or cancelled */
+    int done; /* callback delivered or cancelled */
     kube_ws_get_cb *cb;
     void *data;
     char *request;
@@ -751,8 +746,9 @@ static void get_try_finish(kube_ws_get *g, int eof)
 
     if (g->done || g->in.len == 0) {
         if (eof)
-            get_fail(g, DAP_EPROTO, "%s:%d closed the connection without "
-                                    "an HTTP answer",
+            get_fail(g, DAP_EPROTO,
+                     "%s:%d closed the connection without "
+                     "an HTTP answer",
                      g->host, g->port);
         return;
     }
@@ -765,8 +761,7 @@ static void get_try_finish(kube_ws_get *g, int eof)
     }
     hlen = (size_t)(hdr_end - g->in.data) + 4;
     if (sscanf(g->in.data, "HTTP/%*d.%*d %d", &status) != 1) {
-        get_fail(g, DAP_EPROTO, "%s:%d did not answer HTTP", g->host,
-                 g->port);
+        get_fail(g, DAP_EPROTO, "%s:%d did not answer HTTP", g->host, g->port);
         return;
     }
     clen = content_length(g->in.data, hdr_end);
@@ -802,8 +797,9 @@ static void get_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (n > 0) {
         if (dap_buf_append(&g->in, buf->base, (size_t)n) < 0) {
-            get_fail(g, DAP_ETOOBIG, "the HTTP answer from %s:%d is too "
-                                     "large",
+            get_fail(g, DAP_ETOOBIG,
+                     "the HTTP answer from %s:%d is too "
+                     "large",
                      g->host, g->port);
             return;
         }
@@ -818,8 +814,9 @@ static void get_written(uv_write_t *w, int status)
     kube_ws_get *g = w->data;
 
     if (status < 0)
-        get_fail(g, DAP_ECONNECT, "sending the HTTP request to %s:%d "
-                                  "failed: %s",
+        get_fail(g, DAP_ECONNECT,
+                 "sending the HTTP request to %s:%d "
+                 "failed: %s",
                  g->host, g->port, uv_strerror(status));
 }
 

@@ -30,22 +30,22 @@
 typedef struct kube_ws kube_ws;
 
 struct kube_ws_options {
-    const char *host;        /* address to connect to (IP literal or name) */
+    const char *host; /* address to connect to (IP literal or name) */
     int port;
-    const char *path;        /* "/uuid", with query if any */
-    const char *host_header; /* Host: value; NULL = "host:port" */
-    const char *origin;      /* Origin: value; NULL = none */
-    const char *subprotocol; /* Sec-WebSocket-Protocol, NULL = none */
+    const char *path;           /* "/uuid", with query if any */
+    const char *host_header;    /* Host: value; NULL = "host:port" */
+    const char *origin;         /* Origin: value; NULL = none */
+    const char *subprotocol;    /* Sec-WebSocket-Protocol, NULL = none */
     const char *const *headers; /* extra "Name: value" lines, NULL-ended */
-    int tls;                 /* wss:// */
-    int insecure;            /* TLS without verifying the server */
+    int tls;                    /* wss:// */
+    int insecure;               /* TLS without verifying the server */
     const char *ca_file, *cert_file, *key_file; /* PEM files, or NULL */
     const void *ca_mem, *cert_mem, *key_mem;    /* PEM in memory, or NULL */
     size_t ca_mem_len, cert_mem_len, key_mem_len;
-    size_t max_message;      /* 0 = 64 MiB */
+    size_t max_message;          /* 0 = 64 MiB */
     unsigned connect_timeout_ms; /* 0 = 10 s */
-    const char *alpn;        /* TLS ALPN list, e.g. "http/1.1" (WebSocket
-                                upgrades need HTTP/1.1); NULL = lws default */
+    const char *alpn;            /* TLS ALPN list, e.g. "http/1.1" (WebSocket
+                                    upgrades need HTTP/1.1); NULL = lws default */
 };
 
 struct kube_ws_callbacks {
@@ -90,8 +90,8 @@ void kube_ws_pause_rx(kube_ws *ws, int pause);
 /* Call drain_fn(data, ws) from the loop each time a write leaves at most
  * `low` bytes queued (for senders that stop feeding above a high-water
  * mark).  drain_fn NULL turns it off. */
-void kube_ws_set_drain_fn(kube_ws *ws, void (*drain_fn)(void *data,
-                                                        kube_ws *ws),
+void kube_ws_set_drain_fn(kube_ws *ws,
+                          void (*drain_fn)(void *data, kube_ws *ws),
                           size_t low);
 
 /* ---- HTTP GET ---------------------------------------------------------- */

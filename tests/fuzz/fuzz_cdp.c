@@ -83,8 +83,8 @@ static void pure(const char *line, size_t len)
         json_t *obj = m.kind == ADAPTER_CDP_EVENT ? m.params : m.result;
         json_t *v;
         const char *k;
-        json_decref(adapter_cdp_properties_to_variables(obj, ADAPTER_CDP_ALL,
-                                                        1, 3, 0, &refs));
+        json_decref(adapter_cdp_properties_to_variables(obj, ADAPTER_CDP_ALL, 1,
+                                                        3, 0, &refs));
         json_decref(adapter_cdp_properties_to_variables(
             obj, ADAPTER_CDP_INDEXED, 0, 0, 1, &refs));
         free(adapter_cdp_console_text(obj, &cat));
@@ -179,18 +179,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ask(a, "scopes", "{\"frameId\":1}");
         ask(a, "scopes", "{\"frameId\":100001}");
         ask(a, "variables", "{\"variablesReference\":1}");
-        ask(a, "variables", "{\"variablesReference\":2,\"filter\":\"indexed\","
-                            "\"start\":1,\"count\":2}");
+        ask(a, "variables",
+            "{\"variablesReference\":2,\"filter\":\"indexed\","
+            "\"start\":1,\"count\":2}");
         ask(a, "evaluate", "{\"expression\":\"x\",\"frameId\":1}");
-        ask(a, "setVariable", "{\"variablesReference\":1,\"name\":\"a\","
-                              "\"value\":\"1\"}");
+        ask(a, "setVariable",
+            "{\"variablesReference\":1,\"name\":\"a\","
+            "\"value\":\"1\"}");
         ask(a, "exceptionInfo", "{\"threadId\":1}");
         ask(a, "loadedSources", "{}");
         ask(a, "source", "{\"sourceReference\":1}");
-        ask(a, "setBreakpoints", "{\"source\":{\"path\":\"/a/x.ts\"},"
-                                 "\"breakpoints\":[{\"line\":2,"
-                                 "\"hitCondition\":\"%2\"}]}");
-        ask(a, "setFunctionBreakpoints", "{\"breakpoints\":[{\"name\":\"f\"}]}");
+        ask(a, "setBreakpoints",
+            "{\"source\":{\"path\":\"/a/x.ts\"},"
+            "\"breakpoints\":[{\"line\":2,"
+            "\"hitCondition\":\"%2\"}]}");
+        ask(a, "setFunctionBreakpoints",
+            "{\"breakpoints\":[{\"name\":\"f\"}]}");
         ask(a, "continue", "{\"threadId\":1}");
         uv_run(&loop, UV_RUN_NOWAIT);
         p += len + 1;

@@ -54,8 +54,8 @@ static void test_parse(void)
     json_decref(root);
 
     /* params of the wrong type become {} */
-    ASSERT_OK(adapter_cdp_parse("{\"method\":\"X\",\"params\":3}", 25, &root,
-                                &m));
+    ASSERT_OK(
+        adapter_cdp_parse("{\"method\":\"X\",\"params\":3}", 25, &root, &m));
     ASSERT(json_is_object(m.params));
     json_decref(root);
     ASSERT_EQ(adapter_cdp_parse("[1]", 3, &root, &m), -1);
@@ -71,11 +71,9 @@ static void test_parse(void)
 
 static void test_urls(void)
 {
-    ASSERT_FREE_STR(adapter_cdp_url_to_path("file:///a/b%20c.js"),
-                    "/a/b c.js");
+    ASSERT_FREE_STR(adapter_cdp_url_to_path("file:///a/b%20c.js"), "/a/b c.js");
     ASSERT_FREE_STR(adapter_cdp_url_to_path("/plain/x.js"), "/plain/x.js");
-    ASSERT_FREE_STR(adapter_cdp_url_to_path("file://localhost/x.js"),
-                    "/x.js");
+    ASSERT_FREE_STR(adapter_cdp_url_to_path("file://localhost/x.js"), "/x.js");
     ASSERT_NULL(adapter_cdp_url_to_path("node:internal/timers"));
     ASSERT_NULL(adapter_cdp_url_to_path("file://otherhost/x.js"));
     ASSERT_NULL(adapter_cdp_url_to_path(""));
@@ -92,9 +90,9 @@ static void test_urls(void)
         ASSERT(strstr(r, "(?: |%20|%20)") != NULL);
         free(r);
     }
-    ASSERT_FREE_STR(adapter_cdp_path_resolve("/srv/build/app.js",
-                                             "../src/app.ts"),
-                    "/srv/src/app.ts");
+    ASSERT_FREE_STR(
+        adapter_cdp_path_resolve("/srv/build/app.js", "../src/app.ts"),
+        "/srv/src/app.ts");
     ASSERT_FREE_STR(adapter_cdp_path_resolve("/srv/app.js", "app.js.map"),
                     "/srv/app.js.map");
     ASSERT_FREE_STR(adapter_cdp_path_resolve("/srv/app.js", "/abs/./x/../y"),
@@ -143,8 +141,8 @@ static void test_values(void)
         {"{\"type\":\"function\",\"className\":\"Function\",\"description\":"
          "\"function handle(req, res) {\\n  x();\\n}\",\"objectId\":\"1\"}",
          "ƒ handle(req, res)", "function"},
-        {"{\"type\":\"function\",\"description\":\"(a) => a + 1\"}",
-         "ƒ (a)", "function"},
+        {"{\"type\":\"function\",\"description\":\"(a) => a + 1\"}", "ƒ (a)",
+         "function"},
         {"{\"type\":\"function\",\"description\":\"class Foo {}\"}",
          "class Foo", "function"},
         {"{\"type\":\"object\",\"className\":\"Object\",\"description\":"
@@ -190,30 +188,30 @@ static void test_values(void)
 static void test_variables(void)
 {
     struct adapter_cdp_refs refs = {obj_fn, getter_fn, NULL};
-    json_t *res = J(
-        "{\"result\":["
-        "{\"name\":\"0\",\"value\":{\"type\":\"number\",\"value\":5,"
-        "\"description\":\"5\"},\"isOwn\":true},"
-        "{\"name\":\"1\",\"value\":{\"type\":\"number\",\"value\":6,"
-        "\"description\":\"6\"},\"isOwn\":true},"
-        "{\"name\":\"length\",\"value\":{\"type\":\"number\",\"value\":2,"
-        "\"description\":\"2\"},\"isOwn\":true},"
-        "{\"name\":\"obj\",\"value\":{\"type\":\"object\",\"className\":"
-        "\"Array\",\"subtype\":\"array\",\"description\":\"Array(300)\","
-        "\"objectId\":\"9\"},\"isOwn\":true},"
-        "{\"name\":\"g\",\"get\":{\"type\":\"function\",\"objectId\":\"8\"},"
-        "\"isOwn\":false},"
-        "{\"name\":\"__proto__\",\"value\":{\"type\":\"object\"},"
-        "\"isOwn\":true},"
-        "{\"name\":\"inherited\",\"value\":{\"type\":\"number\"},"
-        "\"isOwn\":false},"
-        "{\"value\":{\"type\":\"number\",\"description\":\"1\"},\"symbol\":"
-        "{\"description\":\"Symbol(s)\"}},"
-        "7,"
-        "{\"name\":\"onlyset\",\"set\":{\"type\":\"function\"}}],"
-        "\"internalProperties\":[{\"name\":\"[[Prototype]]\",\"value\":{"
-        "\"type\":\"object\",\"objectId\":\"p\",\"description\":\"Object\"}}"
-        "]}");
+    json_t *res =
+        J("{\"result\":["
+          "{\"name\":\"0\",\"value\":{\"type\":\"number\",\"value\":5,"
+          "\"description\":\"5\"},\"isOwn\":true},"
+          "{\"name\":\"1\",\"value\":{\"type\":\"number\",\"value\":6,"
+          "\"description\":\"6\"},\"isOwn\":true},"
+          "{\"name\":\"length\",\"value\":{\"type\":\"number\",\"value\":2,"
+          "\"description\":\"2\"},\"isOwn\":true},"
+          "{\"name\":\"obj\",\"value\":{\"type\":\"object\",\"className\":"
+          "\"Array\",\"subtype\":\"array\",\"description\":\"Array(300)\","
+          "\"objectId\":\"9\"},\"isOwn\":true},"
+          "{\"name\":\"g\",\"get\":{\"type\":\"function\",\"objectId\":\"8\"},"
+          "\"isOwn\":false},"
+          "{\"name\":\"__proto__\",\"value\":{\"type\":\"object\"},"
+          "\"isOwn\":true},"
+          "{\"name\":\"inherited\",\"value\":{\"type\":\"number\"},"
+          "\"isOwn\":false},"
+          "{\"value\":{\"type\":\"number\",\"description\":\"1\"},\"symbol\":"
+          "{\"description\":\"Symbol(s)\"}},"
+          "7,"
+          "{\"name\":\"onlyset\",\"set\":{\"type\":\"function\"}}],"
+          "\"internalProperties\":[{\"name\":\"[[Prototype]]\",\"value\":{"
+          "\"type\":\"object\",\"objectId\":\"p\",\"description\":\"Object\"}}"
+          "]}");
     json_t *all = adapter_cdp_properties_to_variables(res, ADAPTER_CDP_ALL, 0,
                                                       0, 0, &refs);
     json_t *v;
@@ -227,8 +225,8 @@ static void test_variables(void)
     ASSERT_STR_EQ(json_string_value(json_object_get(v, "value")), "(...)");
     ASSERT_EQ(json_integer_value(json_object_get(v, "variablesReference")),
               555);
-    ASSERT(json_is_true(json_object_get(
-        json_object_get(v, "presentationHint"), "lazy")));
+    ASSERT(json_is_true(
+        json_object_get(json_object_get(v, "presentationHint"), "lazy")));
     v = json_array_get(all, 5);
     ASSERT_STR_EQ(json_string_value(json_object_get(v, "name")), "Symbol(s)");
     v = json_array_get(all, 6);
@@ -238,19 +236,19 @@ static void test_variables(void)
                   "[[Prototype]]");
     json_decref(all);
 
-    all = adapter_cdp_properties_to_variables(res, ADAPTER_CDP_INDEXED, 1, 5,
-                                              0, &refs);
+    all = adapter_cdp_properties_to_variables(res, ADAPTER_CDP_INDEXED, 1, 5, 0,
+                                              &refs);
     ASSERT_EQ(json_array_size(all), 1);
-    ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(all, 0),
-                                                    "value")),
-                  "6");
+    ASSERT_STR_EQ(
+        json_string_value(json_object_get(json_array_get(all, 0), "value")),
+        "6");
     json_decref(all);
     all = adapter_cdp_properties_to_variables(res, ADAPTER_CDP_NAMED, 0, 2, 1,
                                               NULL);
     ASSERT_EQ(json_array_size(all), 2);
-    ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(all, 0),
-                                                    "name")),
-                  "length");
+    ASSERT_STR_EQ(
+        json_string_value(json_object_get(json_array_get(all, 0), "name")),
+        "length");
     json_decref(all);
     all = adapter_cdp_properties_to_variables(res, ADAPTER_CDP_ALL, 0, 0, 1,
                                               &refs);
@@ -323,9 +321,9 @@ static void test_frames_scopes_output(void)
           "\"description\":\"RangeError: r\\n    at f (a.js:1:1)\"}}");
     ASSERT_FREE_STR(adapter_cdp_exception_text(p),
                     "Uncaught RangeError: r\n    at f (a.js:1:1)\n");
-    ASSERT_FREE_STR(adapter_cdp_exception_summary(
-                        json_object_get(p, "exception")),
-                    "RangeError: r");
+    ASSERT_FREE_STR(
+        adapter_cdp_exception_summary(json_object_get(p, "exception")),
+        "RangeError: r");
     json_decref(p);
     p = J("{\"text\":\"SyntaxError\",\"url\":\"x.js\",\"lineNumber\":4}");
     ASSERT_FREE_STR(adapter_cdp_exception_text(p), "SyntaxError (x.js:5)\n");
@@ -343,10 +341,10 @@ static void test_breakpoint_helpers(void)
     ASSERT_NULL(adapter_cdp_breakpoint_condition(NULL, NULL));
     ASSERT_NULL(adapter_cdp_breakpoint_condition("", ""));
     ASSERT_FREE_STR(adapter_cdp_breakpoint_condition("x > 1", NULL), "x > 1");
-    ASSERT_FREE_STR(adapter_cdp_breakpoint_condition(NULL,
-                                                     "a {x} `b` {{lit}} ${"),
-                    "(console.log(`a ${x} \\`b\\` {lit} \\${`), false)\n"
-                    "//# sourceURL=kdap-logpoint.js\n");
+    ASSERT_FREE_STR(
+        adapter_cdp_breakpoint_condition(NULL, "a {x} `b` {{lit}} ${"),
+        "(console.log(`a ${x} \\`b\\` {lit} \\${`), false)\n"
+        "//# sourceURL=kdap-logpoint.js\n");
     ASSERT_FREE_STR(adapter_cdp_breakpoint_condition("ok", "v={o.f({a:1})}"),
                     "(ok) && (console.log(`v=${o.f({a:1})}`), false)\n"
                     "//# sourceURL=kdap-logpoint.js\n");
@@ -447,8 +445,7 @@ static void test_srcmap(void)
         "{\"version\":3,\"sections\":[]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (adapter_srcmap_parse(bad[i], strlen(bad[i]), "/x", &m, &err) ==
-            0) {
+        if (adapter_srcmap_parse(bad[i], strlen(bad[i]), "/x", &m, &err) == 0) {
             fprintf(stderr, "bad map %zu accepted\n", i);
             exit(1);
         }

@@ -340,10 +340,10 @@ int main(void)
     ASSERT(got_binary);
     ASSERT_STR_EQ(got_echo, "echo:early");
     ASSERT_EQ(closed_status, 0);
-    ASSERT_EQ(srv_opcodes[1], 2);  /* "early" and "ping-me" */
-    ASSERT_EQ(srv_opcodes[9], 0);  /* no pings */
-    ASSERT(srv_opcodes[8] <= 1);   /* lws 4.1 may close with EOF only */
-    ASSERT_EQ(srv_opcodes[0], 0);  /* no continuation frames */
+    ASSERT_EQ(srv_opcodes[1], 2); /* "early" and "ping-me" */
+    ASSERT_EQ(srv_opcodes[9], 0); /* no pings */
+    ASSERT(srv_opcodes[8] <= 1);  /* lws 4.1 may close with EOF only */
+    ASSERT_EQ(srv_opcodes[0], 0); /* no continuation frames */
     /* Every handle, lws's too, is closed. */
     ASSERT_OK(uv_loop_close(&loop));
     printf("test_ws: ok\n");

@@ -458,14 +458,16 @@ static void on_patched(void *data, int status, long http, json_t *body,
     c->req = NULL;
     if (status < 0) {
         if (http == 403 && strstr(err->msg, "PodSecurity") != NULL) {
+            /* Not RBAC: admission refused the capability. */
+            const char *why = strstr(err->msg, "violates PodSecurity");
             fail(c, DAP_EBACKEND,
-                 "%s. The namespace %s enforces a Pod Security level that "
-                 "forbids the SYS_PTRACE capability a debugger needs. Fix: "
-                 "label the namespace for debugging (kubectl label ns %s "
+                 "the namespace %s enforces a Pod Security level that "
+                 "forbids the SYS_PTRACE capability a debugger needs (%s). "
+                 "Fix: allow debugging in that namespace (kubectl label ns %s "
                  "pod-security.kubernetes.io/enforce=privileged "
                  "--overwrite), or debug a copy of the pod in a namespace "
                  "that allows it",
-                 err->msg, c->ns, c->ns);
+                 c->ns, why != NULL ? why : err->msg, c->ns);
             return;
         }
         if (http == 404)

@@ -59,7 +59,7 @@ int dap_error_set(struct dap_error *err, int code, const char *fmt, ...)
 
 int dap_error_prefix(struct dap_error *err, const char *fmt, ...)
 {
-    char pre[256];
+    char pre[512];
     char both[sizeof(pre) + sizeof(err->msg) + 2];
     va_list ap;
 

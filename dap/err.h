@@ -46,7 +46,7 @@ enum dap_err {
 /* Human-readable detail for one failure; `code` is a DAP_E* or -errno. */
 struct dap_error {
     int code;
-    char msg[256];
+    char msg[1024];
 };
 
 /* Static description of `code` (DAP_E*, -errno or 0).  Never NULL. */

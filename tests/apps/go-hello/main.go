@@ -25,6 +25,7 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	st.mu.Unlock()
 	msg := fmt.Sprintf("hello %s #%d", r.URL.Path, hits)
 	fmt.Fprintln(w, msg) // line 27: the breakpoint line used by the tests
+	log.Printf("served %s", r.URL.Path)
 }
 
 func main() {

@@ -1,0 +1,235 @@
+"""kdap attaches to a Go service running in the local cluster by name ("target"), the
+way a user's F5 does: ephemeral debugger, tunnel, DAP, clean exit; and every error a
+user will meet, each a DAP error response with the cause and the fix, fast, with nothing
+left running in the cluster.
+
+One cluster (tests/cluster/up in a private --dir) serves the whole file.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
+from dapclient import DapClient  # noqa: E402
+from godbg import kdap_path, log_file  # noqa: E402
+
+CL = None
+SKIP = cluster_available()
+
+
+def setUpModule():
+    global CL
+    if SKIP:
+        raise unittest.SkipTest(SKIP)
+    CL = LocalCluster(os.path.join(BUILD, "e2e-cluster-attach"))
+    CL.up()
+
+
+def tearDownModule():
+    if CL is not None:
+        CL.down()
+
+
+def kubectl(*args, check=True):
+    return CL.kubectl(*args, check=check)
+
+
+def debug_containers(pod, ns="default"):
+    """kdap's ephemeral containers of `pod`: name -> state key."""
+    p = json.loads(kubectl("get", "pod", pod, "-n", ns, "-o", "json"))
+    return {s["name"]: next(iter(s["state"])) for s in
+            p["status"].get("ephemeralContainerStatuses", []) if s["name"].startswith("kdap-")}
+
+
+def wait_all_terminated(pod, ns="default", timeout=20):
+    """None of kdap's debug containers runs any more.  (One whose image could not be
+    pulled stays "waiting" forever: ephemeral containers cannot be removed, and it runs
+    nothing.)"""
+    deadline = time.monotonic() + timeout
+    st = {}
+    while time.monotonic() < deadline:
+        st = debug_containers(pod, ns)
+        if all(v != "running" for v in st.values()):
+            return st
+        time.sleep(0.2)
+    raise AssertionError("kdap's debug containers still running in %s: %s" % (pod, st))
+
+
+def deploy(name, ns="default", replicas=1, command=None, wait=True):
+    """A Deployment of the go-hello image (optionally another command)."""
+    c = {"name": "app", "image": "127.0.0.1:5000/kdap/go-hello:latest",
+         "ports": [{"containerPort": 8080}], "env": [{"name": "PORT", "value": "8080"}]}
+    if command:
+        c["command"] = command
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [c]}}}}
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(obj), text=True, check=True,
+                   capture_output=True, env=dict(os.environ, KUBECONFIG=CL.kubeconfig), timeout=60)
+    if wait and replicas:
+        kubectl("rollout", "status", "deployment/%s" % name, "-n", ns, "--timeout=90s")
+    pods = json.loads(kubectl("get", "pods", "-n", ns, "-l", "app=%s" % name, "-o", "json"))["items"]
+    return [p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+class ClusterAttach(unittest.TestCase):
+
+    def kdap(self):
+        err = open(log_file("kdap-cluster-%s.stderr" % self._testMethodName), "wb")
+        self.addCleanup(err.close)
+        c = DapClient.spawn([kdap_path(), "--log", log_file("kdap-cluster-%s.log" % self._testMethodName),
+                             "--log-level", "debug"], stderr=err)
+        self.addCleanup(c.close)
+        return c
+
+    def attach_error(self, args, needles, within=10.0, progress=True):
+        """attach must fail with an error response naming the cause, within `within` s."""
+        c = self.kdap()
+        c.initialize(supportsProgressReporting=progress)
+        args = dict({"name": "svc", "kubeconfig": CL.kubeconfig}, **args)
+        t0 = time.monotonic()
+        r = c.request_error("attach", args, timeout=within + 5)
+        took = time.monotonic() - t0
+        text = (r.get("body", {}).get("error", {}).get("format") or "") + " " + r.get("message", "")
+        for n in needles:
+            self.assertIn(n.lower(), text.lower(), "error lacks %r: %s" % (n, text))
+        self.assertLess(took, within, "error took %.1fs: %s" % (took, text))
+        c.request("disconnect", {})
+        c.wait_exit(10)
+        return text
+
+    # -- the user story ---------------------------------------------------------------
+    def test_attach_break_inspect_disconnect(self):
+        app = CL.deploy_go_hello()
+        c = self.kdap()
+        c.initialize(supportsProgressReporting=True)
+        t0 = time.monotonic()
+        seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
+                                "kubeconfig": CL.kubeconfig, "namespace": "default"})
+        c.wait_event("initialized", 30)
+        bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
+        self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        attach_s = time.monotonic() - t0
+
+        # progress for each step, and a one-line summary naming pod, container and runtime
+        steps = [e["body"].get("message", "") for e in c.events()
+                 if e["event"] in ("progressStart", "progressUpdate")]
+        self.assertTrue(any("resolving deployment/go-hello" in s for s in steps), steps)
+        self.assertTrue(any("debug container" in s and "SYS_PTRACE" in s for s in steps), steps)
+        self.assertTrue(any("tunnel open" in s for s in steps), steps)
+        self.assertTrue(c.has_event("progressEnd"))
+        said = " ".join(e["body"]["output"] for e in c.events("output"))
+        self.assertIn(app.pod, said)
+        self.assertIn("runtime go", said)
+
+        # exactly one debug container: SYS_PTRACE only, targeting the app container
+        pod = json.loads(kubectl("get", "pod", app.pod, "-o", "json"))
+        ecs = [e for e in pod["spec"].get("ephemeralContainers", []) if e["name"].startswith("kdap-go-")]
+        self.assertEqual(len(ecs), 1, ecs)
+        self.assertEqual(ecs[0]["targetContainerName"], "app")
+        self.assertEqual(ecs[0]["securityContext"], {"capabilities": {"add": ["SYS_PTRACE"]}})
+
+        result = {}
+        th = threading.Thread(target=lambda: result.update(body=app.get("/from-the-cluster", 30)))
+        th.start()
+        ev = c.wait_event("stopped", 30)
+        tid = ev["body"]["threadId"]
+        frames = c.request("stackTrace", {"threadId": tid, "levels": 5})["stackFrames"]
+        self.assertEqual(frames[0]["name"], "main.handle")
+        self.assertEqual(frames[0]["source"]["path"], APP_SRC)
+        scopes = c.request("scopes", {"frameId": frames[0]["id"]})["scopes"]
+        values = {}
+        for sc in scopes:
+            for v in c.request("variables", {"variablesReference": sc["variablesReference"]})["variables"]:
+                values[v["name"]] = v["value"]
+        self.assertIn("/from-the-cluster", values.get("msg", ""), values)
+        c.request("continue", {"threadId": tid})
+        th.join(15)
+        self.assertIn("/from-the-cluster", result.get("body", ""))
+        # the container's log streams as output while the session lasts
+        c.wait_event("output", 10, pred=lambda e: "served /from-the-cluster" in e["body"]["output"])
+
+        c.request("disconnect", {"terminateDebuggee": False})
+        c.wait_exit(10)
+        self.assertTrue(app.answers(10), "the service stopped answering after the disconnect")
+        st = wait_all_terminated(app.pod)
+        self.assertTrue(st)
+        print("attach-to-ready %.2fs" % attach_s, file=sys.stderr)
+
+    def test_label_selector_and_process_pattern(self):
+        app = CL.deploy_go_hello()
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"services": [{"name": "hello", "target": "app=go-hello",
+                                              "process": "go-hello", "runtime": "go"}],
+                                "kubeconfig": CL.kubeconfig})
+        c.wait_event("initialized", 30)
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        self.assertTrue(c.request("threads")["threads"])
+        c.request("disconnect", {})
+        c.wait_exit(10)
+        self.assertTrue(app.answers(10))
+        wait_all_terminated(app.pod)
+
+    # -- errors, each with the cause and the fix ---------------------------------------
+    def test_no_such_workload_names_close_ones(self):
+        CL.deploy_go_hello()
+        self.attach_error({"target": "deployment/go-helo"}, ["not found", "go-hello"], within=5)
+        self.attach_error({"target": "pod/nope-1"}, ["pod", "not found"], within=5)
+
+    def test_no_running_pod(self):
+        deploy("sleepy", replicas=0, wait=False)
+        self.attach_error({"target": "deployment/sleepy"}, ["no pod", "scaled to zero"], within=5)
+
+    def test_rbac_forbidden(self):
+        CL.deploy_go_hello()
+        text = self.attach_error({"target": "deployment/go-hello", "context": "restricted"},
+                                 ["forbidden"], within=5)
+        self.assertTrue("ephemeralcontainers" in text or "pods" in text, text)
+
+    def test_pod_security_baseline(self):
+        pods = deploy("hello-psa", ns="kdap-baseline")
+        self.attach_error({"target": "deployment/hello-psa", "namespace": "kdap-baseline"},
+                          ["PodSecurity", "SYS_PTRACE", "label"], within=5)
+        self.assertEqual(debug_containers(pods[0], "kdap-baseline"), {})
+
+    def test_debugger_image_cannot_be_pulled(self):
+        app = CL.deploy_go_hello()
+        self.attach_error({"target": "deployment/go-hello",
+                           "debuggerImage": "127.0.0.1:5000/kdap/no-such-debugger:latest"},
+                          ["ErrImagePull", "debuggerImage"], within=10)
+
+    def test_process_pattern_nothing_or_several(self):
+        pods = deploy("two-sleepers", command=["/bin/sh", "-c",
+                                                "sleep 1000 & sleep 1001 & exec /app/go-hello"])
+        self.attach_error({"target": "deployment/two-sleepers", "process": "no-such-process"},
+                          ["no process matches", "no-such-process"], within=15)
+        self.attach_error({"target": "deployment/two-sleepers", "process": "sleep"},
+                          ["matches 2 processes", "process"], within=15)
+        wait_all_terminated(pods[0])
+
+    def test_pod_deleted_mid_session(self):
+        pods = deploy("doomed")
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"target": "deployment/doomed", "kubeconfig": CL.kubeconfig})
+        c.wait_event("initialized", 30)
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        kubectl("delete", "deployment", "doomed", "--wait=false")
+        kubectl("delete", "pod", pods[0], "--grace-period=1", "--wait=false", check=False)
+        c.wait_event("terminated", 20)
+        c.wait_exit(10)
+
+
+if __name__ == "__main__":
+    unittest.main()

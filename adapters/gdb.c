@@ -1046,6 +1046,16 @@ static void on_record(struct gdb *g, struct adapter_mi_record *rec)
     switch (rec->kind) {
     case ADAPTER_MI_RESULT: {
         struct mi_cmd *c = g->head;
+        const char *msg = rec->results != NULL
+                              ? json_string_value(
+                                    json_object_get(rec->results, "msg"))
+                              : NULL;
+        /* gdb reports a dead stub as an error of the command in flight,
+         * even of one that was already answered with ^running. */
+        if (msg != NULL && (strstr(msg, "Remote communication error") ||
+                            strstr(msg, "Target disconnected") ||
+                            strstr(msg, "Remote connection closed")))
+            lost_connection(g, msg);
         if (c == NULL || (rec->has_token && rec->token != c->token)) {
             DAP_LOGW("gdb answered a command kdap did not send (token "
                      "%llu)",

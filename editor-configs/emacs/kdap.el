@@ -64,6 +64,14 @@
        :localRoot "/path/to/your/checkout" :remoteRoot "/src"))
 
 (dap-register-debug-template
+ "kdap: attach to a deployment in the cluster"
+ ;; kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
+ ;; workload and tunnels to it; the cluster is the one kubectl uses, or
+ ;; :kubeconfig / :context / :namespace
+ (list :type "kdap" :request "attach" :name "go-hello"
+       :runtime "go" :target "deployment/go-hello"))
+
+(dap-register-debug-template
  "kdap: two services, one session"
  (list :type "kdap" :request "attach" :name "checkout + payments"
        :services (vector

@@ -48,6 +48,16 @@ function M.configurations()
       localRoot = cwd, remoteRoot = '/src',
     },
     {
+      -- kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
+      -- workload and tunnels to it; the cluster is the one kubectl uses
+      -- (or kubeconfig / context / namespace)
+      type = 'kdap', request = 'attach', name = 'kdap: attach to a deployment in the cluster',
+      runtime = 'go',
+      target = function()
+        return vim.fn.input('workload: ', 'deployment/')
+      end,
+    },
+    {
       type = 'kdap', request = 'attach', name = 'kdap: two services, one session',
       services = {
         { name = 'checkout', runtime = 'go', connect = '127.0.0.1:2345',

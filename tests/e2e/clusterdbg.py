@@ -8,13 +8,14 @@ tests and scripts/demo.py.
     ... app.http_port (a tunnel to the pod's :8080) ...
     cl.down()                                 # tunnels closed, go-hello deleted, tests/cluster/down
 
-`cluster_attach_args` is the one place that knows how kdap reaches delve in the cluster.
-Today ("tunnel" mode) the test does what kdap's cluster attach will do: an ephemeral debug
-container running a headless delve next to the app (`kubectl debug --target=app
---profile=general`), and a port-forward tunnel to it; kdap then gets `"connect":
-"127.0.0.1:PORT"`.  When `"target": "deployment/go-hello"` lands in kdap, set
-KDAP_E2E_CLUSTER_ATTACH=target (or change DEFAULT_MODE): the function then returns
-`{"target": "deployment/go-hello", "kubeconfig": ..., "namespace": ...}` and sets up nothing.
+`cluster_attach_args` is the one place that knows how kdap reaches delve in the cluster:
+  "tunnel": the test does what kdap's cluster attach does (an ephemeral debug container running
+            a headless delve next to the app, `kubectl debug --target=app --profile=general`,
+            and a port-forward tunnel to it); kdap gets `"connect": "127.0.0.1:PORT"`.
+  "target": kdap does it all; it gets `{"target": "deployment/go-hello", "kubeconfig": ...,
+            "namespace": ...}` and the test sets up nothing.
+The editor tests run both; DEFAULT_MODE / $KDAP_E2E_CLUSTER_ATTACH pick one for callers that
+do not say (scripts/demo.py keeps its own tunnel until it is switched).
 
 Only 127.0.0.1 is ever contacted (the cluster's API server, the registry and the tunnels).
 """
@@ -41,7 +42,7 @@ APP_PORT = 8080
 # recorded in the binary are this checkout's: no localRoot/remoteRoot needed
 APP_SRC = os.path.join(REPO, "tests", "apps", "go-hello", "main.go")
 
-DEFAULT_MODE = "tunnel"   # becomes "target" when kdap attaches to workloads by name
+DEFAULT_MODE = "tunnel"
 
 
 def attach_mode():
@@ -343,12 +344,27 @@ def cluster_attach_args(cluster, app, mode=None):
 
 
 def check_cluster_after_detach(cluster, app, timeout=20):
-    """After the editor disconnected: the service answers, and whatever was added to the pod
-    for debugging is gone (in tunnel mode: the delve container has terminated)."""
+    """After the editor disconnected: the service answers, and every debugger added to the
+    pod has ended (the delve container this module or kdap added has terminated; ephemeral
+    containers cannot be removed, they must end). Returns their names."""
     if not app.answers(10):
         raise ClusterError("go-hello does not answer after the disconnect (left halted?)")
-    if app.debug_container:
-        cluster.wait_container_terminated(app.pod, app.debug_container, timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        st = json.loads(cluster.kubectl("get", "pod", app.pod, "-o",
+                                        "jsonpath={.status.ephemeralContainerStatuses}") or "[]")
+        running = [s["name"] for s in st if "terminated" not in s.get("state", {})]
+        if not running:
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError("debug containers still running after the disconnect: %s" % running)
+        time.sleep(0.2)
+    names = [s["name"] for s in st]
+    if app.debug_container and app.debug_container not in names:
+        raise ClusterError("debug container %s not in the pod's status" % app.debug_container)
+    if not names:
+        raise ClusterError("no debug container was ever added to %s" % app.pod)
+    return names
 
 
 def cluster_available():

@@ -123,9 +123,11 @@ class EditorClientCase(unittest.TestCase):
         svc = GoService(self.group, "%s-local" % self.editor)
         return svc, {"name": "go-hello", "runtime": "go", "connect": svc.connect}
 
-    def cluster_setup(self):
-        """go-hello in a private local cluster, debuggable as cluster_attach_args() makes it.
-        The cluster is stopped (tests/cluster/down) in cleanup, also on failure."""
+    def cluster_setup(self, mode=None):
+        """go-hello in a private local cluster, debuggable as cluster_attach_args() makes it
+        (mode "tunnel": the test adds delve and a tunnel; "target": kdap does it; default
+        $KDAP_E2E_CLUSTER_ATTACH or clusterdbg.DEFAULT_MODE). The cluster is stopped
+        (tests/cluster/down) in cleanup, also on failure."""
         why = clusterdbg.cluster_available()
         if why:
             self.skipTest(why)
@@ -134,7 +136,7 @@ class EditorClientCase(unittest.TestCase):
         t0 = time.monotonic()
         cl.up()
         app = cl.deploy_go_hello()
-        attach = clusterdbg.cluster_attach_args(cl, app)
+        attach = clusterdbg.cluster_attach_args(cl, app, mode)
         self.setup_seconds = time.monotonic() - t0
         return cl, app, attach
 

@@ -82,14 +82,19 @@
          (line (string-to-number (getenv "KDAP_LINE")))
          (port (string-to-number (getenv "KDAP_HTTP_PORT")))
          (path (getenv "KDAP_HTTP_PATH"))
-         (template (cdr (assoc "kdap: attach to a Go service" dap-debug-template-configurations)))
+         (attach (kt-attach-plist))
+         ;; the template a user picks: a debugger that listens, or a workload in the cluster
+         (tname (if (plist-get attach :target) "kdap: attach to a deployment in the cluster"
+                  "kdap: attach to a Go service"))
+         (template (cdr (assoc tname dap-debug-template-configurations)))
          (conf (copy-tree template))
          session)
-    (unless template (error "kdap.el registered no \"kdap: attach to a Go service\" template"))
+    (unless template (error "kdap.el registered no %S template" tname))
+    (kt-report "template" :name tname)
     (setq kdap-executable (getenv "KDAP_BIN")
           kdap-extra-args (list "--log" (getenv "KDAP_LOG") "--log-level" "debug"))
     ;; the user edits the template: these are the test's own attach arguments
-    (cl-loop for (k v) on (kt-attach-plist) by #'cddr do (setq conf (plist-put conf k v)))
+    (cl-loop for (k v) on attach by #'cddr do (setq conf (plist-put conf k v)))
     (add-hook 'dap-stopped-hook (lambda (_s) (setq kt-stopped t)))
     (add-hook 'dap-terminated-hook (lambda (_s) (setq kt-terminated t)))
 

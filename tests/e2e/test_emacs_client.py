@@ -5,8 +5,11 @@ buffer visiting main.go, dap-debug with the kdap template, an HTTP request stops
 kdap exits 0.
 
   test_local:   go-hello + headless delve on 127.0.0.1
-  test_cluster: go-hello in the local cluster (private dir build/e2e-cluster-emacs), reached
-                as clusterdbg.cluster_attach_args() says; the cluster is stopped afterwards.
+  test_cluster_tunnel: go-hello in the local cluster (private dir build/e2e-cluster-emacs); the test adds
+                delve (ephemeral container) and a port-forward tunnel, kdap gets "connect"
+  test_cluster_target: the same, but kdap does it: "target": "deployment/go-hello"
+  (clusterdbg.cluster_attach_args() is the one place that knows the difference;
+  the cluster is stopped with tests/cluster/down afterwards)
 
 Run: /usr/bin/python3 -m unittest -v test_emacs_client   (from tests/e2e; KDAP_BIN)
 Needs: emacs (28) and elpa-dap-mode.  Logs: build/e2e-logs/.
@@ -74,12 +77,21 @@ class EmacsClient(EditorClientCase):
         self.check(steps, spec)
         self.assertTrue(svc.answers(5), "go-hello halted after the session")
 
-    def test_cluster(self):
-        cl, app, attach = self.cluster_setup()
-        spec = self.spec(attach, app.http_port, "/from-emacs-cluster")
+    def cluster_session(self, mode):
+        cl, app, attach = self.cluster_setup(mode)
+        spec = self.spec(attach, app.http_port, "/from-emacs-cluster-" + mode)
         steps = self.session(spec)
         self.check(steps, spec)
         self.check_cluster_after(cl, app)
+
+    def test_cluster_tunnel(self):
+        """delve in an ephemeral container and a port-forward tunnel set up by the test;
+        the editor attaches with "connect"."""
+        self.cluster_session("tunnel")
+
+    def test_cluster_target(self):
+        """kdap does it all: the editor attaches with "target": "deployment/go-hello"."""
+        self.cluster_session("target")
 
 
 if __name__ == "__main__":

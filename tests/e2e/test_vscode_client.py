@@ -4,8 +4,11 @@ editor-configs/vscode extension declares: attach, a breakpoint hit by an HTTP re
 threads, stack, scopes, variables, evaluate, continue, disconnect, kdap exits 0.
 
   test_local:   go-hello + headless delve on 127.0.0.1
-  test_cluster: go-hello in the local cluster (private dir build/e2e-cluster-vscode), reached
-                as clusterdbg.cluster_attach_args() says; the cluster is stopped afterwards.
+  test_cluster_tunnel: go-hello in the local cluster (private dir build/e2e-cluster-vscode); the test adds
+                delve (ephemeral container) and a port-forward tunnel, kdap gets "connect"
+  test_cluster_target: the same, but kdap does it: "target": "deployment/go-hello"
+  (clusterdbg.cluster_attach_args() is the one place that knows the difference;
+  the cluster is stopped with tests/cluster/down afterwards)
 
 Run: /usr/bin/python3 -m unittest -v test_vscode_client   (from tests/e2e; KDAP_BIN)
 Needs: node, tests/node_modules (npm ci in tests/).  Logs: build/e2e-logs/.
@@ -53,12 +56,21 @@ class VSCodeClient(EditorClientCase):
         self.check(steps, spec)
         self.assertTrue(svc.answers(5), "go-hello halted after the session")
 
-    def test_cluster(self):
-        cl, app, attach = self.cluster_setup()
-        spec = self.spec(attach, app.http_port, "/from-vscode-cluster")
+    def cluster_session(self, mode):
+        cl, app, attach = self.cluster_setup(mode)
+        spec = self.spec(attach, app.http_port, "/from-vscode-cluster-" + mode)
         steps = self.session(spec)
         self.check(steps, spec)
         self.check_cluster_after(cl, app)
+
+    def test_cluster_tunnel(self):
+        """delve in an ephemeral container and a port-forward tunnel set up by the test;
+        the editor attaches with "connect"."""
+        self.cluster_session("tunnel")
+
+    def test_cluster_target(self):
+        """kdap does it all: the editor attaches with "target": "deployment/go-hello"."""
+        self.cluster_session("target")
 
 
 if __name__ == "__main__":

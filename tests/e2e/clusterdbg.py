@@ -1,5 +1,5 @@
 """go-hello in the local cluster (tests/cluster/), made debuggable, for the editor-client
-tests and scripts/demo.py.
+tests.
 
     cl = LocalCluster(os.path.join(BUILD, "e2e-cluster-x"))    # private --dir
     cl.up()                                   # tests/cluster/up --dir DIR
@@ -15,7 +15,7 @@ tests and scripts/demo.py.
   "target": kdap does it all; it gets `{"target": "deployment/go-hello", "kubeconfig": ...,
             "namespace": ...}` and the test sets up nothing.
 The editor tests run both; DEFAULT_MODE / $KDAP_E2E_CLUSTER_ATTACH pick one for callers that
-do not say (scripts/demo.py keeps its own tunnel until it is switched).
+do not say.
 
 Only 127.0.0.1 is ever contacted (the cluster's API server, the registry and the tunnels).
 """

@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <libwebsockets.h>
+#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,28 @@
 
 /* ---- the per-loop lws context ----------------------------------------- */
 
+/* A vhost holding one TLS client configuration.  Vhosts are shared by
+ * connections with the same configuration and live as long as the context:
+ * destroying one while a connection of it is still closing crashes lws
+ * 4.1 (the close completes later, from the loop, and uses the vhost). */
+struct tls_vhost {
+    unsigned char key[SHA256_DIGEST_LENGTH]; /* digest of the config */
+    struct lws_vhost *vh;
+    struct tls_vhost *next;
+};
+
 struct ws_ctx {
     uv_loop_t *loop;
+    struct tls_vhost *vhosts;
     struct lws_context *lws; /* lws writes NULL here once it is freed */
     int users;               /* kube_ws objects using it */
     struct ws_ctx *next;
-    uv_timer_t reaper; /* finishes the destruction, see ctx_put() */
+    uv_timer_t reaper; /* destroys the context: kube_ws_shutdown() */
     int tries;
+    int wsis;             /* connections lws has not destroyed yet */
+    uv_handle_t *own[16]; /* lws's own uv handles (timers, signals...) */
+    int nown;
+    uint64_t idle_since;
 };
 
 static struct ws_ctx *contexts;
@@ -79,15 +95,64 @@ static void pin_evlib(void)
                  "WebSocket may crash");
 }
 
+struct handle_set {
+    uv_handle_t *h[64];
+    int n;
+};
+
+static void collect(uv_handle_t *h, void *arg)
+{
+    struct handle_set *set = arg;
+
+    if (set->n < (int)(sizeof(set->h) / sizeof(set->h[0])))
+        set->h[set->n++] = h;
+}
+
+static int in_set(const struct handle_set *set, uv_handle_t *h)
+{
+    for (int i = 0; i < set->n; i++) {
+        if (set->h[i] == h)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether any of lws's own handles is still on the loop (a handle leaves
+ * uv_walk's list once its close callback has run). */
+static void find_own(uv_handle_t *h, void *arg)
+{
+    struct ws_ctx *c = arg;
+
+    for (int i = 0; i < c->nown; i++) {
+        if (c->own[i] == h)
+            c->tries |= 0x10000; /* marker: still there */
+    }
+}
+
+static int own_handles_left(struct ws_ctx *c)
+{
+    int left;
+
+    c->tries &= 0xffff;
+    uv_walk(c->loop, find_own, c);
+    left = (c->tries & 0x10000) != 0;
+    c->tries &= 0xffff;
+    return left;
+}
+
+static int atexit_done;
+static void shutdown_at_exit(void);
+
 static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
 {
+    struct handle_set before = {{0}, 0}, after = {{0}, 0};
     struct lws_context_creation_info info;
     void *loops[1] = {loop};
     struct ws_ctx *c;
 
     for (c = contexts; c != NULL; c = c->next) {
         if (c->loop == loop) {
-            c->users++;
+            c->users++; /* an idle context is reused; its timer sees it */
             return c;
         }
     }
@@ -107,7 +172,17 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
     info.uid = -1;
     info.retry_and_idle_policy = &no_validity;
     info.pcontext = &c->lws;
+    uv_walk(loop, collect, &before);
     c->lws = lws_create_context(&info);
+    uv_walk(loop, collect, &after);
+    for (int i = 0; i < after.n; i++) {
+        if (!in_set(&before, after.h[i]) &&
+            c->nown < (int)(sizeof(c->own) / sizeof(c->own[0]))) {
+            c->own[c->nown++] = after.h[i];
+            /* An idle context must not keep the loop running. */
+            uv_unref(after.h[i]);
+        }
+    }
     if (c->lws == NULL) {
         free(c);
         dap_error_set(err, DAP_ENOMEM,
@@ -117,8 +192,14 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
         return NULL;
     }
     pin_evlib();
+    if (!atexit_done) {
+        atexit_done = 1;
+        atexit(shutdown_at_exit);
+    }
     c->loop = loop;
     c->users = 1;
+    uv_timer_init(loop, &c->reaper);
+    c->reaper.data = c;
     c->next = contexts;
     contexts = c;
     return c;
@@ -126,38 +207,67 @@ static struct ws_ctx *ctx_get(uv_loop_t *loop, struct dap_error *err)
 
 static void ctx_reaper_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct ws_ctx *c = h->data;
+
+    while (c->vhosts != NULL) {
+        struct tls_vhost *v = c->vhosts;
+        c->vhosts = v->next;
+        free(v);
+    }
+    free(c);
 }
 
-/* IMPORTANT: on a foreign libuv loop, lws 4.1 destroys a context in
- * stages.  The first lws_context_destroy() closes the connections and
- * starts closing lws's own uv handles; only once their close callbacks have
- * run (a later loop iteration) does a second call free the rest, and a
- * third may be needed to finish.  lws clears c->lws (info.pcontext) when
- * the context is gone.  So we call again from a timer until it is. */
+/* IMPORTANT: on a foreign libuv loop, lws 4.1 destroys a context in two
+ * calls.  The first lws_context_destroy() closes the connections and starts
+ * closing lws's own uv handles; lws does not finish by itself on a foreign
+ * loop, and a second call made before those handles' close callbacks have
+ * run frees what they still use.  So the second call waits until none of
+ * the handles lws created with the context is left on the loop; lws then
+ * frees the context and clears c->lws (info.pcontext).  Never call it
+ * again after that: a freed context's descriptors may belong to someone
+ * else by then. */
 static void ctx_reap(uv_timer_t *t)
 {
     struct ws_ctx *c = t->data;
 
-    if (c->lws != NULL && c->tries++ < 20) {
+    if (c->lws != NULL && own_handles_left(c) && c->tries++ < 400)
+        return; /* the repeating timer comes back */
+    if (c->lws != NULL)
         lws_context_destroy(c->lws);
-        if (c->lws != NULL)
-            return; /* the repeating timer comes back */
-    }
+    if (c->lws != NULL && c->tries++ < 400)
+        return;
     if (c->lws != NULL)
         DAP_LOGW("ws: the libwebsockets context did not finish closing");
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, ctx_reaper_closed);
 }
 
-/* Drop one user; the last one destroys the context.  Never called from
- * inside an lws callback (kube_ws_free's contract), so destroying here is
- * safe. */
-static void ctx_put(struct ws_ctx *c)
+static struct ws_ctx *ctx_of(struct lws *wsi)
 {
+    struct lws_context *l = lws_get_context(wsi);
+
+    for (struct ws_ctx *c = contexts; c != NULL; c = c->next) {
+        if (c->lws == l)
+            return c;
+    }
+    return NULL;
+}
+
+/* Once shutdown was asked for, waits until lws has destroyed every
+ * connection: IMPORTANT: a connection that failed or was killed finishes
+ * closing from a later loop iteration, and destroying the context before
+ * that crashes lws 4.1.  Then (or after 2 s regardless) the destruction
+ * starts; a new user in the meantime keeps the context. */
+static void ctx_idle(uv_timer_t *t)
+{
+    struct ws_ctx *c = t->data;
     struct ws_ctx **pp;
 
-    if (--c->users > 0)
+    if (c->users > 0) {
+        uv_timer_stop(t);
+        return;
+    }
+    if (c->wsis > 0 && uv_now(c->loop) - c->idle_since < 2000)
         return;
     for (pp = &contexts; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -166,9 +276,45 @@ static void ctx_put(struct ws_ctx *c)
         }
     }
     lws_context_destroy(c->lws);
-    uv_timer_init(c->loop, &c->reaper);
-    c->reaper.data = c;
-    uv_timer_start(&c->reaper, ctx_reap, 1, 5);
+    uv_timer_start(t, ctx_reap, 1, 5);
+}
+
+/* Drop one user.  The context stays for the next connection (a
+ * port-forward opens one per TCP connection): IMPORTANT: lws 4.1 cannot
+ * destroy one context and create another on the same loop safely (the
+ * dying one closes a descriptor number the new one already reuses), so
+ * there is one per loop until kube_ws_shutdown(). */
+static void ctx_put(struct ws_ctx *c)
+{
+    c->users--;
+}
+
+int kube_ws_shutdown(uv_loop_t *loop)
+{
+    for (struct ws_ctx *c = contexts; c != NULL; c = c->next) {
+        if (c->loop != loop)
+            continue;
+        if (c->users > 0)
+            return DAP_ESTATE;
+        c->idle_since = uv_now(loop);
+        uv_timer_start(&c->reaper, ctx_idle, 0, 5);
+        return 0;
+    }
+    return 0;
+}
+
+/* The process ends (main returned) with a context still there: tear it
+ * down on its loop, which main's uv_loop_close() left open because of
+ * lws's handles, so that every handle is closed and freed before exit. */
+static void shutdown_at_exit(void)
+{
+    while (contexts != NULL) {
+        uv_loop_t *loop = contexts->loop;
+        if (contexts->users > 0 || kube_ws_shutdown(loop) < 0)
+            return; /* connections still open: leave it to the OS */
+        uv_run(loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(loop);
+    }
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -365,9 +511,15 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
                        void *user, void *in, size_t len)
 {
     kube_ws *ws = user;
+    struct ws_ctx *c;
     char why[300];
 
     switch (reason) {
+    case LWS_CALLBACK_WSI_CREATE:
+        c = ctx_of(wsi);
+        if (c != NULL)
+            c->wsis++;
+        return 0;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
         if (ws != NULL)
             append_headers(ws, wsi, (unsigned char **)in,
@@ -412,6 +564,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
+        if (reason == LWS_CALLBACK_WSI_DESTROY && (c = ctx_of(wsi)) != NULL &&
+            c->wsis > 0)
+            c->wsis--;
         if (ws == NULL)
             return 0;
         ws->wsi = NULL;
@@ -430,11 +585,45 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
+static void digest_add(SHA256_CTX *h, const void *p, size_t n)
+{
+    uint64_t len = p != NULL ? n : UINT64_MAX;
+
+    SHA256_Update(h, &len, sizeof(len));
+    if (p != NULL && n > 0)
+        SHA256_Update(h, p, n);
+}
+
+static void digest_str(SHA256_CTX *h, const char *s)
+{
+    digest_add(h, s, s != NULL ? strlen(s) : 0);
+}
+
 static int make_vhost(kube_ws *ws, const struct kube_ws_options *o,
                       struct dap_error *err)
 {
     struct lws_context_creation_info info;
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    struct tls_vhost *v;
+    SHA256_CTX h;
 
+    SHA256_Init(&h);
+    digest_str(&h, o->ca_file);
+    digest_str(&h, o->cert_file);
+    digest_str(&h, o->key_file);
+    digest_add(&h, o->ca_mem, o->ca_mem_len);
+    digest_add(&h, o->cert_mem, o->cert_mem_len);
+    digest_add(&h, o->key_mem, o->key_mem_len);
+    SHA256_Final(key, &h);
+    for (v = ws->ctx->vhosts; v != NULL; v = v->next) {
+        if (memcmp(v->key, key, sizeof(key)) == 0) {
+            ws->vhost = v->vh;
+            return 0;
+        }
+    }
+    v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
     memset(&info, 0, sizeof(info));
     snprintf(ws->vhost_name, sizeof(ws->vhost_name), "kdap-tls-%u",
              ++vhost_serial);
@@ -453,11 +642,17 @@ static int make_vhost(kube_ws *ws, const struct kube_ws_options *o,
     info.client_ssl_key_mem = o->key_mem;
     info.client_ssl_key_mem_len = (unsigned)o->key_mem_len;
     ws->vhost = lws_create_vhost(ws->ctx->lws, &info);
-    if (ws->vhost == NULL)
+    if (ws->vhost == NULL) {
+        free(v);
         return dap_error_set(err, DAP_ECONFIG,
                              "cannot set up TLS for %s (check the CA, "
                              "certificate and key)",
                              o->host);
+    }
+    memcpy(v->key, key, sizeof(key));
+    v->vh = ws->vhost;
+    v->next = ws->ctx->vhosts;
+    ws->ctx->vhosts = v;
     return 0;
 }
 
@@ -475,8 +670,6 @@ void kube_ws_free(kube_ws *ws)
     stop_timer(ws);
     queue_free(ws);
     dap_buf_cleanup(&ws->rx);
-    if (ws->vhost != NULL)
-        lws_vhost_destroy(ws->vhost);
     if (ws->ctx != NULL)
         ctx_put(ws->ctx);
     for (size_t i = 0; ws->headers != NULL && ws->headers[i] != NULL; i++)

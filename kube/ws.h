@@ -3,10 +3,11 @@
  *
  * Design notes.
  * - One lws context per libuv loop (LWS_SERVER_OPTION_LIBUV with
- *   foreign_loops), shared by every connection on that loop and reference
- *   counted: created by the first kube_ws_new() and destroyed (from a timer,
- *   never inside an lws callback) when the last connection is freed.  lws
- *   then closes its own uv handles, so the loop ends with nothing open.
+ *   foreign_loops), created by the first kube_ws_new() and shared by every
+ *   later connection on that loop.  Its own uv handles are unreferenced, so
+ *   an idle context does not keep the loop running; kube_ws_shutdown() (or
+ *   an atexit handler) destroys it in the stages lws 4.1 needs on a
+ *   foreign loop, so that every handle is closed before exit.
  * - Each TLS connection gets its own vhost in that context, because lws
  *   keeps the client CA, certificate and key per vhost; plain connections
  *   share the context's default vhost.
@@ -93,6 +94,14 @@ void kube_ws_pause_rx(kube_ws *ws, int pause);
 void kube_ws_set_drain_fn(kube_ws *ws,
                           void (*drain_fn)(void *data, kube_ws *ws),
                           size_t low);
+
+/* Tear down the loop's lws context once no kube_ws is left: completes from
+ * the loop (its timer keeps the loop running until lws has closed all its
+ * handles).  Returns 0, or DAP_ESTATE while connections remain.  Call it
+ * once, at the end: a context is not re-created safely on the same loop
+ * (see ws.c).  If nobody calls it, an atexit handler does the same after
+ * main() returns. */
+int kube_ws_shutdown(uv_loop_t *loop);
 
 /* ---- HTTP GET ---------------------------------------------------------- */
 

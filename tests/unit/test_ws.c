@@ -330,6 +330,8 @@ int main(void)
     ASSERT_OK(kube_ws_send(ws, "early", 5, 0));
 
     uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(kube_ws_shutdown(&loop));
+    uv_run(&loop, UV_RUN_DEFAULT);
 
     ASSERT_EQ(get_status, 0);
     ASSERT_EQ(get_http, 200);

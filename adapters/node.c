@@ -775,7 +775,10 @@ static void bp_send(struct node *n, struct bp *b, struct dreq *r)
     }
     b->pending = 0;
     regex = adapter_cdp_url_regex(target);
-    cond = adapter_cdp_breakpoint_condition(b->condition, b->log);
+    /* A log point with a hit count pauses (the count is kept here) and
+     * logs from on_paused(); without one it never pauses. */
+    cond = adapter_cdp_breakpoint_condition(b->condition,
+                                            b->hit != NULL ? NULL : b->log);
     params = json_pack("{s:s, s:i}", "urlRegex", regex ? regex : "",
                        "lineNumber", line0);
     if (col0 >= 0)
@@ -1155,6 +1158,22 @@ static void clear_pause(struct node *n)
     refs_clear(n);
 }
 
+/* Log a log point's message from the paused top frame (its console
+ * output is tagged like the condition-based log points'). */
+static void log_on_frame(struct node *n, json_t *p, struct bp *b)
+{
+    json_t *f = json_array_get(json_object_get(p, "callFrames"), 0);
+    const char *fid = json_string_value(json_object_get(f, "callFrameId"));
+    char *expr = adapter_cdp_breakpoint_condition(NULL, b->log);
+
+    if (fid != NULL && expr != NULL)
+        (void)cdp(n, "Debugger.evaluateOnCallFrame",
+                  json_pack("{s:s, s:s, s:b}", "callFrameId", fid, "expression",
+                            expr, "silent", 1),
+                  NULL, NULL);
+    free(expr);
+}
+
 static void on_paused(struct node *n, json_t *p)
 {
     json_t *hits = json_object_get(p, "hitBreakpoints");
@@ -1179,15 +1198,24 @@ static void on_paused(struct node *n, json_t *p)
         if (b == NULL)
             continue;
         any_hit = 1;
-        json_array_append_new(ids, json_integer((json_int_t)b->id));
         if (b->hit != NULL) {
+            int match;
             counted++;
             b->hits++;
-            if (adapter_cdp_hit_match(b->hit_op, b->hit_n, b->hits))
+            match = adapter_cdp_hit_match(b->hit_op, b->hit_n, b->hits);
+            if (b->log != NULL) {
+                /* A counted log point: log on a matching hit, never
+                 * stop for it. */
+                if (match)
+                    log_on_frame(n, p, b);
+                continue;
+            }
+            if (match)
                 matched++;
         } else {
             matched++;
         }
+        json_array_append_new(ids, json_integer((json_int_t)b->id));
     }
     /* Only breakpoints whose hit count is not reached: go on silently. */
     if (any_hit && counted > 0 && matched == 0 && n->hint == NULL)

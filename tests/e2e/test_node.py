@@ -21,6 +21,7 @@ LAZY_SRC = os.path.join(JS_DIR, "lazy.js")
 BP_HANDLE = marker_line(JS_SRC, "BP_HANDLE")
 BP_LOG = marker_line(JS_SRC, "BP_LOG")
 BP_DECORATE = marker_line(JS_SRC, "BP_DECORATE")
+BP_HEADER = marker_line(JS_SRC, "BP_HEADER")
 LAZY_BP = marker_line(LAZY_SRC, "LAZY_BP")
 TS_GREET = marker_line(TS_SRC, "TS_BP_GREET")
 TS_HANDLE = marker_line(TS_SRC, "TS_BP_HANDLE")
@@ -203,9 +204,11 @@ class TestNodeJS(NodeCase):
                                          "breakpoints": [
                                              {"line": BP_HANDLE, "hitCondition": "2"},
                                              {"line": BP_LOG, "logMessage": "log {req.url} n={hits}"},
-                                             {"line": BP_DECORATE, "condition": "text.includes('/c')"}]})
+                                             {"line": BP_DECORATE, "condition": "text.includes('/c')"},
+                                             {"line": BP_HEADER, "logMessage": "hdr {hits}",
+                                              "hitCondition": "%2"}]})
         ids = [b["id"] for b in r["breakpoints"]]
-        self.assertEqual(len(set(ids)), 3)
+        self.assertEqual(len(set(ids)), 4)
         # hit 1 of BP_HANDLE: no stop; decorate condition false: no stop
         self.assertTrue(svc.get("/a1", 5).startswith("hello /a1"))
         out = c.wait_event("output", 5, pred=lambda m: "log /a1 n=1" in m["body"]["output"])
@@ -227,6 +230,12 @@ class TestNodeJS(NodeCase):
         self.assertEqual(self.frames(c)[0]["line"], BP_DECORATE)
         self.cont(c)
         get.wait(10)
+        # the counted log point logged on its 2nd hit only (hits 1 and 3 silent)
+        out = c.wait_event("output", 5, pred=lambda m: m["body"]["output"].startswith("hdr "))
+        self.assertEqual(out["body"]["output"], "hdr 2\n")
+        self.assertEqual(out["body"]["category"], "console")
+        self.assertFalse([m for m in c.events("output")
+                          if m["body"]["output"] in ("hdr 1\n", "hdr 3\n")])
         self.disconnect_and_exit(c, [svc])
 
     def test_breakpoint_before_the_script_loads(self):

@@ -47,7 +47,7 @@ function handle(req, res) {
     msg = require('./lazy').lazyGreeting(msg);
   }
   msg = decorate(msg, acct, list, big); // BP_HANDLE
-  res.setHeader('Content-Type', 'text/plain');
+  res.setHeader('Content-Type', 'text/plain'); // BP_HEADER
   res.end(msg + '\n');
 }
 

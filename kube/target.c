@@ -435,9 +435,26 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  select_script, KUBE_DEBUG_CLIENT_WAIT_S,
                  KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
     } else if (strcmp(runtime, "gdb") == 0) {
+        /* gdbserver --attach holds the process stopped until a client
+         * comes.  --once: when that client leaves, even without detaching
+         * (kdap killed), gdbserver detaches (breakpoints removed) and
+         * exits, so the container ends.  If no client ever comes, the
+         * watchdog (as delve's) ends it: gdbserver ignores SIGINT and
+         * SIGQUIT but dies on SIGTERM, and the kernel then detaches the
+         * never resumed process, which runs on with TracerPid 0. */
         snprintf(script, sizeof(script),
-                 "%sexec /usr/bin/gdbserver --attach 127.0.0.1:$port $pid",
-                 select_script);
+                 "%s/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
+                 "&\n"
+                 "gs=$!; hex=$(printf ':%%04X ' $port); n=0\n"
+                 "while [ $n -lt %d ] && kill -0 $gs 2>/dev/null; do\n"
+                 "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
+                 "2>/dev/null && break\n"
+                 "  sleep 1; n=$((n+1)); done\n"
+                 "if [ $n -ge %d ]; then echo \"kdap: no debugger client came "
+                 "within %d s; detaching\" >&2; kill -TERM $gs; fi\n"
+                 "wait $gs\n",
+                 select_script, KUBE_DEBUG_CLIENT_WAIT_S,
+                 KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
     } else { /* node: open the inspector, which listens on 9229 */
         snprintf(script, sizeof(script),
                  "%skill -USR1 $pid && echo \"kdap: inspector of process $pid "

@@ -99,6 +99,14 @@ int main(void)
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 4)), "server");
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
     json_decref(p);
+    /* gdbserver: one client, and SIGTERM (it ignores SIGINT) if none came. */
+    p = kube_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
+                                 "app", NULL, 40001);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "gdbserver --once --attach 127.0.0.1:$port $pid &") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "kill -TERM $gs; fi\nwait $gs\n") != NULL);
+    json_decref(p);
     printf("test_target: ok\n");
     return 0;
 }

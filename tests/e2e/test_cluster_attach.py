@@ -20,6 +20,15 @@ from godbg import kdap_path, log_file  # noqa: E402
 
 CL = None
 SKIP = cluster_available()
+NODE_MANIFEST = os.path.join(os.path.dirname(APP_SRC), "..", "..", "cluster", "manifests", "node-hello.yaml")
+NODE_DIR = os.path.normpath(os.path.join(os.path.dirname(APP_SRC), "..", "node-hello"))
+NODE_SRC = os.path.join(NODE_DIR, "app.js")
+
+
+def urlget(port, path):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+        return r.read().decode()
 
 
 def setUpModule():
@@ -179,6 +188,52 @@ class ClusterAttach(unittest.TestCase):
         c.wait_exit(10)
         self.assertTrue(app.answers(10))
         wait_all_terminated(app.pod)
+
+    def test_go_and_node_in_one_session(self):
+        """Two services, two runtimes, one session: threads of both, a breakpoint in each,
+        ids that never collide, each stop naming its own service."""
+        go = CL.deploy_go_hello()
+        kubectl("apply", "-f", NODE_MANIFEST)
+        kubectl("rollout", "status", "deployment/node-hello", "--timeout=90s")
+        node_pod = json.loads(kubectl("get", "pods", "-l", "app=node-hello", "-o", "json"))["items"][0]["metadata"]["name"]
+        web = CL.tunnel(node_pod, 8080)
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"kubeconfig": CL.kubeconfig, "services": [
+            {"name": "go-hello", "target": "deployment/go-hello"},
+            {"name": "node-hello", "target": "deployment/node-hello", "runtime": "node",
+             "localRoot": NODE_DIR, "remoteRoot": "/app"}]})
+        c.wait_event("initialized", 40)
+        for src, line in ((APP_SRC, 27), (NODE_SRC, 13)):
+            bps = c.request("setBreakpoints", {"source": {"path": src}, "breakpoints": [{"line": line}]})
+            self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        c.request("configurationDone")
+        c.expect_response(seq, 40, success=True)
+        names = [t["name"] for t in c.request("threads")["threads"]]
+        self.assertTrue(any(n.startswith("go-hello: ") for n in names), names)
+        self.assertTrue(any(n.startswith("node-hello: ") for n in names), names)
+
+        for get, src, svc in ((lambda: go.get("/to-go", 30), APP_SRC, "go-hello"),
+                              (lambda: urlget(web.local, "/to-node"), NODE_SRC, "node-hello")):
+            n0 = len(c.events("stopped"))
+            th = threading.Thread(target=get)
+            th.start()
+            c._wait(lambda: True if len(c.events("stopped")) > n0 else None, 30, "a stop in %s" % svc)
+            ev = c.events("stopped")[-1]
+            self.assertIs(ev["body"].get("allThreadsStopped"), False, ev)
+            tid = ev["body"]["threadId"]
+            byid = {t["id"]: t["name"] for t in c.request("threads")["threads"]}
+            self.assertTrue(byid.get(tid, "").startswith(svc + ": "), (tid, byid))
+            top = c.request("stackTrace", {"threadId": tid, "levels": 1})["stackFrames"][0]
+            self.assertEqual(top["source"]["path"], src)
+            c.request("continue", {"threadId": tid})
+            th.join(15)
+        c.request("disconnect", {})
+        c.wait_exit(10)
+        self.assertTrue(go.answers(10))
+        self.assertIn("hello /again", urlget(web.local, "/again"))
+        wait_all_terminated(go.pod)
+        kubectl("delete", "-f", NODE_MANIFEST, "--wait=false")
 
     # -- errors, each with the cause and the fix ---------------------------------------
     def test_no_such_workload_names_close_ones(self):

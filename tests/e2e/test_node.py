@@ -355,6 +355,19 @@ class TestNodeJS(NodeCase):
         self.assertIn("already exists", second.get("message", ""))
         self.disconnect_and_exit(c, [svc])
 
+    def test_local_and_remote_roots(self):
+        # the editor's copy of the sources lives elsewhere: kdap maps the paths
+        svc = self.node()
+        local_root = "/editor/workspace/web"
+        local_src = os.path.join(local_root, "app.js")
+        c, bps = self.node_session(svc, [{"line": BP_HANDLE}], source=local_src,
+                                   localRoot=local_root, remoteRoot=JS_DIR)
+        self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        get, _ = self.stop(c, svc, "/roots")
+        self.assertEqual(self.frames(c)[0]["source"]["path"], local_src)
+        self.disconnect_and_exit(c, [svc])
+        get.wait(5)
+
     def test_no_inspector_there(self):
         c = self.start_kdap()
         c.initialize()
@@ -396,6 +409,23 @@ class TestNodeTypeScript(NodeCase):
         self.assertEqual(self.frames(c)[0]["line"], TS_HANDLE)
         self.disconnect_and_exit(c, [svc])
         self.assertEqual(get.wait(5), "hi /u #2\n")
+
+
+class TestNodeSourceMapOverrides(NodeCase):
+
+    def test_source_map_path_overrides(self):
+        svc = self.node(app="ts")
+        remote = "/remote/ts-demo/app.ts"
+        c, bps = self.node_session(
+            svc, [{"line": TS_GREET}], source=remote,
+            sourceMapPathOverrides={os.path.dirname(TS_SRC) + "/*": "/remote/ts-demo/*"})
+        self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        get, _ = self.stop(c, svc, "/o")
+        top = self.frames(c)[0]
+        self.assertEqual(top["source"]["path"], remote)
+        self.assertEqual(top["line"], TS_GREET)
+        self.disconnect_and_exit(c, [svc])
+        get.wait(5)
 
 
 if __name__ == "__main__":

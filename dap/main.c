@@ -17,6 +17,7 @@
 
 #include "frame.h"
 #include "kube/cli.h"
+#include "kube/ws.h"
 #include "log.h"
 #include "session.h"
 
@@ -359,7 +360,13 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_run(app.loop, UV_RUN_DEFAULT);
-    uv_loop_close(app.loop);
+    /* libwebsockets keeps its context (unreferenced handles) on the loop
+     * for the whole process: tear it down, and let the loop finish closing
+     * what lws closes, before closing the loop itself. */
+    if (kube_ws_shutdown(app.loop) == 0)
+        uv_run(app.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(app.loop) != 0)
+        DAP_LOGW("handles still open at exit");
     DAP_LOGI("exit %d", app.exit_code);
     dap_log_close();
     return app.exit_code;

@@ -23,10 +23,12 @@
  * Each step is reported as a DAP progress update when the editor supports
  * progress, and in the log.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../kube/client.h"
 #include "../kube/portfwd.h"
@@ -276,6 +278,33 @@ static void open_tunnel(struct dap_cluster_svc *c)
              strcmp(c->runtime, "go") == 0 ? "delve" : c->runtime);
     json_object_set_new(c->cfg, "connect", json_string(connect));
     json_object_set_new(c->cfg, "runtime", json_string(c->runtime));
+    /* gdb runs here, the libraries are in the pod: gdbserver reads them
+     * as /proc/PID/root/... (PID as the debug container logged it).  Not
+     * with vFile:setfs, which makes gdbserver enter the target's mount
+     * namespace: that needs CAP_SYS_ADMIN, and fails. */
+    if (strcmp(c->runtime, "gdb") == 0) {
+        const char *said = c->dbg_text.data != NULL
+                               ? strstr(c->dbg_text.data,
+                                        "kdap: debugging process ")
+                               : NULL;
+        int pid = 0;
+        char sysroot[64];
+        json_t *setup = json_object_get(c->cfg, "setupCommands");
+        if (setup == NULL) {
+            setup = json_array();
+            json_object_set_new(c->cfg, "setupCommands", setup);
+        }
+        if (json_is_array(setup)) /* else the backend says what is wrong */
+            json_array_insert_new(setup, 0,
+                                  json_string("set remote "
+                                              "hostio-setfs-packet off"));
+        if (said != NULL)
+            sscanf(said, "kdap: debugging process %d", &pid);
+        if (json_object_get(c->cfg, "sysroot") == NULL && pid > 0) {
+            snprintf(sysroot, sizeof(sysroot), "target:/proc/%d/root", pid);
+            json_object_set_new(c->cfg, "sysroot", json_string(sysroot));
+        }
+    }
     snprintf(where, sizeof(where), "pod %s/%s, container %s (debugger %s)",
              c->ns, c->pod, c->container, c->dbg);
     c->step = CL_DONE;
@@ -742,6 +771,27 @@ static void deadline(uv_timer_t *t)
 
 /* ---- the session's side ------------------------------------------------- */
 
+/* gdb loads "program" here: refuse a missing one before the pod is
+ * touched, as gdbserver would hold the process halted until its watchdog
+ * gives up.  (access() on a local path: a stat, not a wait.) */
+static int check_gdb_program(json_t *cfg, struct dap_error *err)
+{
+    const char *p = json_string_value(json_object_get(cfg, "program"));
+
+    if (p == NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "the gdb runtime needs \"program\": the local "
+                             "path of the binary with debug info that the "
+                             "target runs");
+    if (access(p, R_OK) != 0)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"program\": %s: %s (it must be the local "
+                             "path of the binary with debug info that the "
+                             "target runs)",
+                             p, strerror(errno));
+    return 0;
+}
+
 static int copy_key(json_t *cfg, const char *key, char *out, size_t n,
                     struct dap_error *err)
 {
@@ -790,6 +840,8 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
         rc = copy_key(cfg, "runtime", c->runtime, sizeof(c->runtime), err);
     if (rc == 0)
         rc = copy_key(cfg, "namespace", c->ns, sizeof(c->ns), err);
+    if (rc == 0 && strcmp(c->runtime, "gdb") == 0)
+        rc = check_gdb_program(cfg, err);
     if (rc < 0)
         return rc;
     if (c->ns[0] == '\0')

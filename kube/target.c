@@ -410,7 +410,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
                                  const char *process, int port)
 {
-    char script[sizeof(select_script) + 512];
+    char script[sizeof(select_script) + 1024];
     char portstr[16];
     json_t *c;
 
@@ -441,9 +441,14 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * exits, so the container ends.  If no client ever comes, the
          * watchdog (as delve's) ends it: gdbserver ignores SIGINT and
          * SIGQUIT but dies on SIGTERM, and the kernel then detaches the
-         * never resumed process, which runs on with TracerPid 0. */
+         * never resumed process, which runs on with TracerPid 0.
+         * gdbserver interrupts with kill(-PID, SIGINT): for PID 1 that is
+         * kill(-1), every process but init and itself, this shell
+         * included; the trap relays it to the target, which, ptraced,
+         * gets it although it is init. */
         snprintf(script, sizeof(script),
-                 "%s/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
+                 "%strap 'kill -INT $pid' INT\n"
+                 "/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
                  "&\n"
                  "gs=$!; hex=$(printf ':%%04X ' $port); n=0\n"
                  "while [ $n -lt %d ] && kill -0 $gs 2>/dev/null; do\n"
@@ -452,7 +457,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "  sleep 1; n=$((n+1)); done\n"
                  "if [ $n -ge %d ]; then echo \"kdap: no debugger client came "
                  "within %d s; detaching\" >&2; kill -TERM $gs; fi\n"
-                 "wait $gs\n",
+                 "while kill -0 $gs 2>/dev/null; do wait $gs; done\n",
                  select_script, KUBE_DEBUG_CLIENT_WAIT_S,
                  KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
     } else { /* node: open the inspector, which listens on 9229 */

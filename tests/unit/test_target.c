@@ -105,7 +105,10 @@ int main(void)
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "gdbserver --once --attach 127.0.0.1:$port $pid &") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "kill -TERM $gs; fi\nwait $gs\n") != NULL);
+                  "kill -TERM $gs; fi\nwhile kill -0 $gs 2>/dev/null; do wait $gs; "
+                  "done\n") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "trap 'kill -INT $pid' INT") != NULL);
     json_decref(p);
     printf("test_target: ok\n");
     return 0;

@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <libwebsockets.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -585,16 +586,16 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-static void digest_add(SHA256_CTX *h, const void *p, size_t n)
+static void digest_add(EVP_MD_CTX *h, const void *p, size_t n)
 {
     uint64_t len = p != NULL ? n : UINT64_MAX;
 
-    SHA256_Update(h, &len, sizeof(len));
+    EVP_DigestUpdate(h, &len, sizeof(len));
     if (p != NULL && n > 0)
-        SHA256_Update(h, p, n);
+        EVP_DigestUpdate(h, p, n);
 }
 
-static void digest_str(SHA256_CTX *h, const char *s)
+static void digest_str(EVP_MD_CTX *h, const char *s)
 {
     digest_add(h, s, s != NULL ? strlen(s) : 0);
 }
@@ -605,16 +606,22 @@ static int make_vhost(kube_ws *ws, const struct kube_ws_options *o,
     struct lws_context_creation_info info;
     unsigned char key[SHA256_DIGEST_LENGTH];
     struct tls_vhost *v;
-    SHA256_CTX h;
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
 
-    SHA256_Init(&h);
-    digest_str(&h, o->ca_file);
-    digest_str(&h, o->cert_file);
-    digest_str(&h, o->key_file);
-    digest_add(&h, o->ca_mem, o->ca_mem_len);
-    digest_add(&h, o->cert_mem, o->cert_mem_len);
-    digest_add(&h, o->key_mem, o->key_mem_len);
-    SHA256_Final(key, &h);
+    /* The vhost key: a digest of the TLS material (EVP, not the SHA256_*
+     * calls OpenSSL 3 deprecates). */
+    if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h);
+        return dap_error_set(err, DAP_ENOMEM, "cannot hash the TLS settings");
+    }
+    digest_str(h, o->ca_file);
+    digest_str(h, o->cert_file);
+    digest_str(h, o->key_file);
+    digest_add(h, o->ca_mem, o->ca_mem_len);
+    digest_add(h, o->cert_mem, o->cert_mem_len);
+    digest_add(h, o->key_mem, o->key_mem_len);
+    EVP_DigestFinal_ex(h, key, NULL);
+    EVP_MD_CTX_free(h);
     for (v = ws->ctx->vhosts; v != NULL; v = v->next) {
         if (memcmp(v->key, key, sizeof(key)) == 0) {
             ws->vhost = v->vh;

@@ -312,9 +312,16 @@ static void open_tunnel(struct dap_cluster_svc *c)
     if (dap__service_connect(c->s, c->svc, c->cfg, where, &err) < 0) {
         c->step = CL_TUNNEL;
         fail(c, err.code, "%s", err.msg);
-        return;
     }
-    start_app_log(c);
+    /* The target's log starts once the debugger is attached
+     * (dap__cluster_attached): its TLS handshake would only slow the
+     * attach down. */
+}
+
+void dap__cluster_attached(struct dap_cluster_svc *c)
+{
+    if (c != NULL && c->app_log == NULL)
+        start_app_log(c);
 }
 
 /* ---- 3b. the debugger's log until it listens --------------------------- */

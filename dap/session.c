@@ -425,6 +425,7 @@ static void service_ready(dap_session *s, struct dap_service *svc, int status,
     } else {
         svc->state = SVC_READY;
         DAP_LOGI("service %s attached (%s)", svc->name, svc->where);
+        dap__cluster_attached(svc->cluster);
     }
     for (size_t i = 0; i < s->nsvc; i++)
         pending += s->svc[i]->state == SVC_STARTING;

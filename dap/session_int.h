@@ -160,6 +160,8 @@ struct dap_cluster_svc;
  * ends in dap__service_connect or dap__service_failed. */
 int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
                        struct dap_error *err) DAP_WUR;
+/* The backend of a target service is attached: stream the target's log. */
+void dap__cluster_attached(struct dap_cluster_svc *c);
 /* Cancel what is in flight, close the tunnel.  NULL is a no-op. */
 void dap__cluster_free(struct dap_cluster_svc *c);
 

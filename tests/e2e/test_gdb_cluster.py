@@ -252,6 +252,15 @@ class GdbInCluster(unittest.TestCase):
         th.join(20)
         self.assertIn("hello /from-gdb #", result.get("body", ""), result)
 
+        # halting a running PID 1 (gdbserver's kill(-1, SIGINT), relayed by the debug
+        # container's shell): pause, and a breakpoint changed while it runs
+        c.request("pause", {"threadId": tid})
+        ev = c.wait_event("stopped", 10, pred=lambda e: e["body"]["reason"] == "pause")
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        bps = c.request("setBreakpoints", {"source": {"path": SRC}, "breakpoints": []}, timeout=20)
+        self.assertEqual(bps["breakpoints"], [])
+        self.assertTrue(self.web.answers("/no-breakpoint", 10))
+
         c.request("disconnect", {"terminateDebuggee": False}, timeout=20)
         c.wait_exit(15)
         self.assertTrue(self.web.answers("/after-detach", 10), "c-hello halted after the detach")
@@ -282,14 +291,15 @@ class GdbInCluster(unittest.TestCase):
                 if e["name"].startswith("kdap-gdb-")]
         if not made:
             self.skipTest("needs the debug container of test_1")
-        ec = dict(made[-1], name="kdap-gdb-orphan%04d" % (int(time.time()) % 10000))
-        ec["command"] = list(ec["command"])
-        ec["command"][-1] = "47999"            # another port: nobody will connect to it
-        subprocess.run(["kubectl", "patch", "pod", self.pod, "--subresource", "ephemeralcontainers",
-                        "--type", "strategic", "-p",
-                        json.dumps({"spec": {"ephemeralContainers": [ec]}})],
-                       check=True, capture_output=True, timeout=30,
-                       env=dict(os.environ, KUBECONFIG=CL.kubeconfig))
+        ec = made[-1]
+        name = "kdap-gdb-orphan%04d" % (int(time.time()) % 10000)
+        command = list(ec["command"])
+        command[-1] = "47999"                  # another port: nobody will connect to it
+        # kubectl 1.31 cannot patch the ephemeralcontainers subresource; `kubectl debug`
+        # with --profile=general adds the same container (SYS_PTRACE, targetContainerName)
+        CL.kubectl("debug", self.pod, "--image=" + ec["image"], "--target=app",
+                   "--profile=general", "-c", name, "--", *command, timeout=30)
+        ec = {"name": name}
         t0 = time.monotonic()
         deadline = t0 + 30
         while "Listening on port" not in CL.kubectl("logs", self.pod, "-c", ec["name"], check=False):

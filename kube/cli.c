@@ -459,6 +459,7 @@ struct pfcmd {
     const char *address;
     kube_watch *watch;
     kube_request *get;
+    int done;           /* stopped: leave the loop */
 };
 
 static struct pfcmd pfc;
@@ -471,6 +472,7 @@ static void pf_stop(struct cli *c)
         pfc.pf[i] = NULL;
     }
     pfc.npf = 0;
+    pfc.done = 1;
     kube_watch_free(pfc.watch);
     pfc.watch = NULL;
     kube_request_cancel(pfc.get);
@@ -519,6 +521,7 @@ static void pf_pod_ready(void *data, int status, long http, json_t *pod,
     if (status < 0) {
         fail_msg(err);
         cli.exit_code = 1;
+        pf_stop(&cli);
         return;
     }
     phase = json_string_value(
@@ -529,6 +532,7 @@ static void pf_pod_ready(void *data, int status, long http, json_t *pod,
                 "running (phase %s)\n",
                 k->namespace, pfc.pod, phase ? phase : "unknown");
         cli.exit_code = 1;
+        pf_stop(&cli);
         return;
     }
     for (int i = 0; i < pfc.npf; i++) {
@@ -655,12 +659,8 @@ static int cmd_port_forward(int argc, char **argv)
     }
     /* Run until a signal or the pod's end stops everything: the loop then
      * has only closing handles left. */
-    while (uv_run(&cli.loop, UV_RUN_ONCE) != 0) {
-        if (pfc.npf == 0 && pfc.get == NULL && pfc.watch == NULL) {
-            uv_unref((uv_handle_t *)&cli.sigint);
-            break;
-        }
-    }
+    while (!pfc.done && uv_run(&cli.loop, UV_RUN_ONCE) != 0)
+        ;
     pf_stop(&cli);
     uv_unref((uv_handle_t *)&cli.sigint);
     return teardown();

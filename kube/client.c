@@ -484,13 +484,13 @@ static void transfer_error(kube_request *r, CURLcode cc, struct dap_error *e)
     switch (cc) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
+        /* The remedy first: the curl detail and the CA's origin may be
+         * long, and the message has 256 bytes. */
         dap_error_set(e, DAP_ECONFIG,
-                      "the API server %s presented a certificate that %s "
-                      "does not trust (%s; %s): check the cluster's "
-                      "certificate-authority(-data) and tls-server-name",
-                      k->server,
-                      k->ca_origin ? k->ca_origin : "the system CA store",
-                      detail, where);
+                      "TLS: %s is not trusted (%.80s): check tls-server-name "
+                      "and the CA, %s",
+                      k->server, detail,
+                      k->ca_origin ? k->ca_origin : "the system CA store");
         break;
     case CURLE_SSL_CERTPROBLEM:
         dap_error_set(e, DAP_ECONFIG,
@@ -805,6 +805,34 @@ nomem:
     st->headers[nh > 0 ? nh - 1 : 0] = NULL;
     kube__ws_storage_cleanup(st);
     return DAP_ENOMEM;
+}
+
+int kube__wsc_options(kube_client *c, const struct kube_cred *cred,
+                      const char *path, const char *subprotocols,
+                      struct kube_wsc_options *o,
+                      struct kube__ws_storage *st)
+{
+    struct kube_ws_options wo;
+    int rc = kube__ws_options(c, cred, path, subprotocols, &wo, st);
+
+    if (rc < 0)
+        return rc;
+    memset(o, 0, sizeof(*o));
+    o->host = wo.host;
+    o->port = wo.port;
+    o->path = wo.path;
+    o->server_name = c->cfg->tls_server_name;
+    o->subprotocols = subprotocols;
+    o->headers = wo.headers;
+    o->tls = wo.tls;
+    o->insecure = wo.insecure;
+    o->ca_pem = wo.ca_mem;
+    o->ca_len = wo.ca_mem_len;
+    o->cert_pem = wo.cert_mem;
+    o->cert_len = wo.cert_mem_len;
+    o->key_pem = wo.key_mem;
+    o->key_len = wo.key_mem_len;
+    return 0;
 }
 
 void kube__ws_storage_cleanup(struct kube__ws_storage *st)

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "client.h"
 #include "ws.h"
+#include "wsc.h"
 
 /* The parts of the server URL. */
 struct kube__server {
@@ -32,6 +33,11 @@ int kube__ws_options(kube_client *c, const struct kube_cred *cred,
                      const char *path, const char *subprotocols,
                      struct kube_ws_options *o, struct kube__ws_storage *st);
 void kube__ws_storage_cleanup(struct kube__ws_storage *st);
+/* The same for the tunnels' own client (kube/wsc.h). */
+int kube__wsc_options(kube_client *c, const struct kube_cred *cred,
+                      const char *path, const char *subprotocols,
+                      struct kube_wsc_options *o,
+                      struct kube__ws_storage *st);
 
 /* "user U of context C (SOURCE, CREDKIND)" for messages. */
 void kube__who(kube_client *c, char *buf, size_t size);

@@ -10,7 +10,7 @@
 #include "../dap/log.h"
 #include "chan.h"
 #include "client_int.h"
-#include "ws.h"
+#include "wsc.h"
 
 #define MAX_CHUNK (32u << 10)
 
@@ -18,7 +18,7 @@ struct kube_exec {
     kube_client *c;
     struct kube_exec_callbacks cb;
     char *ns, *pod, *path;
-    kube_ws *ws;
+    kube_wsc *ws;
     kube_auth_wait *wait;
     enum kube_chan_proto proto;
     int open;
@@ -33,6 +33,7 @@ struct kube_exec {
     dap_buf pending;        /* stdin before the WebSocket exists */
     dap_buf status_buf;     /* channel 3 may come in pieces */
     int stdin_closed;
+    char negotiated[64];
 };
 
 static void finish(kube_exec *ex, int status, int code,
@@ -54,7 +55,7 @@ static int send_chan(kube_exec *ex, int ch, const void *buf, size_t len)
         size_t n = len < MAX_CHUNK ? len : MAX_CHUNK;
         int binary;
         size_t fl = kube_chan_encode(ex->proto, ch, p, n, frame, &binary);
-        int rc = kube_ws_send(ex->ws, frame, fl, binary);
+        int rc = kube_wsc_send(ex->ws, frame, fl, binary);
         if (rc < 0)
             return rc;
         p += n;
@@ -63,38 +64,39 @@ static int send_chan(kube_exec *ex, int ch, const void *buf, size_t len)
     return 0;
 }
 
-static void ws_open(void *data, kube_ws *ws)
+static void ws_open(void *data, kube_wsc *ws, const char *sp)
 {
     kube_exec *ex = data;
     struct dap_error e;
 
-    ex->proto = kube_chan_proto_parse(kube_ws_subprotocol(ws));
+    snprintf(ex->negotiated, sizeof(ex->negotiated), "%s", sp);
+    ex->proto = kube_chan_proto_parse(sp);
     if (ex->proto == KUBE_CHAN_UNKNOWN) {
         dap_error_set(&e, DAP_EPROTO,
                       "exec in %s/%s: the server chose the unsupported "
                       "subprotocol \"%s\"",
-                      ex->ns, ex->pod, kube_ws_subprotocol(ws));
-        kube_ws_close(ws);
+                      ex->ns, ex->pod, sp);
+        kube_wsc_close(ws);
         finish(ex, DAP_EPROTO, -1, &e);
         return;
     }
     ex->open = 1;
     DAP_LOGD("kube: exec in %s/%s over %s", ex->ns, ex->pod,
-             kube_ws_subprotocol(ws));
+             sp[0] ? sp : "(no subprotocol)");
     if (ex->pending.len > 0) {
         if (send_chan(ex, 0, ex->pending.data, ex->pending.len) < 0)
-            kube_ws_close(ws);
+            kube_wsc_close(ws);
         dap_buf_reset(&ex->pending);
     }
     if (ex->stdin_closed && ex->proto == KUBE_CHAN_V5) {
         uint8_t sig[2] = {KUBE_CHAN_CLOSE, 0};
-        if (kube_ws_send(ws, sig, 2, 1) < 0)
-            kube_ws_close(ws);
+        if (kube_wsc_send(ws, sig, 2, 1) < 0)
+            kube_wsc_close(ws);
     }
 }
 
-static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
-                       int binary)
+static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
+                       size_t len, int binary)
 {
     kube_exec *ex = data;
     struct kube_chan_msg m;
@@ -110,7 +112,7 @@ static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
         if (scratch == NULL)
             return;
     }
-    rc = kube_chan_decode(ex->proto, (const uint8_t *)buf, len, scratch, &m);
+    rc = kube_chan_decode(ex->proto, buf, len, scratch, &m);
     if (rc == 0) {
         if ((m.channel == 1 || m.channel == 2) && m.len > 0 &&
             ex->cb.output_fn != NULL)
@@ -180,13 +182,24 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     finish(ex, DAP_ECONNECT, -1, &e);
 }
 
-static void ws_closed(void *data, kube_ws *ws, int status,
-                      const struct dap_error *err)
+static void ws_closed(void *data, kube_wsc *ws, int status, int http,
+                      const char *body, const struct dap_error *err)
 {
     kube_exec *ex = data;
     struct dap_error e;
 
     (void)ws;
+    if (!ex->open && http > 0 && body != NULL && body[0] == '{') {
+        /* The API server refused with a Status: say exactly that. */
+        char who[600], path[600];
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/exec",
+                 ex->ns, ex->pod);
+        kube__who(ex->c, who, sizeof(who));
+        kube_status_message(http, "GET", path, body, strlen(body), who, &e);
+        dap_error_prefix(&e, "exec in pod %s/%s", ex->ns, ex->pod);
+        finish(ex, DAP_ECONNECT, -1, &e);
+        return;
+    }
     if (!ex->open && !ex->have_status && status < 0 && err != NULL) {
         struct kube_request_opts ro;
         char path[600];
@@ -226,17 +239,17 @@ static void ws_closed(void *data, kube_ws *ws, int status,
 static int open_ws(kube_exec *ex, const struct kube_cred *cred,
                    struct dap_error *err)
 {
-    struct kube_ws_callbacks wcb = {ws_open, ws_message, ws_closed, ex};
-    struct kube_ws_options o;
+    struct kube_wsc_callbacks wcb = {ws_open, ws_message, NULL, ws_closed,
+                                     ex};
+    struct kube_wsc_options o;
     struct kube__ws_storage st;
     int rc;
 
-    rc = kube__ws_options(ex->c, cred, ex->path,
-                          "v5.channel.k8s.io,v4.channel.k8s.io", &o, &st);
+    rc = kube__wsc_options(ex->c, cred, ex->path,
+                           "v5.channel.k8s.io, v4.channel.k8s.io", &o, &st);
     if (rc < 0)
         return dap_error_set(err, rc, "out of memory");
-    o.alpn = "http/1.1";
-    rc = kube_ws_new(kube_client_loop(ex->c), &o, &wcb, &ex->ws, err);
+    rc = kube_wsc_new(kube_client_loop(ex->c), &o, &wcb, &ex->ws, err);
     kube__ws_storage_cleanup(&st);
     if (rc < 0)
         dap_error_prefix(err, "exec in pod %s/%s", ex->ns, ex->pod);
@@ -334,12 +347,12 @@ int kube_exec_close_stdin(kube_exec *ex)
     ex->stdin_closed = 1;
     if (!ex->open)
         return 0; /* sent once open, if v5 */
-    return kube_ws_send(ex->ws, sig, 2, 1);
+    return kube_wsc_send(ex->ws, sig, 2, 1);
 }
 
 const char *kube_exec_protocol(const kube_exec *ex)
 {
-    return ex->open ? kube_ws_subprotocol(ex->ws) : "";
+    return ex->open ? ex->negotiated : "";
 }
 
 void kube_exec_free(kube_exec *ex)
@@ -348,7 +361,7 @@ void kube_exec_free(kube_exec *ex)
         return;
     kube_auth_wait_cancel(ex->wait);
     kube_request_cancel(ex->diag);
-    kube_ws_free(ex->ws);
+    kube_wsc_free(ex->ws);
     dap_buf_cleanup(&ex->pending);
     dap_buf_cleanup(&ex->status_buf);
     free(ex->ns);

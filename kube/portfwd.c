@@ -12,7 +12,7 @@
 #include "../dap/log.h"
 #include "chan.h"
 #include "client_int.h"
-#include "ws.h"
+#include "wsc.h"
 
 /* Messages to the kubelet stay at most this big (it reads 32 KiB). */
 #define MAX_CHUNK (32u << 10)
@@ -32,7 +32,7 @@ struct kube_pf_conn {
     enum pc_state state;
     char *ns, *pod;
     uint16_t port;
-    kube_ws *ws;
+    kube_wsc *ws;
     kube_auth_wait *wait;
     kube_request *diag;
     struct kube_pf_state pfs;
@@ -92,13 +92,9 @@ static void finish_later(kube_pf_conn *pc, int status,
 
 static int send_chunks(kube_pf_conn *pc, const uint8_t *buf, size_t len)
 {
-    uint8_t frame[1 + MAX_CHUNK];
-
     while (len > 0) {
         size_t n = len < MAX_CHUNK ? len : MAX_CHUNK;
-        int binary;
-        size_t fl = kube_chan_encode(KUBE_CHAN_V4, 0, buf, n, frame, &binary);
-        int rc = kube_ws_send(pc->ws, frame, fl, binary);
+        int rc = kube_wsc_send_chan(pc->ws, 0, buf, n);
         if (rc < 0)
             return rc;
         buf += n;
@@ -109,10 +105,9 @@ static int send_chunks(kube_pf_conn *pc, const uint8_t *buf, size_t len)
 
 /* ---- WebSocket callbacks ------------------------------------------------ */
 
-static void ws_open(void *data, kube_ws *ws)
+static void ws_open(void *data, kube_wsc *ws, const char *sp)
 {
     kube_pf_conn *pc = data;
-    const char *sp = kube_ws_subprotocol(ws);
     struct dap_error e;
 
     if (kube_chan_proto_parse(sp) != KUBE_CHAN_V4) {
@@ -120,7 +115,7 @@ static void ws_open(void *data, kube_ws *ws)
                       "port-forward to %s/%s: the server chose the "
                       "unsupported subprotocol \"%s\"",
                       pc->ns, pc->pod, sp);
-        kube_ws_close(ws);
+        kube_wsc_close(ws);
         finish(pc, DAP_EPROTO, &e);
         return;
     }
@@ -130,8 +125,8 @@ static void ws_open(void *data, kube_ws *ws)
         pc->cb.open_fn(pc->cb.data, pc);
 }
 
-static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
-                       int binary)
+static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
+                       size_t len, int binary)
 {
     kube_pf_conn *pc = data;
     struct kube_chan_msg m;
@@ -143,13 +138,13 @@ static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
     (void)binary;
     if (pc->state != PC_OPEN)
         return;
-    rc = kube_chan_decode(KUBE_CHAN_V4, (const uint8_t *)buf, len, NULL, &m);
+    rc = kube_chan_decode(KUBE_CHAN_V4, buf, len, NULL, &m);
     if (rc == 1)
         return;
     rc = kube_pf_feed(&pc->pfs, &m, &d, &n, &e);
     if (rc < 0) {
         dap_error_prefix(&e, "port-forward to %s/%s", pc->ns, pc->pod);
-        kube_ws_close(ws);
+        kube_wsc_close(ws);
         finish(pc, DAP_EPROTO, &e);
         return;
     }
@@ -167,12 +162,12 @@ static void ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
         dap_error_set(&e, DAP_ECONNECT,
                       "port-forward to pod %s/%s port %u failed: %s", pc->ns,
                       pc->pod, pc->port, text);
-        kube_ws_close(ws);
+        kube_wsc_close(ws);
         finish(pc, DAP_ECONNECT, &e);
     }
 }
 
-static void ws_drain(void *data, kube_ws *ws)
+static void ws_drain(void *data, kube_wsc *ws)
 {
     kube_pf_conn *pc = data;
 
@@ -216,8 +211,8 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     finish(pc, DAP_ECONNECT, &e);
 }
 
-static void ws_closed(void *data, kube_ws *ws, int status,
-                      const struct dap_error *err)
+static void ws_closed(void *data, kube_wsc *ws, int status, int http,
+                      const char *body, const struct dap_error *err)
 {
     kube_pf_conn *pc = data;
     struct kube_request_opts ro;
@@ -227,6 +222,20 @@ static void ws_closed(void *data, kube_ws *ws, int status,
     (void)ws;
     if (pc->state == PC_CLOSED)
         return;
+    if (pc->state == PC_CONNECTING && http > 0 && body != NULL &&
+        body[0] == '{') {
+        /* The API server refused with a Status: say exactly that. */
+        char who[600];
+        snprintf(path, sizeof(path),
+                 "/api/v1/namespaces/%s/pods/%s/portforward", pc->ns,
+                 pc->pod);
+        kube__who(pc->c, who, sizeof(who));
+        kube_status_message(http, "GET", path, body, strlen(body), who, &e);
+        dap_error_prefix(&e, "port-forward to pod %s/%s port %u", pc->ns,
+                         pc->pod, pc->port);
+        finish(pc, DAP_ECONNECT, &e);
+        return;
+    }
     if (pc->state == PC_CONNECTING && status < 0 && !pc->closing) {
         pc->why = *err;
         pc->state = PC_DIAGNOSING;
@@ -257,8 +266,9 @@ static void ws_closed(void *data, kube_ws *ws, int status,
 static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
                    struct dap_error *err)
 {
-    struct kube_ws_callbacks wcb = {ws_open, ws_message, ws_closed, pc};
-    struct kube_ws_options o;
+    struct kube_wsc_callbacks wcb = {ws_open, ws_message, ws_drain, ws_closed,
+                                     pc};
+    struct kube_wsc_options o;
     struct kube__ws_storage st;
     char path[600];
     int rc;
@@ -266,21 +276,20 @@ static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
     snprintf(path, sizeof(path),
              "/api/v1/namespaces/%s/pods/%s/portforward?ports=%u", pc->ns,
              pc->pod, pc->port);
-    rc = kube__ws_options(pc->c, cred, path, "v4.channel.k8s.io", &o, &st);
+    rc = kube__wsc_options(pc->c, cred, path, "v4.channel.k8s.io", &o, &st);
     if (rc < 0)
         return dap_error_set(err, rc, "out of memory");
-    o.alpn = "http/1.1";
     o.max_message = 1u << 20;
-    rc = kube_ws_new(kube_client_loop(pc->c), &o, &wcb, &pc->ws, err);
+    rc = kube_wsc_new(kube_client_loop(pc->c), &o, &wcb, &pc->ws, err);
     kube__ws_storage_cleanup(&st);
     if (rc < 0) {
         dap_error_prefix(err, "port-forward to pod %s/%s", pc->ns, pc->pod);
         return rc;
     }
     pc->state = PC_CONNECTING;
-    kube_ws_set_drain_fn(pc->ws, ws_drain, KUBE_PF_LOW_WATER);
+    kube_wsc_set_drain(pc->ws, KUBE_PF_LOW_WATER);
     if (pc->paused)
-        kube_ws_pause_rx(pc->ws, 1);
+        kube_wsc_pause(pc->ws, 1);
     if (pc->pending.len > 0) {
         rc = send_chunks(pc, (const uint8_t *)pc->pending.data,
                          pc->pending.len);
@@ -289,7 +298,7 @@ static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
             return dap_error_set(err, rc, "out of memory");
     }
     if (pc->closing)
-        kube_ws_close(pc->ws);
+        kube_wsc_close(pc->ws);
     return 0;
 }
 
@@ -360,14 +369,14 @@ int kube_pf_conn_write(kube_pf_conn *pc, const void *buf, size_t len)
 
 size_t kube_pf_conn_queued(const kube_pf_conn *pc)
 {
-    return pc->ws != NULL ? kube_ws_queued(pc->ws) : pc->pending.len;
+    return pc->ws != NULL ? kube_wsc_queued(pc->ws) : pc->pending.len;
 }
 
 void kube_pf_conn_pause(kube_pf_conn *pc, int pause)
 {
     pc->paused = !!pause;
     if (pc->ws != NULL)
-        kube_ws_pause_rx(pc->ws, pause);
+        kube_wsc_pause(pc->ws, pause);
 }
 
 void kube_pf_conn_close(kube_pf_conn *pc)
@@ -376,7 +385,7 @@ void kube_pf_conn_close(kube_pf_conn *pc)
         return;
     pc->closing = 1;
     if (pc->ws != NULL && pc->state != PC_DIAGNOSING) {
-        kube_ws_close(pc->ws);
+        kube_wsc_close(pc->ws);
         return;
     }
     kube_auth_wait_cancel(pc->wait);
@@ -392,7 +401,7 @@ void kube_pf_conn_free(kube_pf_conn *pc)
         return;
     kube_auth_wait_cancel(pc->wait);
     kube_request_cancel(pc->diag);
-    kube_ws_free(pc->ws);
+    kube_wsc_free(pc->ws);
     if (pc->defer != NULL) {
         uv_timer_stop(pc->defer);
         uv_close((uv_handle_t *)pc->defer, defer_free_cb);
@@ -563,6 +572,7 @@ static void write_done(uv_write_t *req, int status)
         return;
     }
     if (b->pc_paused && b->wq <= KUBE_PF_LOW_WATER) {
+        DAP_LOGD("kube: port-forward: local side drained, resuming");
         b->pc_paused = 0;
         kube_pf_conn_pause(b->pc, 0);
     }
@@ -604,6 +614,7 @@ static void pc_data(void *data, kube_pf_conn *pc, const char *buf, size_t len)
     }
     b->wq += len;
     if (b->wq > KUBE_PF_HIGH_WATER && !b->pc_paused) {
+        DAP_LOGD("kube: port-forward: local side slow, pausing");
         b->pc_paused = 1;
         kube_pf_conn_pause(b->pc, 1);
     }

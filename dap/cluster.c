@@ -283,10 +283,10 @@ static void open_tunnel(struct dap_cluster_svc *c)
      * with vFile:setfs, which makes gdbserver enter the target's mount
      * namespace: that needs CAP_SYS_ADMIN, and fails. */
     if (strcmp(c->runtime, "gdb") == 0) {
-        const char *said = c->dbg_text.data != NULL
-                               ? strstr(c->dbg_text.data,
-                                        "kdap: debugging process ")
-                               : NULL;
+        const char *said =
+            c->dbg_text.data != NULL
+                ? strstr(c->dbg_text.data, "kdap: debugging process ")
+                : NULL;
         int pid = 0;
         char sysroot[64];
         json_t *setup = json_object_get(c->cfg, "setupCommands");
@@ -320,7 +320,10 @@ static void open_tunnel(struct dap_cluster_svc *c)
 
 void dap__cluster_attached(struct dap_cluster_svc *c)
 {
-    if (c != NULL && c->app_log == NULL)
+    /* Not for node: its inspector reports the app's console output itself
+     * (Runtime.consoleAPICalled, with stdout/stderr and log points), so the
+     * container's log would say every line twice. */
+    if (c != NULL && c->app_log == NULL && strcmp(c->runtime, "node") != 0)
         start_app_log(c);
 }
 

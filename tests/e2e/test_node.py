@@ -28,6 +28,10 @@ TS_HANDLE = marker_line(TS_SRC, "TS_BP_HANDLE")
 
 
 class NodeCase(E2ECase):
+    # Where the demo sources are as the debuggee sees them: here, the same
+    # paths; test_node_cluster.py runs these scenarios in a pod (under /app).
+    REMOTE_JS_DIR = JS_DIR
+    REMOTE_TS_SRC_DIR = os.path.dirname(TS_SRC)
 
     def node(self, app="js", mode="inspect", name="node"):
         return NodeService(self.group, app, mode, name)
@@ -361,7 +365,7 @@ class TestNodeJS(NodeCase):
         local_root = "/editor/workspace/web"
         local_src = os.path.join(local_root, "app.js")
         c, bps = self.node_session(svc, [{"line": BP_HANDLE}], source=local_src,
-                                   localRoot=local_root, remoteRoot=JS_DIR)
+                                   localRoot=local_root, remoteRoot=self.REMOTE_JS_DIR)
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
         get, _ = self.stop(c, svc, "/roots")
         self.assertEqual(self.frames(c)[0]["source"]["path"], local_src)
@@ -418,7 +422,7 @@ class TestNodeSourceMapOverrides(NodeCase):
         remote = "/remote/ts-demo/app.ts"
         c, bps = self.node_session(
             svc, [{"line": TS_GREET}], source=remote,
-            sourceMapPathOverrides={os.path.dirname(TS_SRC) + "/*": "/remote/ts-demo/*"})
+            sourceMapPathOverrides={self.REMOTE_TS_SRC_DIR + "/*": "/remote/ts-demo/*"})
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
         get, _ = self.stop(c, svc, "/o")
         top = self.frames(c)[0]

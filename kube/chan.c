@@ -153,11 +153,14 @@ int kube_pf_feed(struct kube_pf_state *s, const struct kube_chan_msg *m,
         if (s->prefix_have[ch] == 2) {
             uint16_t port = (uint16_t)(s->prefix_bytes[ch][0] |
                                        (s->prefix_bytes[ch][1] << 8));
-            if (port != s->port)
+            if (port != s->port) {
+                /* Stay consistent if the caller feeds more anyway. */
+                s->prefix_have[ch] = 0;
                 return dap_error_set(err, DAP_EPROTO,
                                      "port-forward: the server announced "
                                      "port %u on channel %d, expected %u",
                                      port, ch, s->port);
+            }
             *got = 1;
         }
     }

@@ -10,6 +10,7 @@
 #include "kube/client.h"
 #include "kube/client_int.h"
 #include "kube/watch.h"
+#include "kube/wsc.h"
 #include "tests/test.h"
 
 #define ASSERT_CONTAINS(hay, needle)                                           \
@@ -331,8 +332,44 @@ static void test_exec_credential(void)
     ASSERT(strstr(e.msg, "tok-123") == NULL);
 }
 
+static void test_ws_frames(void)
+{
+    struct kube_wsc_frame f;
+    uint8_t hdr[14], mask[4] = {1, 2, 3, 4};
+    char acc[29];
+    const uint8_t small[] = {0x82, 0x03, 0, 1, 2};
+    const uint8_t ext16[] = {0x81, 126, 0x01, 0x00};
+    const uint8_t rsv[] = {0xc2, 0x00};
+    const uint8_t bigping[] = {0x89, 126, 0, 200};
+    const uint8_t fragclose[] = {0x08, 0x00};
+    size_t h;
+
+    /* RFC 6455 section 1.3's example. */
+    kube_wsc_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc);
+    ASSERT_STR_EQ(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    ASSERT_EQ(kube_wsc_frame_parse(small, 1, &f), 0);
+    ASSERT_EQ(kube_wsc_frame_parse(small, sizeof(small), &f), 1);
+    ASSERT_EQ(f.opcode, 2);
+    ASSERT_EQ(f.fin, 1);
+    ASSERT_EQ(f.len, 3);
+    ASSERT_EQ(f.header_len, 2);
+    ASSERT_EQ(kube_wsc_frame_parse(ext16, 3, &f), 0);
+    ASSERT_EQ(kube_wsc_frame_parse(ext16, 4, &f), 1);
+    ASSERT_EQ(f.len, 256);
+    ASSERT_EQ(kube_wsc_frame_parse(rsv, 2, &f), DAP_EPROTO);
+    ASSERT_EQ(kube_wsc_frame_parse(bigping, 4, &f), DAP_EPROTO);
+    ASSERT_EQ(kube_wsc_frame_parse(fragclose, 2, &f), DAP_EPROTO);
+    h = kube_wsc_frame_header(hdr, 2, 70000, mask);
+    ASSERT_EQ(h, 14);
+    ASSERT_EQ(kube_wsc_frame_parse(hdr, h, &f), 1);
+    ASSERT_EQ(f.len, 70000);
+    ASSERT_EQ(f.masked, 1);
+    ASSERT_EQ(f.mask[3], 4);
+}
+
 int main(void)
 {
+    test_ws_frames();
     test_chan();
     test_pf_state();
     test_exec_status();

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""Port-forward benchmark on the local cluster (tests/cluster), in one run:
+
+  - direct TCP to the pod's port (from inside the pod's network namespace): the limit;
+  - `kdap port-forward` (kube/portfwd over the API server's WebSocket);
+  - the Python client's port-forward (python3-kubernetes, kubernetes.stream.portforward).
+
+Each is measured on the same echo pod: throughput (MiB/s each way, SIZE MiB sent while the echo is
+read back) and small-message round-trip latency (64-byte ping-pong, median and p99).  Prints the
+table and the ratios kdap/Python and kdap/direct.
+
+    /usr/bin/python3 bench/portforward.py [--size MIB] [--rtt N] [--json FILE] [--check]
+
+--check exits 1 unless kdap's throughput is at least twice the Python client's.  Needs root (the
+cluster, and entering the pod's network namespace).  Environment as tests/e2e/kubecluster.py.
+"""
+import argparse
+import ctypes
+import hashlib
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+from kubecluster import Cluster, PortForward  # noqa: E402
+
+PORT = 7000
+CLONE_NEWNET = 0x40000000
+
+
+def connect_in_netns(netns, port):
+    """A TCP socket to 127.0.0.1:port created inside network namespace `netns` (a path)."""
+    out = {}
+
+    def run():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(netns, os.O_RDONLY)
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            os.close(fd)
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            out["s"] = s
+        except OSError as e:
+            out["e"] = e
+    t = threading.Thread(target=run)  # the thread's netns changes, not the process's
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out["s"]
+
+
+def pod_netns(cluster, pod):
+    uid = json.loads(cluster.kubectl("get", "pod", pod, "-o", "json").stdout)["metadata"]["uid"]
+    tag = hashlib.sha1(cluster.dir.encode()).hexdigest()[:6]
+    return "/run/netns/kdap-%s-%s" % (tag, uid.replace("-", "")[:8])
+
+
+def throughput(sock, size):
+    data = os.urandom(1 << 20)
+    total = size << 20
+    got = [0]
+
+    def reader():
+        while got[0] < total:
+            b = sock.recv(1 << 17)
+            if not b:
+                break
+            got[0] += len(b)
+
+    t = threading.Thread(target=reader)
+    t0 = time.perf_counter()
+    t.start()
+    for _ in range(size):
+        sock.sendall(data)
+    t.join(600)
+    dt = time.perf_counter() - t0
+    if got[0] != total:
+        raise RuntimeError("echo returned %d of %d bytes" % (got[0], total))
+    return size / dt
+
+
+def latency(sock, n):
+    msg = b"x" * 64
+    rtts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sock.sendall(msg)
+        left = len(msg)
+        while left > 0:
+            b = sock.recv(left)
+            if not b:
+                raise RuntimeError("connection closed")
+            left -= len(b)
+        rtts.append((time.perf_counter() - t0) * 1000)
+    rtts.sort()
+    return statistics.median(rtts), rtts[int(len(rtts) * 0.99) - 1]
+
+
+def measure(name, connect, size, n):
+    s = connect()
+    try:
+        lat = latency(s, n)
+        thr = throughput(s, size)
+    finally:
+        try:
+            s.close()
+        except OSError:
+            pass
+    print("  %-28s %10.1f MiB/s %10.3f ms %10.3f ms" % (name, thr, lat[0], lat[1]), flush=True)
+    return {"throughput_mib_s": thr, "rtt_median_ms": lat[0], "rtt_p99_ms": lat[1]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=64, help="MiB each way per throughput run")
+    ap.add_argument("--rtt", type=int, default=500, help="round trips for the latency")
+    ap.add_argument("--json")
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+
+    c = Cluster()
+    c.ns = "bench-pf-" + c.ns.rsplit("-", 1)[1]
+    c.up()
+    c.kubectl("create", "namespace", c.ns, ns=False)
+    pf = None
+    try:
+        c.echo_pod("echo")
+        netns = pod_netns(c, "echo")
+        print("port-forward benchmark: pod %s/echo, %d MiB each way, %d round trips of 64 B"
+              % (c.ns, args.size, args.rtt))
+        print("  %-28s %16s %13s %13s" % ("", "throughput", "rtt median", "rtt p99"))
+        res = {}
+        res["direct"] = measure("direct TCP (the limit)", lambda: connect_in_netns(netns, PORT),
+                                args.size, args.rtt)
+        pf = PortForward(c, "echo", ":%d" % PORT)
+        res["kdap"] = measure("kdap port-forward", lambda: pf.connect(30), args.size, args.rtt)
+
+        from kubernetes import config
+        from kubernetes.client import CoreV1Api
+        from kubernetes.stream import portforward
+        api = CoreV1Api(config.new_client_from_config(config_file=c.kubeconfig))
+
+        def py_connect():
+            fwd = portforward(api.connect_get_namespaced_pod_portforward, "echo", c.ns,
+                              ports=str(PORT))
+            s = fwd.socket(PORT)
+            s.settimeout(60)
+            return s
+        res["python"] = measure("python3-kubernetes", py_connect, args.size, args.rtt)
+
+        k, p, d = res["kdap"], res["python"], res["direct"]
+        ratios = {
+            "throughput_kdap_over_python": k["throughput_mib_s"] / p["throughput_mib_s"],
+            "throughput_kdap_over_direct": k["throughput_mib_s"] / d["throughput_mib_s"],
+            "rtt_python_over_kdap": p["rtt_median_ms"] / k["rtt_median_ms"],
+            "rtt_kdap_over_direct": k["rtt_median_ms"] / d["rtt_median_ms"],
+        }
+        res["ratios"] = ratios
+        print("ratios: throughput kdap/python %.2fx, kdap/direct %.2f; "
+              "rtt python/kdap %.2fx, kdap/direct %.1fx"
+              % (ratios["throughput_kdap_over_python"], ratios["throughput_kdap_over_direct"],
+                 ratios["rtt_python_over_kdap"], ratios["rtt_kdap_over_direct"]))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=2)
+        if args.check and ratios["throughput_kdap_over_python"] < 2.0:
+            print("CHECK FAILED: kdap's throughput is below 2x the Python client's")
+            return 1
+        return 0
+    finally:
+        if pf is not None:
+            pf.stop()
+        c.kubectl("delete", "namespace", c.ns, "--wait=false", ns=False, check=False)
+        c.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -263,6 +263,16 @@ static void open_tunnel(struct dap_cluster_svc *c)
 
     c->step = CL_TUNNEL;
     stop_streams(c);
+    /* node: the inspector's port as the debug container read it from the
+     * process's --inspect* options (9229 when they say none). */
+    if (strcmp(c->runtime, "node") == 0 && c->dbg_text.data != NULL) {
+        const char *said = strstr(c->dbg_text.data, "kdap: inspector on port ");
+        int port = 0;
+        if (said != NULL &&
+            sscanf(said, "kdap: inspector on port %d", &port) == 1 &&
+            port > 0 && port < 65536)
+            c->port = port;
+    }
     o.ns = c->ns;
     o.pod = c->pod;
     o.remote_port = (uint16_t)c->port;
@@ -335,7 +345,7 @@ static const char *ready_marker(const char *runtime)
         return "API server listening at";
     if (strcmp(runtime, "gdb") == 0)
         return "Listening on port";
-    return "inspector of process";
+    return "opened (process"; /* after the port: see kube/target.c */
 }
 
 static int dbg_log_chunk(void *data, const char *buf, size_t len)

@@ -460,10 +460,22 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "while kill -0 $gs 2>/dev/null; do wait $gs; done\n",
                  select_script, KUBE_DEBUG_CLIENT_WAIT_S,
                  KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
-    } else { /* node: open the inspector, which listens on 9229 */
+    } else {
+        /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
+         * 9229 unless the process's options say another port: a process
+         * started with --inspect=PORT is used as it is.  The port is said
+         * before "opened", kdap's ready marker, so it is whole when seen. */
         snprintf(script, sizeof(script),
-                 "%skill -USR1 $pid && echo \"kdap: inspector of process $pid "
-                 "opened\"",
+                 "%sset -f\nfor a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
+                 "$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | "
+                 "sed -n 's/^NODE_OPTIONS=//p'); do\n"
+                 "  case \"$a\" in --inspect=*|--inspect-brk=*|--inspect-wait=*"
+                 "|--inspect-port=*|--debug-port=*)\n"
+                 "    v=${a#*=}; v=${v##*:}\n"
+                 "    case \"$v\" in ''|*[!0-9]*) ;; *) port=$v;; esac;; esac\n"
+                 "done\n"
+                 "kill -USR1 $pid && echo \"kdap: inspector on port $port "
+                 "opened (process $pid)\"",
                  select_script);
     }
     c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:{s:{s:[s]}}, "

@@ -75,7 +75,7 @@ class ClusterNodeApp:
     """A demo app in its own Deployment (one pod, container "app"), with the same surface
     as nodedbg.NodeService: get/get_async/answers/alive/wait_app, over a tunnel to :8080."""
 
-    def __init__(self, case, app, argv, ready_text):
+    def __init__(self, case, app, argv, ready_text, env=None):
         self.name = "%s-%d" % (app, next(_names))
         self.cleaned = False
         obj = {"apiVersion": "apps/v1", "kind": "Deployment",
@@ -84,6 +84,8 @@ class ClusterNodeApp:
                         "template": {"metadata": {"labels": {"app": self.name}},
                                      "spec": {"containers": [{
                                          "name": "app", "image": IMAGE, "command": argv,
+                                         "env": [{"name": k, "value": v}
+                                                 for k, v in (env or {}).items()],
                                          "ports": [{"containerPort": APP_PORT}]}]}}}}
         path = os.path.join(CL.dir, "deploy-%s.json" % self.name)
         with open(path, "w") as f:
@@ -198,15 +200,16 @@ class ClusterNodeCase(test_node.NodeCase):
     REMOTE_TS_SRC_DIR = "/app/tests/apps/node-ts-demo/src"
     ROOTS = {"localRoot": REPO, "remoteRoot": REMOTE_ROOT}
 
-    def node(self, app="js", mode="inspect", name="node"):
+    def node(self, app="js", mode="inspect", name="node", flags=None, env=None):
         """mode "inspect" and "sigusr1": a plain `node app.js` (kdap opens the inspector
         with SIGUSR1); "preinspect": started with --inspect=127.0.0.1:9229; "brk":
         --inspect-brk=127.0.0.1:9229 (nothing runs until a debugger says so)."""
-        flags = {"inspect": [], "sigusr1": [], "preinspect": ["--inspect=127.0.0.1:9229"],
-                 "brk": ["--inspect-brk=127.0.0.1:9229"]}[mode]
+        if flags is None:
+            flags = {"inspect": [], "sigusr1": [], "preinspect": ["--inspect=127.0.0.1:9229"],
+                     "brk": ["--inspect-brk=127.0.0.1:9229"]}[mode]
         argv = ["/usr/bin/node"] + flags + [REMOTE_JS if app == "js" else REMOTE_TS, str(APP_PORT)]
         ready = "Debugger listening" if mode == "brk" else "listening on 127.0.0.1:%d" % APP_PORT
-        return ClusterNodeApp(self, app, argv, ready)
+        return ClusterNodeApp(self, app, argv, ready, env)
 
     def target_args(self, svc, **extra):
         args = {"name": "web", "target": "deployment/" + svc.name, "runtime": "node",
@@ -307,6 +310,21 @@ class TestNodeJSCluster(ClusterNodeCase, test_node.TestNodeJS):
         self.disconnect_and_exit(c, [svc])
         self.assertTrue(get.wait(5).startswith("hello /again #"))
         self.assertEqual(len(svc.debug_containers()), 2)
+
+    def test_inspector_port_from_the_process_options(self):
+        """Not 9229: the port of --inspect=PORT (open already), or of --inspect-port in
+        NODE_OPTIONS (where SIGUSR1 opens it), is the one kdap tunnels to."""
+        for port, svc in ((9230, self.node(flags=["--inspect=127.0.0.1:9230"])),
+                          (9231, self.node(env={"NODE_OPTIONS": "--inspect-port=127.0.0.1:9231"}))):
+            c, bps = self.node_session(svc, [{"line": test_node.BP_HANDLE}])
+            self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+            steps = [e["body"].get("message", "") for e in c.events()
+                     if e["event"] in ("progressStart", "progressUpdate")]
+            self.assertTrue(any("port %d" % port in s for s in steps), steps)
+            get, _ = self.stop(c, svc, "/port-%d" % port)
+            self.assertEqual(self.frames(c)[0]["line"], test_node.BP_HANDLE)
+            self.disconnect_and_exit(c, [svc])
+            self.assertTrue(get.wait(5).startswith("hello /port-%d #1" % port))
 
 
 class TestNodeTypeScriptCluster(ClusterNodeCase, test_node.TestNodeTypeScript):

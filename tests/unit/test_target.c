@@ -110,6 +110,18 @@ int main(void)
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "trap 'kill -INT $pid' INT") != NULL);
     json_decref(p);
+    /* node: the port of a process started with --inspect=PORT (or given
+     * in NODE_OPTIONS), said before the ready marker */
+    p = kube_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
+                                 "app", NULL, 9229);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "--inspect=*|--inspect-brk=*|--inspect-wait=*|--inspect-port=*") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "sed -n 's/^NODE_OPTIONS=//p'") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "kill -USR1 $pid && echo \"kdap: inspector on port $port opened "
+                  "(process $pid)\"") != NULL);
+    json_decref(p);
     printf("test_target: ok\n");
     return 0;
 }

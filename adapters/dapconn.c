@@ -42,6 +42,7 @@ struct adapter_dapconn {
     uv_timer_t defer; /* close requested by the owner, run from the loop */
     uint64_t connect_deadline;
     dap_frame frame;
+    dap_buf out;      /* serialisation buffer, reused */
     int64_t seq;
     struct pending *pending;
     struct adapter_dapconn_callbacks cb;
@@ -62,6 +63,7 @@ static void maybe_release(adapter_dapconn *c)
     if (!c->freeing || c->handles > 0 || c->gai_active)
         return;
     dap_frame_cleanup(&c->frame);
+    dap_buf_cleanup(&c->out);
     free(c->what);
     free(c->hostport);
     free(c);
@@ -347,6 +349,7 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
     c->state = C_RESOLVING;
     c->seq = 1;
     dap_frame_init(&c->frame, DAP_FRAME_MAX_BODY);
+    dap_buf_init(&c->out, DAP_FRAME_MAX_BODY + 64);
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->defer);
     c->timer.data = c;
@@ -390,8 +393,8 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
     struct pending *p;
     struct write_req *w;
     json_t *msg;
-    char *body;
-    dap_buf out;
+    const char *frame;
+    size_t len;
     uv_buf_t b;
     int rc;
 
@@ -403,31 +406,44 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
         return DAP_ENOMEM;
     if (args != NULL)
         json_object_set(msg, "arguments", args);
-    body = json_dumps(msg, JSON_COMPACT);
+    rc = dap_frame_encode(&c->out, msg, &frame, &len);
     json_decref(msg);
-    if (body == NULL)
-        return DAP_ENOMEM;
+    if (rc < 0)
+        return rc;
     if (dap_log_enabled(DAP_LOG_DEBUG))
-        DAP_LOGD("-> %s %.2000s", c->what, body);
-    dap_buf_init(&out, DAP_FRAME_MAX_BODY + 64);
-    rc = dap_frame_write(&out, body, strlen(body));
-    free(body);
+        DAP_LOGD("-> %s %.*s", c->what, (int)(len > 2000 ? 2000 : len), frame);
     p = calloc(1, sizeof(*p));
-    w = calloc(1, sizeof(*w));
-    if (rc < 0 || p == NULL || w == NULL) {
-        dap_buf_cleanup(&out);
-        free(p);
-        free(w);
-        return rc < 0 ? rc : DAP_ENOMEM;
+    if (p == NULL)
+        return DAP_ENOMEM;
+    /* Write at once when nothing is queued (the usual case); queue a copy
+     * of what the socket did not take. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        b = uv_buf_init((char *)frame, (unsigned)len);
+        rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (rc > 0) {
+            frame += rc;
+            len -= (size_t)rc;
+        }
     }
-    w->data = dap_buf_take(&out, &b.len);
-    b.base = w->data;
-    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-    if (rc < 0) {
-        free(w->data);
-        free(w);
-        free(p);
-        return DAP_ECLOSED;
+    if (len > 0) {
+        w = calloc(1, sizeof(*w));
+        if (w != NULL)
+            w->data = malloc(len);
+        if (w == NULL || w->data == NULL) {
+            if (w != NULL)
+                free(w);
+            free(p);
+            return DAP_ENOMEM;
+        }
+        memcpy(w->data, frame, len);
+        b = uv_buf_init(w->data, (unsigned)len);
+        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+        if (rc < 0) {
+            free(w->data);
+            free(w);
+            free(p);
+            return DAP_ECLOSED;
+        }
     }
     p->seq = c->seq++;
     p->command = strdup(command);

@@ -2,6 +2,7 @@
 #include "frame.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -203,4 +204,36 @@ int dap_frame_write(dap_buf *out, const char *body, size_t len)
     if (rc < 0)
         return rc;
     return dap_buf_append(out, body, len);
+}
+
+#define HEADER_ROOM 32
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    return dap_buf_append(data, buffer, size) < 0 ? -1 : 0;
+}
+
+int dap_frame_encode(dap_buf *out, json_t *msg, const char **frame,
+                     size_t *len)
+{
+    char header[HEADER_ROOM];
+    size_t n;
+    int hl;
+
+    dap_buf_reset(out);
+    memset(header, ' ', sizeof(header));
+    if (dap_buf_append(out, header, HEADER_ROOM) < 0)
+        return DAP_ENOMEM;
+    if (json_dump_callback(msg, dump_cb, out, JSON_COMPACT) < 0) {
+        /* Appending only fails past the cap (or out of memory, which the
+         * cap makes the likelier story). */
+        dap_buf_reset(out);
+        return DAP_ETOOBIG;
+    }
+    n = out->len - HEADER_ROOM;
+    hl = snprintf(header, sizeof(header), "Content-Length: %zu\r\n\r\n", n);
+    memcpy(out->data + HEADER_ROOM - hl, header, (size_t)hl);
+    *frame = out->data + HEADER_ROOM - hl;
+    *len = (size_t)hl + n;
+    return 0;
 }

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "err.h"
 
@@ -48,5 +50,13 @@ int dap_frame_next(dap_frame *f, const char **body, size_t *len,
 
 /* Serialise one message: the header and the body into `out`. */
 int dap_frame_write(dap_buf *out, const char *body, size_t len) DAP_WUR;
+
+/* Serialise a JSON message with its header into `out` (reset first, so one
+ * buffer serves every message of a connection): the JSON is dumped once,
+ * behind room for the header, which is then written right-aligned against
+ * it.  On success *frame and *len name the framed bytes inside out (valid
+ * until out changes).  Returns 0, DAP_ETOOBIG or DAP_ENOMEM. */
+int dap_frame_encode(dap_buf *out, json_t *msg, const char **frame,
+                     size_t *len) DAP_WUR;
 
 #endif

@@ -19,9 +19,6 @@
 #include "session_int.h"
 
 #define SHUTDOWN_TIMEOUT_MS 4000
-/* Room kept in front of a serialised message for its header, which is
- * written right-aligned against the body once its length is known. */
-#define HEADER_ROOM 32
 #define TERMINATED_GRACE_MS 2000
 
 static const char *const state_names[] = {"new",      "ready",    "attaching",
@@ -50,7 +47,7 @@ int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
     s->lines_start_at_1 = 1;
     s->columns_start_at_1 = 1;
     dap_frame_init(&s->in, DAP_FRAME_MAX_BODY);
-    dap_buf_init(&s->out, DAP_FRAME_MAX_BODY + HEADER_ROOM);
+    dap_buf_init(&s->out, DAP_FRAME_MAX_BODY + 64);
     dap_idmap_init(&s->threads, "thread", 1, INT32_MAX);
     dap_idmap_init(&s->frames, "frame", 1, INT32_MAX);
     dap_idmap_init(&s->vars, "variables", 1, INT32_MAX);
@@ -128,45 +125,34 @@ void dap_session_free(dap_session *s)
 /* ---- output ------------------------------------------------------------ */
 
 
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-    return dap_buf_append(data, buffer, size) < 0 ? -1 : 0;
-}
-
 void dap__send(dap_session *s, json_t *msg_new)
 {
-    char header[HEADER_ROOM];
-    dap_buf *out = &s->out;
-    size_t n;
-    int hl;
+    const char *frame;
+    size_t len;
+    int rc;
 
     if (msg_new == NULL) {
         DAP_LOGE("out of memory building a message");
         return;
     }
     json_object_set_new(msg_new, "seq", json_integer(s->out_seq++));
-    /* Serialise once, into a buffer reused for every message, behind room
-     * for the header: this is the hot path of every response and event. */
-    dap_buf_reset(out);
-    if (dap_buf_append(out, header, HEADER_ROOM) < 0 ||
-        json_dump_callback(msg_new, dump_cb, out, JSON_COMPACT) < 0) {
-        DAP_LOGE("cannot serialise a message (over %u bytes?); dropped",
-                 DAP_FRAME_MAX_BODY);
-        json_decref(msg_new);
-        dap_buf_reset(out);
+    /* One serialisation into a buffer reused for every message: this is
+     * the hot path of every response and event. */
+    rc = dap_frame_encode(&s->out, msg_new, &frame, &len);
+    json_decref(msg_new);
+    if (rc < 0) {
+        DAP_LOGE("cannot serialise a message (%s); dropped", dap_strerror(rc));
         return;
     }
-    json_decref(msg_new);
-    n = out->len - HEADER_ROOM;
-    hl = snprintf(header, sizeof(header), "Content-Length: %zu\r\n\r\n", n);
-    memcpy(out->data + HEADER_ROOM - hl, header, (size_t)hl);
-    if (dap_log_enabled(DAP_LOG_DEBUG))
-        DAP_LOGD("-> editor %.*s", (int)(n > 2000 ? 2000 : n),
-                 out->data + HEADER_ROOM);
-    s->cb.write_fn(s->cb.data, out->data + HEADER_ROOM - hl, (size_t)hl + n);
+    if (dap_log_enabled(DAP_LOG_DEBUG)) {
+        const char *body = strstr(frame, "\r\n\r\n") + 4;
+        size_t n = len - (size_t)(body - frame);
+        DAP_LOGD("-> editor %.*s", (int)(n > 2000 ? 2000 : n), body);
+    }
+    s->cb.write_fn(s->cb.data, frame, len);
     /* Do not keep a huge buffer around after one huge message. */
-    if (out->alloc > (1u << 20))
-        dap_buf_cleanup(out);
+    if (s->out.alloc > (1u << 20))
+        dap_buf_cleanup(&s->out);
 }
 
 void dap__event(dap_session *s, const char *event, json_t *body_new)

@@ -80,6 +80,8 @@ struct kube_wsc {
     struct dap_error pending_err; /* a deferred close report */
     int pending_status;
     int in_new;            /* inside kube_wsc_new: no callbacks */
+    int eof;               /* the server ended TCP; unread input may
+                              still wait behind a pause */
 };
 
 /* ---- pure parts --------------------------------------------------------- */
@@ -703,6 +705,25 @@ static void drive(kube_wsc *w)
     }
 }
 
+/* The TCP stream ended: finish once everything before it was handled. */
+static void eof_check(kube_wsc *w)
+{
+    if (!w->eof || w->state == S_CLOSED || w->freed)
+        return;
+    if (w->paused && w->state == S_OPEN &&
+        (w->in.len > 0 || (w->tls && (BIO_ctrl_pending(w->rbio) > 0 ||
+                                      SSL_pending(w->ssl) > 0))))
+        return; /* resumed later by kube_wsc_pause(w, 0) */
+    if (w->state == S_REFUSED)
+        refused_done(w);
+    else if (w->closing)
+        finish(w, 0, NULL, NULL);
+    else
+        fail(w, DAP_ECLOSED, "%s:%d closed the connection%s", w->host,
+             w->port,
+             w->state == S_OPEN ? "" : " during the WebSocket upgrade");
+}
+
 static void pump_cb(uv_idle_t *h)
 {
     kube_wsc *w = h->data;
@@ -717,6 +738,7 @@ static void pump_cb(uv_idle_t *h)
         return;
     }
     drive(w);
+    eof_check(w);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -757,20 +779,9 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n < 0) {
         uv_read_stop(s);
         w->reading = 0;
-        if (w->tls)
-            drive(w);
-        else
-            process(w);
-        if (w->state == S_CLOSED)
-            return;
-        if (w->state == S_REFUSED)
-            refused_done(w);
-        else if (w->closing)
-            finish(w, 0, NULL, NULL);
-        else
-            fail(w, DAP_ECLOSED, "%s:%d closed the connection%s", w->host,
-                 w->port,
-                 w->state == S_OPEN ? "" : " during the WebSocket upgrade");
+        w->eof = 1;
+        drive(w);
+        eof_check(w);
     }
 }
 
@@ -1114,8 +1125,8 @@ void kube_wsc_pause(kube_wsc *w, int pause)
         }
         return;
     }
-    if (!w->reading && w->state >= S_TLS && w->state != S_CLOSED &&
-        uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb) == 0)
+    if (!w->reading && !w->eof && w->state >= S_TLS &&
+        w->state != S_CLOSED && uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb) == 0)
         w->reading = 1;
     /* What was already received is processed from the loop, not from
      * inside the caller. */

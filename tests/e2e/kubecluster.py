@@ -25,7 +25,9 @@ DOWN = os.path.join(REPO, "tests", "cluster", "down")
 KUBECTL = "/usr/bin/kubectl" if os.path.exists("/usr/bin/kubectl") else "kubectl"
 NODE_IMAGE = "127.0.0.1:5000/kdap/node-hello:latest"
 
-# Ports inside the echo pod: 7000 echoes, 7001 swallows, 7002 sends N bytes on request.
+# Ports inside the echo pod: 7000 echoes, 7001 swallows, 7002 sends N bytes on request and keeps
+# the connection open (the local API server drops what it still buffers for a slow client when the
+# pod side closes first, so the tests end connections from the client side).
 ECHO_JS = r"""
 const net = require('net');
 net.createServer(s => s.pipe(s)).listen(7000, '127.0.0.1');
@@ -35,7 +37,7 @@ net.createServer(s => {
     let left = parseInt(d.toString()), chunk = Buffer.alloc(65536, 120);
     const more = () => { while (left > 0) { const n = Math.min(left, chunk.length); left -= n;
       if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { s.once('drain', more); return; } }
-      s.end(); };
+      };
     more(); });
   s.on('error', () => {});
 }).listen(7002, '127.0.0.1');

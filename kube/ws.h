@@ -86,7 +86,10 @@ void kube_ws_free(kube_ws *ws);
  * run; borrowed. */
 const char *kube_ws_subprotocol(const kube_ws *ws);
 /* Stop (pause = 1) or resume (0) reading from the connection: while
- * paused, message_fn does not run and TCP pushes back on the server. */
+ * paused, message_fn does not run and TCP pushes back on the server.
+ * Known problem: with lws 4.1.6 on the libuv loop and TLS, a resumed
+ * connection can stall (data left in lws's buffers is not serviced; fixed
+ * upstream in 4.3.3), so kube's tunnels use kube/wsc.h instead. */
 void kube_ws_pause_rx(kube_ws *ws, int pause);
 /* Call drain_fn(data, ws) from the loop each time a write leaves at most
  * `low` bytes queued (for senders that stop feeding above a high-water

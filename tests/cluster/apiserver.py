@@ -1468,7 +1468,10 @@ def _pipe(client, up):
     to_up, to_client = b"", b""
     c_open = u_open = True
     try:
-        while (c_open or to_client) and (u_open or to_up):
+        # Each direction lives while it has a source or bytes in flight and
+        # its destination is open: bytes the kubelet sent before closing
+        # still reach a slow client.
+        while ((c_open or to_up) and u_open) or ((u_open or to_client) and c_open):
             rl, wl = [], []
             if c_open and len(to_up) < 1 << 20:
                 rl.append(client)

@@ -157,6 +157,8 @@ static const struct perm {
     {"apps", "deployments", NULL, "list", "attach to a deployment"},
     {"apps", "replicasets", NULL, "get", "find a deployment's pods"},
     {"apps", "replicasets", NULL, "list", "find a deployment's pods"},
+    {"apps", "statefulsets", NULL, "get", "attach to a statefulset"},
+    {"apps", "statefulsets", NULL, "list", "attach to a statefulset"},
 };
 #define NPERMS (sizeof(perms) / sizeof(perms[0]))
 

@@ -144,10 +144,10 @@ int dap_frame_next(dap_frame *f, const char **body, size_t *len,
     while (f->pos < f->in.len &&
            (f->in.data[f->pos] == '\r' || f->in.data[f->pos] == '\n'))
         f->pos++;
-    start = f->in.data + f->pos;
     avail = f->in.len - f->pos;
     if (avail == 0)
-        return 0;
+        return 0; /* also before the first byte, when data is still NULL */
+    start = f->in.data + f->pos;
 
     hdr_end = find_crlf2(start, avail);
     if (hdr_end == NULL) {

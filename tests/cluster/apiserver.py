@@ -1465,7 +1465,9 @@ def _pipe(client, up):
     """Copies bytes both ways until either side closes.  client is an SSLSocket: check pending()."""
     client.setblocking(False)
     up.setblocking(False)
-    to_up, to_client = b"", b""
+    # bytearrays, consumed from the front in C: byte strings sliced per
+    # send made the proxy quadratic in what was buffered.
+    to_up, to_client = bytearray(), bytearray()
     c_open = u_open = True
     try:
         # Each direction lives while it has a source or bytes in flight and
@@ -1488,7 +1490,7 @@ def _pipe(client, up):
             if client in r:
                 try:
                     while True:
-                        d = client.recv(65536)
+                        d = client.recv(262144)
                         if not d:
                             c_open = False
                             break
@@ -1506,7 +1508,7 @@ def _pipe(client, up):
                         pass
             if up in r:
                 try:
-                    d = up.recv(65536)
+                    d = up.recv(262144)
                     if not d:
                         u_open = False
                     to_client += d
@@ -1517,7 +1519,7 @@ def _pipe(client, up):
             if to_up and (up in w or up in r or True):
                 try:
                     n = up.send(to_up)
-                    to_up = to_up[n:]
+                    del to_up[:n]
                 except BlockingIOError:
                     pass
                 except OSError:
@@ -1525,7 +1527,7 @@ def _pipe(client, up):
             if to_client:
                 try:
                     n = client.send(to_client)
-                    to_client = to_client[n:]
+                    del to_client[:n]
                 except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
                     pass
                 except (OSError, ssl.SSLError):

@@ -7,6 +7,7 @@ One cluster (tests/cluster/up in a private --dir) serves the whole file.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -172,6 +173,29 @@ class ClusterAttach(unittest.TestCase):
         st = wait_all_terminated(app.pod)
         self.assertTrue(st)
         print("attach-to-ready %.2fs" % attach_s, file=sys.stderr)
+
+    def test_sigterm_while_stopped_detaches(self):
+        """The editor's process manager sends SIGTERM while a breakpoint holds the service:
+        kdap detaches (breakpoints removed, delve gone, debug container ended) and exits, and
+        the held request completes."""
+        app = CL.deploy_go_hello()
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"target": "deployment/go-hello", "kubeconfig": CL.kubeconfig})
+        c.wait_event("initialized", 30)
+        c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        result = {}
+        th = threading.Thread(target=lambda: result.update(body=app.get("/held", 30)))
+        th.start()
+        c.wait_event("stopped", 30)
+        c.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(c.wait_exit(5), 0)
+        th.join(15)
+        self.assertIn("hello /held", result.get("body", ""))
+        self.assertTrue(app.answers(10))
+        wait_all_terminated(app.pod)
 
     def test_label_selector_and_process_pattern(self):
         app = CL.deploy_go_hello()

@@ -144,4 +144,34 @@ class EditorClientCase(unittest.TestCase):
         clusterdbg.check_cluster_after_detach(cl, app)
 
 
-__all__ = ["EditorClientCase", "APP_SRC", "BP_LINE", "BUILD", "REPO", "STEP_TIMEOUT"]
+class EditorScenarios:
+    """The sessions every editor runs, mixed into an EditorClientCase subclass that
+    defines NAME ("emacs", "vscode"), run_editor() and check(steps, spec): the same
+    user story locally, through the cluster with a tunnel the test opens, and with
+    kdap's own "target"."""
+
+    def test_local(self):
+        svc, attach = self.local_setup()
+        spec = self.spec(attach, svc.app_port, "/from-%s-local" % self.NAME)
+        steps = self.session(spec)
+        self.check(steps, spec)
+        self.assertTrue(svc.answers(5), "go-hello halted after the session")
+
+    def cluster_session(self, mode):
+        cl, app, attach = self.cluster_setup(mode)
+        spec = self.spec(attach, app.http_port, "/from-%s-cluster-%s" % (self.NAME, mode))
+        steps = self.session(spec)
+        self.check(steps, spec)
+        self.check_cluster_after(cl, app)
+
+    def test_cluster_tunnel(self):
+        """delve in an ephemeral container and a port-forward tunnel set up by the test;
+        the editor attaches with "connect"."""
+        self.cluster_session("tunnel")
+
+    def test_cluster_target(self):
+        """kdap does it all: the editor attaches with "target": "deployment/go-hello"."""
+        self.cluster_session("target")
+
+
+__all__ = ["EditorClientCase", "EditorScenarios", "APP_SRC", "BP_LINE", "BUILD", "REPO", "STEP_TIMEOUT"]

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import unittest
 
-from editorcase import BUILD, REPO, STEP_TIMEOUT, EditorClientCase
+from editorcase import BUILD, REPO, STEP_TIMEOUT, EditorClientCase, EditorScenarios
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "emacs_client.el")
 KDAP_EL = os.path.join(REPO, "editor-configs", "emacs", "kdap.el")
@@ -43,7 +43,8 @@ _MISSING = dap_mode_missing()
 
 
 @unittest.skipIf(_MISSING, _MISSING)
-class EmacsClient(EditorClientCase):
+class EmacsClient(EditorScenarios, EditorClientCase):
+    NAME = "emacs"
     editor = "emacs"
 
     def run_editor(self, spec):
@@ -69,29 +70,6 @@ class EmacsClient(EditorClientCase):
         self.assertIn(spec["httpPath"], steps["variable"]["value"])
         self.assertIn(spec["httpPath"], steps["continued"]["body"])
         self.assertEqual(steps["exit"]["status"], 0)
-
-    def test_local(self):
-        svc, attach = self.local_setup()
-        spec = self.spec(attach, svc.app_port, "/from-emacs-local")
-        steps = self.session(spec)
-        self.check(steps, spec)
-        self.assertTrue(svc.answers(5), "go-hello halted after the session")
-
-    def cluster_session(self, mode):
-        cl, app, attach = self.cluster_setup(mode)
-        spec = self.spec(attach, app.http_port, "/from-emacs-cluster-" + mode)
-        steps = self.session(spec)
-        self.check(steps, spec)
-        self.check_cluster_after(cl, app)
-
-    def test_cluster_tunnel(self):
-        """delve in an ephemeral container and a port-forward tunnel set up by the test;
-        the editor attaches with "connect"."""
-        self.cluster_session("tunnel")
-
-    def test_cluster_target(self):
-        """kdap does it all: the editor attaches with "target": "deployment/go-hello"."""
-        self.cluster_session("target")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import os
 import shutil
 import unittest
 
-from editorcase import REPO, EditorClientCase, log_file
+from editorcase import REPO, EditorClientCase, EditorScenarios, log_file
 
 NODE_MODULES = os.path.join(REPO, "tests", "node_modules")
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vscode_client.js")
@@ -29,7 +29,8 @@ EXTENSION = os.path.join(REPO, "editor-configs", "vscode", "extension.js")
 @unittest.skipUnless(shutil.which("node"), "node is not installed")
 @unittest.skipUnless(os.path.isdir(os.path.join(NODE_MODULES, "@vscode", "debugadapter-testsupport")),
                      "tests/node_modules lacks @vscode/debugadapter-testsupport (npm ci in tests/)")
-class VSCodeClient(EditorClientCase):
+class VSCodeClient(EditorScenarios, EditorClientCase):
+    NAME = "vscode"
     editor = "vscode"
 
     def run_editor(self, spec):
@@ -48,29 +49,6 @@ class VSCodeClient(EditorClientCase):
         self.assertIn(spec["httpPath"], steps["variables"]["value"])
         self.assertIn(spec["httpPath"], steps["continue"]["body"])
         self.assertEqual(steps["exit"]["code"], 0)
-
-    def test_local(self):
-        svc, attach = self.local_setup()
-        spec = self.spec(attach, svc.app_port, "/from-vscode-local")
-        steps = self.session(spec)
-        self.check(steps, spec)
-        self.assertTrue(svc.answers(5), "go-hello halted after the session")
-
-    def cluster_session(self, mode):
-        cl, app, attach = self.cluster_setup(mode)
-        spec = self.spec(attach, app.http_port, "/from-vscode-cluster-" + mode)
-        steps = self.session(spec)
-        self.check(steps, spec)
-        self.check_cluster_after(cl, app)
-
-    def test_cluster_tunnel(self):
-        """delve in an ephemeral container and a port-forward tunnel set up by the test;
-        the editor attaches with "connect"."""
-        self.cluster_session("tunnel")
-
-    def test_cluster_target(self):
-        """kdap does it all: the editor attaches with "target": "deployment/go-hello"."""
-        self.cluster_session("target")
 
 
 if __name__ == "__main__":

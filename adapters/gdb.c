@@ -5,7 +5,7 @@
  * connects it to a gdbserver with `-target-select remote HOST:PORT`
  * (`extended-remote` plus `-target-attach PID` for `gdbserver --multi`) and
  * translates DAP to MI.  Debian 12's gdb 13 has no DAP interpreter, and LLDB
- * must never be paired with GNU gdbserver (TESTBED.md section 4), hence MI.
+ * must never be paired with GNU gdbserver (docs/testing.md §4), hence MI.
  *
  * How the pieces fit:
  * - Every MI command carries a token and belongs to a request (`struct

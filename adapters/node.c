@@ -1,7 +1,7 @@
 /* node.c - the Node.js backend: DAP in, Chrome DevTools Protocol out.
  *
  * kdap talks to Node's inspector itself (there is no DAP server for Node
- * that could run standalone here, see PROTOCOLS.md §8.5): GET /json/list,
+ * that could run standalone here, see docs/protocols.md §7): GET /json/list,
  * a WebSocket to the first "node" target, then CDP.  Translation of the
  * messages themselves is in cdp.c (pure); this file holds the state:
  * - scripts: Debugger.scriptParsed gives scriptId -> url (and a source

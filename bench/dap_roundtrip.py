@@ -16,7 +16,7 @@ median.  Target: ratio <= 1.10 and <= 100 us added.  At the end the app is resum
 breakpoint cleared (by kdap's disconnect) and every process is killed.
 
 Usage: /usr/bin/python3 bench/dap_roundtrip.py [-n 300] [--warmup 30] [--json out.json] [--check]
-Env: KDAP_BIN (default build/kdap), KDAP_DAP_SCHEMA is not needed here.
+Env: KDAP_BIN (default build/kdap).
 """
 
 import argparse

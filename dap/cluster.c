@@ -1,6 +1,6 @@
 /* cluster.c - attaching to a workload in the cluster: a service's "target".
  *
- * DESIGN.md "Attach, step by step", one service at a time, all services in
+ * docs/architecture.md §6, one service at a time, all services in
  * parallel:
  *   1. resolve the target to one running pod and container (say which and
  *      why; close names when it does not exist);

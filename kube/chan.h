@@ -1,7 +1,7 @@
 /* chan.h - the Kubernetes WebSocket channel protocols, as a pure codec (no
  * I/O; unit-tested and fuzzed by tests/fuzz/fuzz_chan.c).
  *
- * Design notes (PROTOCOLS.md sections 1.4 and 2.2).
+ * Design notes (docs/protocols.md §1.2 and §2).
  * - v4.channel.k8s.io (and the empty subprotocol) and v5.channel.k8s.io:
  *   every WebSocket message is one channel byte then the payload.
  *   v4.base64.channel.k8s.io: text messages, an ASCII digit '0'+channel then

@@ -3,7 +3,7 @@
  *
  * Design notes.
  * - kube_pf_conn is one tunnel: ONE WebSocket to pods/NAME/portforward with
- *   ONE port = one TCP connection inside the pod (PROTOCOLS.md 1.6).  It is
+ *   ONE port = one TCP connection inside the pod (docs/protocols.md §1.3).  It is
  *   a byte pipe with callbacks, so kdap itself can speak through it
  *   (attach) and kube_portfwd can glue it to accepted TCP connections.
  * - Writes are cut into messages of at most 32 KiB, each one unfragmented

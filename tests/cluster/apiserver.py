@@ -6,7 +6,7 @@
 TLS on 127.0.0.1 (HTTP/1.1, keep-alive, chunked watch/log streams), PKI and kubeconfigs in DIR
 (see api_pki.py), in-memory objects (api_store.py), patches (api_patch.py), defaulting,
 validation, Pod Security and Table printing (api_resources.py), Deployment/ReplicaSet/GC/
-namespace controllers (api_controllers.py).  Interface with the kubelet: /tmp/cluster_contract.md
+namespace controllers (api_controllers.py).  Interface with the kubelet: docs/cluster.md §3
 (pod subresources exec/attach/portforward/log are proxied raw to 127.0.0.1:$(cat DIR/kubelet.port)).
 
 Files: DIR/apiserver.pid, DIR/apiserver.port, DIR/apiserver.ready (written once listening),

@@ -37,13 +37,9 @@ class DapError(AssertionError):
 
 
 def schema_path():
-    """Where the official DAP schema is: $KDAP_DAP_SCHEMA, else <repo>/../shared/dap/..."""
-    env = os.environ.get("KDAP_DAP_SCHEMA")
-    if env:
-        return env
+    """The official DAP schema, vendored in the tree (tests/schema/, see README "Vendored")."""
     here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(os.path.dirname(here))
-    return os.path.join(os.path.dirname(repo), "shared", "dap", "debugAdapterProtocol.json")
+    return os.path.join(os.path.dirname(here), "schema", "debugAdapterProtocol.json")
 
 
 class SchemaValidator:
@@ -62,7 +58,8 @@ class SchemaValidator:
         path = path or schema_path()
         if not os.path.exists(path):
             raise FileNotFoundError(
-                "DAP schema not found at %s (set KDAP_DAP_SCHEMA)" % path)
+                "DAP schema not found at %s (it is part of the tree: restore it with "
+                "git checkout -- tests/schema)" % path)
         with open(path, encoding="utf-8") as f:
             self.schema = json.load(f)
         self.defs = self.schema["definitions"]

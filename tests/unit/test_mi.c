@@ -19,8 +19,8 @@ static void test_results(void)
 {
     json_t *r = parse("3^done,bkpt={number=\"1\",type=\"breakpoint\",disp=\"keep\","
                       "enabled=\"y\",addr=\"0x000055c3bf5ab1a4\",func=\"tick\","
-                      "file=\"/src/kdap/tests/apps/c-demo/main.c\",fullname=\"/work/"
-                      "main/tests/apps/c-demo/main.c\",line=\"34\",thread-groups=[\"i1\"],"
+                      "file=\"/src/kdap/tests/apps/c-demo/main.c\",fullname=\"/home/"
+                      "dev/tests/apps/c-demo/main.c\",line=\"34\",thread-groups=[\"i1\"],"
                       "times=\"0\",original-location=\"main.c:33\"}");
     ASSERT_EQ(rec.kind, ADAPTER_MI_RESULT);
     ASSERT(rec.has_token);

@@ -2,13 +2,15 @@
 """Start/stop logic of the kdap local test cluster, used by tests/cluster/up and tests/cluster/down.
 
 up:   registry (docker-registry on 127.0.0.1:5000, storage DIR/registry), API server
-      (tests/cluster/apiserver.py --dir DIR), kubelet (tests/cluster/kubelet.py --dir DIR), then
+      (tests/cluster/apiserver.py --dir DIR), the registries with credentials (registry_auth.py:
+      Basic on 127.0.0.1:5001, token auth on :5002 with its token service on :5003), kubelet (tests/cluster/kubelet.py --dir DIR), then
       builds/pushes the images of tests/cluster/images/*.json that the registry lacks.
       Idempotent; recovers from a crashed previous run (stale pid files, processes, netns, mounts).
 down: stops the kubelet (which stops every pod), the API server and the registry, then sweeps:
       no process, mount or network namespace of the cluster remains.
 """
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -19,30 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import oci  # noqa: E402
+import registry_auth  # noqa: E402
 
 PY = "/usr/bin/python3"
-REGISTRY_CONFIG = """version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-  fields:
-    service: registry
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: 127.0.0.1:5000
-  secret: kdap-local-test-registry
-  headers:
-    X-Content-Type-Options: [nosniff]
-"""
-
-
 def parse_dir(argv, prog):
     ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("--dir", default=os.environ.get("KDAP_CLUSTER_DIR") or os.path.join(REPO, "build", "cluster"))
@@ -115,7 +96,8 @@ def start_registry(d, log):
     os.makedirs(os.path.join(root, "data"), exist_ok=True)
     cfg = os.path.join(root, "config.yml")
     with open(cfg, "w") as f:
-        f.write(REGISTRY_CONFIG.format(root=os.path.join(root, "data")))
+        f.write(registry_auth.config_yaml("registry", os.path.join(root, "data"), "127.0.0.1:5000",
+                                          "kdap-local-test-registry"))
     p = spawn(["/usr/bin/docker-registry", "serve", cfg], os.path.join(d, "registry.log"))
     with open(pidf, "w") as f:
         f.write("%d\n" % p.pid)
@@ -125,6 +107,66 @@ def start_registry(d, log):
             raise RuntimeError("docker-registry exited (%s), see %s/registry.log" % (p.returncode, d))
         return reg.ping()
     wait_until(ready, 15, "the registry on 127.0.0.1:5000")
+
+
+AUTH_PROCS = ("basic", "token", "token-service")
+
+
+def start_auth_registries(d, log):
+    """The Basic-auth and the token-auth registry plus its token service (registry_auth.py)."""
+    import ssl
+    paths = registry_auth.Paths(d)
+    creds, _ = registry_auth.ensure_files(d)
+    ctx = ssl.create_default_context(cafile=paths.ca_crt)
+    markers = {"basic": "docker-registry", "token": "docker-registry", "token-service": "registry_auth.py"}
+    addrs = {}
+    try:
+        with open(paths.registries) as f:
+            pub = json.load(f)
+        addrs = {"basic": pub["basic"], "token": pub["token"],
+                 "token-service": pub["token-service"].split("/")[2]}
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+    pids = {k: read_pid(paths.pidfile(k)) for k in AUTH_PROCS}
+    if addrs and all(pids[k] and markers[k] in cmdline(pids[k]) for k in AUTH_PROCS) \
+            and all(registry_auth.probe(addrs[k], ctx) for k in AUTH_PROCS):
+        return
+    for k in AUTH_PROCS:
+        if pids[k] and markers[k] in cmdline(pids[k]):
+            os.kill(pids[k], signal.SIGKILL)
+            wait_until(lambda: not pid_alive(pids[k]), 5, "the old %s process to die" % k)
+        rm(paths.pidfile(k))
+    addrs = {}
+    for k in AUTH_PROCS:
+        port = registry_auth.free_port(registry_auth.PORTS[k])
+        if port != registry_auth.PORTS[k]:
+            log("up: 127.0.0.1:%d is busy (another cluster?): the %s registry uses %d"
+                % (registry_auth.PORTS[k], k, port))
+        addrs[k] = "127.0.0.1:%d" % port
+    registry_auth.write_addresses(d, creds, addrs)
+    procs = {}
+    tok = spawn([PY, os.path.join(HERE, "registry_auth.py"), "token-server", "--dir", d,
+                 "--port", addrs["token-service"].split(":")[1]], paths.logfile("token-service") + ".out")
+    procs["token-service"] = tok
+    with open(paths.pidfile("token-service"), "w") as f:
+        f.write("%d\n" % tok.pid)
+    for k in ("basic", "token"):
+        cfg = paths.config(k)
+        text = registry_auth.registry_config(d, k, addrs[k], "https://%s/token" % addrs["token-service"])
+        with open(cfg, "w") as f:
+            f.write(text)
+        procs[k] = spawn(["/usr/bin/docker-registry", "serve", cfg], paths.logfile(k))
+        with open(paths.pidfile(k), "w") as f:
+            f.write("%d\n" % procs[k].pid)
+    for k in AUTH_PROCS:
+        p = procs[k]
+
+        def ready():
+            if p.poll() is not None:
+                raise RuntimeError("%s registry process exited (%s), see %s"
+                                   % (k, p.returncode, paths.logfile(k)))
+            return registry_auth.probe(addrs[k], ctx)
+        wait_until(ready, 15, "the %s registry on %s" % (k, addrs[k]))
 
 
 def start_apiserver(d, log):
@@ -213,6 +255,7 @@ def up(argv=None):
     try:
         start_registry(d, log)
         restarted = start_apiserver(d, log)
+        start_auth_registries(d, log)
         start_kubelet(d, log, restarted)
         if not args.no_images:
             ensure_images(log)
@@ -250,7 +293,8 @@ def leftovers(d):
         mounts = [ln.split()[1] for ln in f if ln.split()[1].startswith(d + "/")
                   or "/run/netns/kdap-%s-" % tag in ln]
     procs = []
-    for f in ("kubelet.pid", "apiserver.pid"):
+    for f in ("kubelet.pid", "apiserver.pid", "registry-basic.pid", "registry-token.pid",
+              "registry-token-service.pid"):
         pid = read_pid(os.path.join(d, f))
         if pid:
             procs.append(pid)
@@ -298,6 +342,9 @@ def down(argv=None):
               file=sys.stderr)
     else:
         stop_pid(os.path.join(d, "registry.pid"), "docker-registry", 5)
+    for k, marker in (("basic", "docker-registry"), ("token", "docker-registry"),
+                      ("token-service", "registry_auth.py")):
+        stop_pid(registry_auth.Paths(d).pidfile(k), marker, 5)
     import hashlib
     import kubelet
     tag = hashlib.sha1(d.encode()).hexdigest()[:6]

@@ -11,7 +11,7 @@ a deleted pod's containers are gone).  Runs pods with Linux namespaces (see READ
   bridge br0 in the cluster's own netns `kdap-<tag>-net`; no route anywhere else, nothing in the
   host namespace) and a sandbox process holding the pod's UTS (hostname = pod name) and IPC ns;
 - per container: its own PID + mount namespace, overlay root over the image rootfs pulled from
-  127.0.0.1:5000, /proc, minimal /dev, /etc/hosts (services), session leader (kl_nsinit.py);
+  the cluster's registries (127.0.0.1:5000; :5001/:5002 with the pod's imagePullSecrets), /proc, minimal /dev, /etc/hosts (services), session leader (kl_nsinit.py);
 - ephemeral containers with targetContainerName join the target's PID namespace.
 
 Serves the API server's proxied node requests on 127.0.0.1:<port> (DIR/kubelet.port):
@@ -739,10 +739,42 @@ class PodWorker(threading.Thread):
         except OSError:
             return None
 
+    def pull_auths(self):
+        """{registry host: (user, password)} from the pod's imagePullSecrets
+        (kubernetes.io/dockerconfigjson or the older kubernetes.io/dockercfg); a missing or
+        malformed secret is skipped, as the real kubelet does (the pull then goes without it)."""
+        auths = {}
+        for ref in self.pod["spec"].get("imagePullSecrets") or []:
+            name = ref.get("name", "")
+            code, sec = self.k.api.request("GET", "/api/v1/namespaces/%s/secrets/%s"
+                                           % (self.ns, urllib.parse.quote(name, safe="")))
+            if code != 200:
+                log("pod %s/%s: imagePullSecret %r not found (%d): pulling without it", self.ns, self.name,
+                    name, code)
+                continue
+            data = sec.get("data") or {}
+            try:
+                if sec.get("type") == "kubernetes.io/dockerconfigjson":
+                    entries = json.loads(base64.b64decode(data[".dockerconfigjson"]))["auths"]
+                elif sec.get("type") == "kubernetes.io/dockercfg":
+                    entries = json.loads(base64.b64decode(data[".dockercfg"]))
+                else:
+                    continue
+                for key, ent in entries.items():
+                    host = key.split("://", 1)[-1].split("/", 1)[0]
+                    if ent.get("auth"):
+                        user, _, pw = base64.b64decode(ent["auth"]).decode().partition(":")
+                    else:
+                        user, pw = ent.get("username", ""), ent.get("password", "")
+                    auths.setdefault(host, (user, pw))
+            except (KeyError, ValueError, TypeError, AttributeError):
+                log("pod %s/%s: imagePullSecret %r is malformed: pulling without it", self.ns, self.name, name)
+        return auths
+
     def pull(self, cs):
         image = cs.spec["image"]
         try:
-            res = self.k.pull(image, cs.spec.get("imagePullPolicy"))
+            res = self.k.pull(image, cs.spec.get("imagePullPolicy"), self.pull_auths())
             cs.pull_error = None
             cs.pull_backoff = 0
             return res
@@ -1137,7 +1169,7 @@ class Kubelet:
             self.ip_used.pop(i, None)
 
     # ---- images
-    def pull(self, image, policy):
+    def pull(self, image, policy, auths=None):
         _, _, tag, digest, norm = oci.parse_reference(image)
         if policy is None:
             policy = "Always" if tag == "latest" and not digest else "IfNotPresent"
@@ -1149,7 +1181,7 @@ class Kubelet:
                 return cached
             if policy == "Never":
                 raise oci.ImageError('Container image "%s" is not present with pull policy of Never' % image)
-            res = oci.pull_and_extract(image, self.images_dir, log=log)
+            res = oci.pull_and_extract(image, self.images_dir, log=log, cluster_dir=self.dir, auths=auths)
             self.pulled[norm] = res
             return res
 

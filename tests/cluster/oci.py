@@ -4,11 +4,14 @@
 - build_image(): turn a description tests/cluster/images/NAME.json into an OCI image
   (one reproducible gzip layer, OCI config with diff_ids, OCI manifest) under build/images/NAME/.
 - push_image(): push it to a distribution v2 registry with plain HTTP (HEAD/POST/PUT blobs, PUT manifest).
-- Registry / pull_and_extract(): used by the kubelet: resolve a reference with OCI Accept headers,
-  verify every digest, apply layers in order (whiteouts `.wh.` and `.wh..wh..opq`).
+- Registry / pull_and_extract(): used by the kubelet: resolve a reference with OCI Accept headers
+  (answering Basic and Bearer challenges with a pod's pull-secret credentials), verify every
+  digest, apply layers in order (whiteouts `.wh.` and `.wh..wh..opq`).
 
-Nothing here talks to any host but the local registry (127.0.0.1 / localhost).
+Nothing here talks to any host but the cluster's own registries and token service (127.0.0.1 /
+localhost; see registry_auth.py).
 """
+import base64
 import gzip
 import hashlib
 import http.client
@@ -17,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import stat
 import subprocess
 import tarfile
@@ -272,36 +276,140 @@ def build_image(name, out_root=None, log=print):
 # registry client (local registry only)
 
 class RegistryError(ImageError):
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, challenge=""):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.challenge = status, code, message, challenge
+
+
+def parse_challenge(value):
+    """`Bearer realm="…",service="…",scope="…"` -> ("bearer", {params})."""
+    scheme, _, rest = value.strip().partition(" ")
+    params = dict((k.lower(), v) for k, v in re.findall(r'(\w+)="([^"]*)"', rest))
+    return scheme.lower(), params
+
+
+def cluster_registries(cluster_dir):
+    """host -> CA file (None: plain HTTP) of every registry of the cluster in cluster_dir, and the
+    host of its token service (registry_auth.py writes DIR/registry-auth/registries.json)."""
+    regs = {h: None for h in LOCAL_REGISTRIES}
+    token_hosts = set()
+    try:
+        with open(os.path.join(cluster_dir, "registry-auth", "registries.json")) as f:
+            pub = json.load(f)
+        for k in ("basic", "token"):
+            regs[pub[k]] = pub["ca"]
+            regs[pub[k].replace("127.0.0.1:", "localhost:")] = pub["ca"]
+        token_hosts.add(urllib.parse.urlsplit(pub["token-service"]).netloc)
+    except (OSError, ValueError, KeyError):
+        pass
+    return regs, token_hosts
 
 
 class Registry:
-    def __init__(self, host=REGISTRY, timeout=60):
-        if host not in LOCAL_REGISTRIES:
-            raise ImageError("registry %s is not the local test registry" % host)
+    """A distribution v2 client for the cluster's own registries: plain HTTP (cafile None) or TLS
+    verified with the cluster CA; answers Basic and Bearer (token service) challenges with creds
+    = (user, password) or anonymously."""
+
+    def __init__(self, host=REGISTRY, timeout=60, cafile=None, creds=None, allowed=LOCAL_REGISTRIES,
+                 token_hosts=()):
+        if host not in allowed:
+            raise ImageError("registry %s is not a registry of the local test cluster" % host)
         self.host = host
+        self.allowed = tuple(allowed)
+        self.token_hosts = tuple(token_hosts)
         self.timeout = timeout
+        self.ctx = ssl.create_default_context(cafile=cafile) if cafile else None
+        self.creds = creds
+        self.authorization = None
+
+    @property
+    def base(self):
+        return ("https://" if self.ctx else "http://") + self.host
+
+    def _send(self, method, path, body, headers):
+        h, _, p = self.host.rpartition(":")
+        if self.ctx:
+            conn = http.client.HTTPSConnection(h, int(p), timeout=self.timeout, context=self.ctx)
+        else:
+            conn = http.client.HTTPConnection(h, int(p), timeout=self.timeout)
+        hdrs = dict(headers or {})
+        if self.authorization:
+            hdrs["Authorization"] = self.authorization
+        conn.request(method, path, body=body, headers=hdrs)
+        return conn, conn.getresponse()
 
     def request(self, method, path, body=None, headers=None, stream=False):
-        h, _, p = self.host.partition(":")
-        conn = http.client.HTTPConnection(h, int(p or 80), timeout=self.timeout)
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
+        conn, resp = self._send(method, path, body, headers)
+        data = None
+        if resp.status == 401:
+            data = resp.read()
+            if self._authorize(resp.getheader("WWW-Authenticate", "")):
+                conn.close()
+                conn, resp = self._send(method, path, body, headers)
+                data = None
         if stream:
             return conn, resp
-        data = resp.read()
+        if data is None:
+            data = resp.read()
         conn.close()
         return resp, data
+
+    def _authorize(self, challenge):
+        """Set self.authorization for CHALLENGE; False when there is nothing new to try."""
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if not self.creds:
+                return False
+            value = "Basic " + base64.b64encode(("%s:%s" % self.creds).encode()).decode()
+        elif scheme == "bearer":
+            if self.authorization and self.authorization.startswith("Bearer ") and \
+                    params.get("error") == "insufficient_scope" and getattr(self, "_scope", None) == \
+                    params.get("scope"):
+                return False
+            self._scope = params.get("scope")
+            value = "Bearer " + self._token(params)
+        else:
+            return False
+        if value == self.authorization:
+            return False
+        self.authorization = value
+        return True
+
+    def _token(self, params):
+        realm = params.get("realm", "")
+        u = urllib.parse.urlsplit(realm)
+        if u.scheme != "https" or u.netloc not in self.token_hosts:
+            raise ImageError("token realm %s is not the local cluster's token service" % realm)
+        q = {k: params[k] for k in ("service", "scope") if params.get(k)}
+        url = u.path + "?" + urllib.parse.urlencode(q)
+        h, _, p = u.netloc.rpartition(":")
+        conn = http.client.HTTPSConnection(h, int(p), timeout=self.timeout, context=self.ctx)
+        hdrs = {}
+        if self.creds:
+            hdrs["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % self.creds).encode()).decode()
+        try:
+            conn.request("GET", url, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise RegistryError(resp.status, "", "failed to authorize: failed to fetch %s token: unexpected status "
+                                "from GET request to %s?%s: %d %s" % ("oauth" if self.creds else "anonymous",
+                                                                      realm, url.split("?", 1)[1], resp.status,
+                                                                      resp.reason))
+        obj = json.loads(data)
+        return obj.get("token") or obj["access_token"]
 
     @staticmethod
     def error(resp, data):
         try:
             e = json.loads(data)["errors"][0]
-            return RegistryError(resp.status, e.get("code", ""), e.get("message", ""))
+            return RegistryError(resp.status, e.get("code", ""), e.get("message", ""),
+                                 resp.getheader("WWW-Authenticate", ""))
         except Exception:
-            return RegistryError(resp.status, "", "unexpected status %d" % resp.status)
+            return RegistryError(resp.status, "", "unexpected status %d" % resp.status,
+                                 resp.getheader("WWW-Authenticate", ""))
 
     def ping(self):
         try:
@@ -323,7 +431,7 @@ class Registry:
             raise self.error(resp, body)
         loc = resp.getheader("Location")
         u = urllib.parse.urlsplit(loc)
-        if u.netloc and u.netloc not in LOCAL_REGISTRIES:
+        if u.netloc and u.netloc not in self.allowed:
             raise ImageError("registry redirected the upload to %s" % u.netloc)
         path = u.path + "?" + (u.query + "&" if u.query else "") + "digest=" + urllib.parse.quote(digest)
         resp, body = self.request("PUT", path, body=data, headers={
@@ -473,22 +581,39 @@ def apply_layer(root, layer_path, media_type):
             tf.extract(m, root, set_attrs=True, numeric_owner=True)
 
 
-def pull_and_extract(reference, images_dir, log=print):
-    """Pull REFERENCE from the local registry into images_dir/<digest>/rootfs (cached by manifest
-    digest). Returns dict(rootfs, config, digest, image_id, image). Raises RegistryError/ImageError."""
+def pull_and_extract(reference, images_dir, log=print, cluster_dir=None, auths=None):
+    """Pull REFERENCE from a registry of the local cluster (cluster_registries(cluster_dir)) into
+    images_dir/<digest>/rootfs (cached by manifest digest), with auths = {host: (user, password)}
+    (the pod's pull secrets).  Returns dict(rootfs, config, digest, image_id, image).
+    Raises RegistryError/ImageError worded as containerd words them."""
     registry, repo, tag, digest, norm = parse_reference(reference)
-    if registry not in LOCAL_REGISTRIES:
+    regs, token_hosts = cluster_registries(cluster_dir) if cluster_dir else ({h: None for h in LOCAL_REGISTRIES},
+                                                                            set())
+    if registry not in regs:
         raise ImageError('failed to pull and unpack image "%s": failed to resolve reference "%s": registry '
-                         '%s is not reachable from the kdap test cluster (only %s is)' % (norm, norm, registry,
-                                                                                         REGISTRY))
-    reg = Registry(registry)
+                         '%s is not reachable from the kdap test cluster (only %s are)'
+                         % (norm, norm, registry, ", ".join(sorted(regs))))
+    reg = Registry(registry, cafile=regs[registry], creds=(auths or {}).get(registry), allowed=list(regs),
+                   token_hosts=token_hosts)
+    ref = digest or tag
     try:
-        data, ctype, mdigest = reg.get_manifest(repo, digest or tag)
+        data, ctype, mdigest = reg.get_manifest(repo, ref)
     except RegistryError as e:
+        what = 'failed to pull and unpack image "%s": failed to resolve reference "%s": ' % (norm, norm)
         if e.status == 404:
-            raise RegistryError(404, e.code, 'failed to pull and unpack image "%s": failed to resolve '
-                                'reference "%s": %s: not found (registry: %s)'
-                                % (norm, norm, norm, e.message or "manifest unknown"))
+            raise RegistryError(404, e.code, what + '%s: not found (registry: %s)'
+                                % (norm, e.message or "manifest unknown"))
+        if e.message.startswith("failed to authorize"):
+            raise RegistryError(e.status, e.code, what + e.message)
+        scheme, params = parse_challenge(e.challenge)
+        if e.status == 401 and scheme == "bearer":
+            raise RegistryError(401, e.code, what + "pull access denied, repository does not exist or may "
+                                "require authorization: server message: %s: %s"
+                                % (params.get("error", "insufficient_scope"), "authorization failed"))
+        if e.status in (401, 403):
+            raise RegistryError(e.status, e.code, what + "unexpected status from GET request to %s/v2/%s/"
+                                "manifests/%s: %d %s" % (reg.base, repo, ref, e.status,
+                                                         http.client.responses.get(e.status, "")))
         raise
     except OSError as e:
         raise ImageError('failed to pull and unpack image "%s": failed to resolve reference "%s": %s'

@@ -62,6 +62,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
 from clusterdbg import APP_SRC, BUILD, DLV_PORT, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
+from godbg import kdap_missing  # noqa: E402
 
 KDAP = os.environ.get("KDAP_BIN", os.path.join(BUILD, "kdap"))
 BP_LINE = 27
@@ -494,8 +495,8 @@ def main():
     why = cluster_available()
     if why:
         sys.exit("cannot run: %s" % why)
-    if not os.access(KDAP, os.X_OK):
-        sys.exit("kdap not found at %s (build it or set KDAP_BIN)" % KDAP)
+    if kdap_missing():
+        sys.exit(kdap_missing())
 
     cl = LocalCluster(opts.dir)
     procs = []

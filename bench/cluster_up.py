@@ -65,6 +65,12 @@ def main():
     args = ap.parse_args()
     d = os.path.abspath(os.environ.get("KDAP_BENCH_DIR") or os.path.join(REPO, "build", "cluster-bench"))
     up, down = os.path.join(CL, "up"), os.path.join(CL, "down")
+    if os.geteuid() != 0:
+        sys.exit("bench/cluster_up.py: the local cluster needs root")
+    missing = cluster_ctl.missing_prerequisites(True)
+    if missing:
+        sys.exit("bench/cluster_up.py: this machine lacks: %s; %s"
+                 % (", ".join(missing), cluster_ctl.oci.INSTALL_HINT))
     # warm-up: build/push images once (not measured)
     subprocess.run([up, "--dir", d], check=True, capture_output=True)
     subprocess.run([down, "--dir", d], check=True, capture_output=True)

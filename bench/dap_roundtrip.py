@@ -31,15 +31,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
 
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
-from godbg import APP_SRC, BP_LINE, HOST, GoService, ProcessGroup, kdap_path, log_file  # noqa: E402
+from godbg import APP_SRC, BP_LINE, HOST, GoService, ProcessGroup, kdap_missing, kdap_path, log_file  # noqa: E402
 
 REQUESTS = ("threads", "stackTrace", "scopes", "variables")
 
 
 def setup_kdap(svc, group):
     argv = [kdap_path(), "--log", log_file("kdap-bench.log"), "--log-level", "error"]
-    if not os.access(argv[0], os.X_OK):
-        sys.exit("kdap not found at %s (build it or set KDAP_BIN)" % argv[0])
+    if kdap_missing():
+        sys.exit(kdap_missing())
     err = open(log_file("kdap-bench.stderr"), "ab")
     k = SyncDap.spawn(argv, stderr=err)
     group.add(k.proc)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
 
 from cdbg import C_SRC, CDT_ADAPTER, GdbTarget, build_c, line_of  # noqa: E402
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
-from godbg import ProcessGroup, kdap_path, log_file  # noqa: E402
+from godbg import ProcessGroup, kdap_missing, kdap_path, log_file  # noqa: E402
 
 
 def session(d, attach_args, tid_hint=None):
@@ -81,6 +81,10 @@ def main():
     ap.add_argument("-n", type=int, default=5)
     ap.add_argument("--json")
     a = ap.parse_args()
+    if kdap_missing():
+        sys.exit(kdap_missing())
+    if not os.path.exists(CDT_ADAPTER):
+        sys.exit("cdt-gdb-adapter not found at %s: install it with scripts/setup" % CDT_ADAPTER)
     res = {"kdap": [], "cdt": []}
     for i in range(a.n):
         for kind in (("kdap", "cdt") if i % 2 == 0 else ("cdt", "kdap")):

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
 
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
-from godbg import ProcessGroup, kdap_path, log_file  # noqa: E402
+from godbg import ProcessGroup, kdap_missing, kdap_path, log_file  # noqa: E402
 from nodedbg import JS_SRC, NodeService, marker_line  # noqa: E402
 
 try:
@@ -117,8 +117,8 @@ def main():
     try:
         svc = NodeService(group, "js", "inspect", "bench")
         argv = [kdap_path(), "--log", log_file("kdap-node-bench.log"), "--log-level", "error"]
-        if not os.access(argv[0], os.X_OK):
-            sys.exit("kdap not found at %s (build it or set KDAP_BIN)" % argv[0])
+        if kdap_missing():
+            sys.exit(kdap_missing())
         err = open(log_file("kdap-node-bench.stderr"), "ab")
         group.files.append(err)
         k = SyncDap.spawn(argv, stderr=err)

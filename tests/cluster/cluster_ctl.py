@@ -24,6 +24,23 @@ import oci  # noqa: E402
 import registry_auth  # noqa: E402
 
 PY = "/usr/bin/python3"
+# What the cluster's own programs run besides the Python standard library
+# (images add what their descriptions name: oci.missing_inputs).
+HOST_PROGRAMS = ["/usr/bin/docker-registry", "ip", "nsenter", "unshare", "mount", "umount"]
+PY_MODULES = ["yaml", "cryptography", "bcrypt"]
+
+
+def missing_prerequisites(with_images):
+    """What this machine lacks to run the cluster: a list of names, [] when nothing."""
+    import importlib.util
+    missing = [p for p in HOST_PROGRAMS if oci._program_missing(p)]
+    missing += ["python3 module %s" % m for m in PY_MODULES
+                if importlib.util.find_spec(m) is None]
+    if with_images:
+        missing += oci.missing_inputs(oci.image_names())
+    return missing
+
+
 def parse_dir(argv, prog):
     ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("--dir", default=os.environ.get("KDAP_CLUSTER_DIR") or os.path.join(REPO, "build", "cluster"))
@@ -235,8 +252,7 @@ def start_kubelet(d, log, api_restarted):
 
 def ensure_images(log):
     reg = oci.Registry()
-    names = sorted(f[:-5] for f in os.listdir(oci.IMAGES_DIR) if f.endswith(".json"))
-    for name in names:
+    for name in oci.image_names():
         meta = oci.build_image(name, log=log)
         oci.push_image(name, meta, reg, log=log)
 
@@ -251,6 +267,11 @@ def up(argv=None):
         print(msg, file=sys.stderr, flush=True)
     if os.geteuid() != 0:
         log("up: must run as root (the kubelet uses namespaces and mounts)")
+        return 1
+    missing = missing_prerequisites(not args.no_images)
+    if missing:
+        log("up: cannot start the cluster, this machine lacks: %s" % ", ".join(missing))
+        log("up: %s" % oci.INSTALL_HINT)
         return 1
     try:
         start_registry(d, log)

@@ -53,12 +53,53 @@ class ImageError(Exception):
     pass
 
 
+# Everything a fresh machine lacks is installed by this one command.
+INSTALL_HINT = "install what is missing with: scripts/setup"
+
+
+def _program_missing(prog):
+    if os.sep in prog:
+        return not os.access(prog, os.X_OK)
+    return shutil.which(prog) is None
+
+
+def missing_inputs(names):
+    """What the host lacks to build images NAMES: ["PATH (image NAME)", ...], [] when nothing.
+    Files that an image's own build step produces are not counted."""
+    missing = []
+    if any(load_description(n).get("files") for n in names) and shutil.which("ldd") is None:
+        missing.append("ldd (images' shared libraries)")
+    for name in names:
+        desc = load_description(name)
+        b = desc.get("build") or {}
+        made = os.path.dirname(_abs(b["output"])) if b.get("output") else None
+        need = []
+        if b.get("command"):
+            prog = b["command"][0].replace("{repo}", REPO_ROOT)
+            if _program_missing(prog):
+                need.append(os.path.relpath(prog, REPO_ROOT) if prog.startswith(REPO_ROOT + os.sep) else prog)
+        for spec in desc.get("files", []):
+            src = _abs(spec["src"])
+            if made and src.startswith(made + os.sep):
+                continue
+            if not os.path.exists(src):
+                need.append(spec["src"])
+        if desc.get("busybox") and not os.path.exists(BUSYBOX):
+            need.append(BUSYBOX)
+        missing += ["%s (image %s)" % (n, name) for n in need]
+    return missing
+
+
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
 # building
+
+def image_names():
+    return sorted(f[:-5] for f in os.listdir(IMAGES_DIR) if f.endswith(".json"))
+
 
 def load_description(name):
     path = os.path.join(IMAGES_DIR, name + ".json")
@@ -99,7 +140,10 @@ def run_build_step(desc, log=print):
         env[k] = v.replace("{repo}", REPO_ROOT)
     cmd = [c.replace("{repo}", REPO_ROOT).replace("{output}", out) for c in b["command"]]
     log("image: build step: %s" % " ".join(cmd))
-    r = subprocess.run(cmd, cwd=_abs(b.get("cwd", ".")), env=env)
+    try:
+        r = subprocess.run(cmd, cwd=_abs(b.get("cwd", ".")), env=env)
+    except FileNotFoundError:
+        raise ImageError("build step needs %s, which is missing; %s" % (cmd[0], INSTALL_HINT))
     if r.returncode != 0:
         raise ImageError("build step failed (%d): %s" % (r.returncode, " ".join(cmd)))
 
@@ -149,7 +193,7 @@ def collect_entries(desc):
         src = _abs(spec["src"])
         dst = spec.get("dst", spec["src"])
         if not os.path.exists(src):
-            raise ImageError("file %s (for %s) does not exist" % (src, dst))
+            raise ImageError("file %s (for %s) does not exist; %s" % (src, dst, INSTALL_HINT))
         st = os.stat(src)
         add(dst, ("file", src, stat.S_IMODE(st.st_mode)))
         if spec.get("libs", True):

@@ -7,7 +7,8 @@ import threading
 import unittest
 
 from dapclient import DapClient, check_ids, check_sequence
-from godbg import (APP_DIR, APP_SRC, BP_LINE, GoService, ProcessGroup, kdap_path, log_file)
+from godbg import (APP_DIR, APP_SRC, BP_LINE, GoService, ProcessGroup, kdap_missing, kdap_path,
+                   log_file)
 
 TEST_TIMEOUT = float(os.environ.get("KDAP_E2E_TEST_TIMEOUT", "60"))
 
@@ -68,9 +69,8 @@ class E2ECase(unittest.TestCase):
 
     def kdap_argv(self, *extra, log=True):
         path = kdap_path()
-        if not os.access(path, os.X_OK):
-            self.fail("kdap binary not found at %s (build it: cmake -S . -B build && "
-                      "cmake --build build, or set KDAP_BIN)" % path)
+        if kdap_missing():
+            self.fail(kdap_missing())
         argv = [path]
         if log:
             argv += ["--log", log_file("kdap-%s.log" % self.tag()), "--log-level", "debug"]

@@ -18,7 +18,8 @@ import time
 import unittest
 
 import clusterdbg
-from godbg import APP_SRC, BP_LINE, BUILD, REPO, GoService, ProcessGroup, kdap_path, log_file
+from godbg import (APP_SRC, BP_LINE, BUILD, REPO, GoService, ProcessGroup, kdap_missing, kdap_path,
+                   log_file)
 
 CASE_TIMEOUT = float(os.environ.get("KDAP_EDITOR_TEST_TIMEOUT", "150"))
 CLIENT_TIMEOUT = float(os.environ.get("KDAP_EDITOR_CLIENT_TIMEOUT", "75"))
@@ -37,9 +38,8 @@ class EditorClientCase(unittest.TestCase):
         self._watchdog.daemon = True
         self._watchdog.start()
         self.addCleanup(self._watchdog.cancel)
-        if not os.access(kdap_path(), os.X_OK):
-            self.fail("kdap binary not found at %s (build it: cmake -S . -B build && "
-                      "cmake --build build, or set KDAP_BIN)" % kdap_path())
+        if kdap_missing():
+            self.fail(kdap_missing())
 
     def _on_timeout(self):
         self.timed_out = True

@@ -29,6 +29,15 @@ def kdap_path():
     return os.environ.get("KDAP_BIN") or os.path.join(BUILD, "kdap")
 
 
+def kdap_missing():
+    """None when kdap is built, else the message that says how to build it."""
+    path = kdap_path()
+    if os.access(path, os.X_OK):
+        return None
+    return ("kdap not found at %s: build it with `cmake -S . -B build && cmake --build build` "
+            "(scripts/setup installs what the build needs), or set KDAP_BIN" % path)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))

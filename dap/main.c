@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "frame.h"
+#include "help.h"
 #include "kube/cli.h"
 #include "kube/ws.h"
 #include "log.h"
@@ -46,47 +47,10 @@ struct app {
 
 static struct app app;
 
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-            "usage: kdap [--log FILE] [--log-level error|warn|info|debug]\n"
-            "       kdap doctor [--kubeconfig F] [--context C] [-n NS]\n"
-            "       kdap port-forward [--kubeconfig F] [--context C] [-n NS]\n"
-            "                         pod/NAME [LOCAL:]REMOTE...\n"
-            "       kdap exec [...] [-i] [-c CONTAINER] pod/NAME -- COMMAND...\n"
-            "       kdap --version | --help\n"
-            "\n"
-            "kdap is a Debug Adapter Protocol server: an editor starts it and\n"
-            "speaks DAP on its stdin/stdout.  It attaches to services in a\n"
-            "Kubernetes cluster (an ephemeral debug container next to the\n"
-            "process, a tunnel through the API server) or to debuggers that\n"
-            "listen, and puts all of them into one debug session.\n"
-            "\n"
-            "options:\n"
-            "  --log FILE        append the log to FILE (also KDAP_LOG)\n"
-            "  --log-level LVL   error, warn (default), info or debug (also\n"
-            "                    KDAP_LOG_LEVEL); debug logs every message\n"
-            "  --version         print the version and exit\n"
-            "  --help            print this help and exit\n"
-            "\n"
-            "attach arguments (launch.json), per service or in \"services\":\n"
-            "  target            deployment/NAME, statefulset/NAME, pod/NAME or\n"
-            "                    a label selector app=NAME (with kubeconfig,\n"
-            "                    context, namespace; pod, container, process,\n"
-            "                    debuggerImage)\n"
-            "  connect           HOST:PORT of a debugger that listens instead\n"
-            "  runtime           go (delve), node (inspector) or gdb (gdbserver;\n"
-            "                    needs program)\n"
-            "  localRoot, remoteRoot, substitutePath [{from, to}]\n"
-            "                    map the editor's paths to the binary's\n"
-            "\n"
-            "See README.md for the full reference.\n");
-}
-
 static void version(void)
 {
-    printf("kdap %s (libuv %s, jansson %s)\n", KDAP_VERSION,
-           uv_version_string(), JANSSON_VERSION);
+    printf("kdap %s\n", KDAP_VERSION);
+    kube_cli_print_versions(stdout);
 }
 
 /* ---- exit -------------------------------------------------------------- */
@@ -317,8 +281,9 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--help") == 0 ||
                    strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
+            return dap_help_write(stdout, DAP_HELP_TEXT) == 0 ? 0 : 1;
+        } else if (strcmp(argv[i], "--man") == 0) {
+            return dap_help_write(stdout, DAP_HELP_MAN) == 0 ? 0 : 1;
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
             log_path = argv[++i];
         } else if (strncmp(argv[i], "--log=", 6) == 0) {
@@ -328,8 +293,8 @@ int main(int argc, char **argv)
         } else if (strncmp(argv[i], "--log-level=", 12) == 0) {
             level_s = argv[i] + 12;
         } else {
-            fprintf(stderr, "kdap: unknown argument '%s'\n\n", argv[i]);
-            usage(stderr);
+            fprintf(stderr, "kdap: unknown argument '%s' (kdap --help "
+                            "lists the options)\n", argv[i]);
             return 2;
         }
     }

@@ -8,8 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
 #include <uv.h>
+#include <yaml.h>
 
 #include "../dap/log.h"
 #include "client.h"
@@ -942,6 +946,21 @@ usage:
     fprintf(stderr, "usage: kdap kube-request [--kubeconfig FILE] [--context "
                     "NAME] [--watch [--timeout S]] METHOD PATH [BODY]\n");
     return 2;
+}
+
+/* ---- versions ----------------------------------------------------------- */
+
+void kube_cli_print_versions(FILE *fp)
+{
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+    fprintf(fp, "jansson %s\n", jansson_version_str());
+    fprintf(fp, "libcurl %s (%s)\n", curl->version,
+            curl->ssl_version != NULL ? curl->ssl_version : "no TLS");
+    fprintf(fp, "libuv %s\n", uv_version_string());
+    fprintf(fp, "%s\n", OpenSSL_version(OPENSSL_VERSION));
+    fprintf(fp, "libyaml %s\n", yaml_get_version_string());
+    fprintf(fp, "libwebsockets %s\n", lws_get_library_version());
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

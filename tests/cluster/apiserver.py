@@ -7,7 +7,8 @@ TLS on 127.0.0.1 (HTTP/1.1, keep-alive, chunked watch/log streams), PKI and kube
 (see api_pki.py), in-memory objects (api_store.py), patches (api_patch.py), defaulting,
 validation, Pod Security and Table printing (api_resources.py), Deployment/ReplicaSet/GC/
 namespace controllers (api_controllers.py).  Interface with the kubelet: docs/cluster.md §3
-(pod subresources exec/attach/portforward/log are proxied raw to 127.0.0.1:$(cat DIR/kubelet.port)).
+(pod subresources exec/attach/portforward/log are proxied raw to 127.0.0.1:$(cat DIR/kubelet.port);
+a portforward WebSocket offering `SPDY/3.1+portforward.k8s.io` is unwrapped into SPDY, see tunnel()).
 
 Files: DIR/apiserver.pid, DIR/apiserver.port, DIR/apiserver.ready (written once listening),
 DIR/apiserver.log (one line per request; never tokens or keys).
@@ -28,6 +29,7 @@ KDAP_APISERVER_BOOKMARK_SECONDS (bookmark cadence, default 5).
 import argparse
 import base64
 import copy
+import hashlib
 import json
 import os
 import random
@@ -35,6 +37,7 @@ import select
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -44,6 +47,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import api_patch  # noqa: E402
+import wsframe  # noqa: E402
 import api_resources as R  # noqa: E402
 from api_controllers import Controllers, rand_suffix  # noqa: E402
 from api_http import ClientGone, Connection  # noqa: E402
@@ -1353,6 +1357,9 @@ class Server:
                 raise bad_request("unable to forward port because pod is not running. Current status=%s" % phase)
             path = "/portforward/%s/%s" % (ns, name)
             query = ("port=" + ",".join(ports)) if ports else ""
+            tunnelled = tunnel_protocols(req)
+            if tunnelled:
+                return self.tunnel(req, pod, path + ("?" + query if query else ""), tunnelled)
         else:
             container = self.pick_container(pod, req.q("container"), name)
             if sub == "log":
@@ -1406,8 +1413,7 @@ class Server:
                 return
         raise bad_request('container "%s" in pod "%s" is waiting to start: ContainerCreating' % (container, name))
 
-    def proxy(self, req, pod, kpath):
-        conn = req.conn
+    def dial_kubelet(self):
         try:
             with open(os.path.join(self.api.dir, "kubelet.port")) as f:
                 kport = int(f.read().strip())
@@ -1416,6 +1422,64 @@ class Server:
             raise ApiError(503, "ServiceUnavailable", "error dialing backend: the kubelet on node %s is not "
                            "available: %s" % (R.NODE_NAME, getattr(e, "strerror", None) or e), {})
         up.settimeout(None)
+        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return up
+
+    def tunnel(self, req, pod, kpath, protocols):
+        """kubectl's default port-forward: SPDY/3.1 inside a WebSocket (apiserver streamtunnel.go).
+        The kubelet gets a plain SPDY upgrade (POST, X-Stream-Protocol-Version = the WebSocket
+        subprotocols without their `SPDY/3.1+` prefix); its 101 becomes the WebSocket handshake
+        (subprotocol `SPDY/3.1+` + the version it chose), any other answer is passed back as it
+        is.  Then binary messages from the client are the SPDY byte stream to the kubelet, and
+        each read from the kubelet goes back as one binary message."""
+        key = req.header("sec-websocket-key")
+        if req.method != "GET" or req.header("sec-websocket-version") != "13" or len(key) != 24:
+            raise bad_request("websocket: not a websocket handshake: 'Sec-WebSocket-Key' header must be "
+                              "Base64 encoded value of 16-byte length")
+        up = self.dial_kubelet()
+        head = ["POST %s HTTP/1.1" % kpath, "Host: localhost", "Connection: Upgrade", "Upgrade: SPDY/3.1"]
+        head += ["X-Stream-Protocol-Version: %s" % p for p in protocols]
+        head += ["X-Kdap-Pod-Uid: %s" % pod["metadata"]["uid"], "X-Remote-User: %s" % req.user,
+                 "Content-Length: 0"]
+        conn = req.conn
+        conn.detached = conn.streaming = True
+        client = conn.sock
+        try:
+            up.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            resp = b""
+            while b"\r\n\r\n" not in resp and len(resp) < 65536:
+                d = up.recv(65536)
+                if not d:
+                    break
+                resp += d
+            rhead, _, rest = resp.partition(b"\r\n\r\n")
+            lines = rhead.decode("latin-1").split("\r\n")
+            hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+            if not (lines[0].split(" ")[1:2] == ["101"] and "upgrade" in hdrs.get("connection", "").lower()
+                    and "spdy/3.1" in hdrs.get("upgrade", "").lower()):
+                client.sendall(resp)     # the kubelet's refusal, as the client would get it over SPDY
+                _pipe(client, up)
+                return int(lines[0].split(" ")[1]) if len(lines[0].split(" ")) > 1 else 502
+            accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+            out = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+                   "Sec-WebSocket-Accept: " + accept]
+            chosen = hdrs.get("x-stream-protocol-version", "")
+            if chosen:
+                out.append("Sec-WebSocket-Protocol: " + TUNNEL_PREFIX + chosen)
+            tun = WsTunnel()
+            client.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + tun.encode(rest))
+            up.sendall(tun.decode(conn.buf))
+            conn.buf = b""
+            _pipe(client, up, tun)
+        except OSError:
+            pass
+        finally:
+            _close(up, client)
+        return 101
+
+    def proxy(self, req, pod, kpath):
+        conn = req.conn
+        up = self.dial_kubelet()
         upgrade = req.is_upgrade()
         lines = ["%s %s HTTP/1.1" % (req.method, kpath)]
         for k, v in req.headers:
@@ -1442,11 +1506,7 @@ class Server:
             conn.buf = b""
             _pipe(client, up)
         finally:
-            for s in (up, client):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            _close(up, client)
         return 101 if upgrade else 200
 
 
@@ -1461,8 +1521,88 @@ def _urlencode(pairs):
     return urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
 
 
-def _pipe(client, up):
-    """Copies bytes both ways until either side closes.  client is an SSLSocket: check pending()."""
+def _close(*socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+TUNNEL_PREFIX = "SPDY/3.1+"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def tunnel_protocols(req):
+    """The SPDY protocols a WebSocket request asks to tunnel: its subprotocols `SPDY/3.1+X.k8s.io`
+    without the prefix (k8s wsstream.IsWebSocketRequestWithTunnelingProtocol); [] otherwise."""
+    if not req.is_websocket():
+        return []
+    offered = [p.strip() for p in req.header("sec-websocket-protocol").split(",")]
+    return [p[len(TUNNEL_PREFIX):] for p in offered if p.startswith(TUNNEL_PREFIX) and p.endswith(".k8s.io")]
+
+
+class WsTunnel:
+    """The server end of the WebSocket around a tunnelled SPDY connection (client-go's
+    TunnelingConnection): only binary messages (and their continuations) carry data, message
+    boundaries mean nothing; a ping gets a pong, a close frame (or a text message, which
+    TunnelingConnection refuses) ends the client's side, and the tunnel ends with a normal
+    close frame when the kubelet's side does."""
+
+    def __init__(self):
+        self.buf = bytearray()       # received, not yet a complete frame
+        self.replies = bytearray()   # control frames for the client
+        self.closed = False
+        self.binary = True           # kind of the message being continued
+
+    def decode(self, data):
+        """Takes bytes from the client; returns the data of the frames completed so far."""
+        buf = self.buf
+        buf += data
+        out = []
+        while not self.closed and len(buf) >= 2:
+            b0, b1 = buf[0], buf[1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, off = struct.unpack_from(">H", buf, 2)[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, off = struct.unpack_from(">Q", buf, 2)[0], 10
+            if not b1 & 0x80:        # clients must mask (RFC 6455 5.1)
+                self.closed = True
+                break
+            if len(buf) < off + 4 + n:
+                break
+            mask = bytes(buf[off:off + 4])
+            payload = wsframe.unmask(bytes(buf[off + 4:off + 4 + n]), mask)
+            del buf[:off + 4 + n]
+            op = b0 & 0x0F
+            if op == 0 and self.binary or op == 2:
+                self.binary = True
+                out.append(payload)
+            elif op == 9:
+                self.replies += wsframe.header(0xA, len(payload)) + payload
+            elif op == 8 or op in (0, 1):
+                self.closed = True
+                self.replies += self.close_frame()
+        return b"".join(out)
+
+    @staticmethod
+    def encode(data):
+        return wsframe.header(2, len(data)) + data if data else b""
+
+    @staticmethod
+    def close_frame():
+        return wsframe.header(8, 2) + b"\x03\xe8"
+
+
+def _pipe(client, up, tunnel=None):
+    """Copies bytes both ways until either side closes.  client is an SSLSocket: check pending().
+    With a WsTunnel, what the client sends is WebSocket frames to unwrap and what goes back is
+    wrapped."""
     client.setblocking(False)
     up.setblocking(False)
     # bytearrays, consumed from the front in C: byte strings sliced per
@@ -1494,7 +1634,15 @@ def _pipe(client, up):
                         if not d:
                             c_open = False
                             break
-                        to_up += d
+                        if tunnel is None:
+                            to_up += d
+                        else:
+                            to_up += tunnel.decode(d)
+                            to_client += tunnel.replies
+                            tunnel.replies.clear()
+                            if tunnel.closed:
+                                c_open = False
+                                break
                         if not client.pending():
                             break
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
@@ -1511,7 +1659,10 @@ def _pipe(client, up):
                     d = up.recv(262144)
                     if not d:
                         u_open = False
-                    to_client += d
+                    if tunnel is None:
+                        to_client += d
+                    else:
+                        to_client += tunnel.encode(d) if d else tunnel.close_frame()
                 except BlockingIOError:
                     pass
                 except OSError:

@@ -16,7 +16,7 @@ a deleted pod's containers are gone).  Runs pods with Linux namespaces (see READ
 
 Serves the API server's proxied node requests on 127.0.0.1:<port> (DIR/kubelet.port):
 exec/attach (WebSocket v5/v4/v4.base64/channel.k8s.io), portforward (WebSocket v4, "",
-v4.base64), containerLogs (follow, tailLines, timestamps, sinceTime/sinceSeconds, previous,
+v4.base64; SPDY/3.1 `portforward.k8s.io`, spdy.py), containerLogs (follow, tailLines, timestamps, sinceTime/sinceSeconds, previous,
 limitBytes).  State under DIR/kubelet/.  Log: DIR/kubelet.log.
 """
 import argparse
@@ -46,6 +46,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import oci  # noqa: E402
+import spdy  # noqa: E402
+import wsframe  # noqa: E402
 
 NODE = "kdap-node"
 PY = "/usr/bin/python3"
@@ -357,7 +359,7 @@ class WebSocket:
             mask = self._read(4) if b1 & 0x80 else None
             data = self._read(ln)
             if mask:
-                data = bytes(b ^ mask[i & 3] for i, b in enumerate(data)) if ln < 64 else _unmask(data, mask)
+                data = wsframe.unmask(data, mask)
             if op == 8:
                 self.close(data[:2] if len(data) >= 2 else b"\x03\xe8")
                 raise WSClosed()
@@ -369,13 +371,7 @@ class WebSocket:
             return op, data
 
     def _send_frame(self, op, payload):
-        n = len(payload)
-        if n < 126:
-            hdr = struct.pack(">BB", 0x80 | op, n)
-        elif n < 65536:
-            hdr = struct.pack(">BBH", 0x80 | op, 126, n)
-        else:
-            hdr = struct.pack(">BBQ", 0x80 | op, 127, n)
+        hdr = wsframe.header(op, len(payload))
         with self.wlock:
             if self.closed and op != 8:
                 raise WSClosed()
@@ -415,12 +411,6 @@ class WebSocket:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-
-def _unmask(data, mask):
-    n = len(data)
-    m = int.from_bytes((mask * (n // 4 + 1))[:n], "little")
-    return (int.from_bytes(data, "little") ^ m).to_bytes(n, "little")
 
 
 # ================================================================================================
@@ -1436,6 +1426,116 @@ EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k
 PF_PROTOCOLS = ["v4.channel.k8s.io", "v4.base64.channel.k8s.io"]
 
 
+def forward_error(w, port, err):
+    """The kubelet's text for a port the runtime could not dial (containerd's error inside)."""
+    return ("error forwarding port %d to pod %s, uid %s: failed to connect to localhost:%d inside namespace "
+            "\"%s\", %s" % (port, w.name, w.uid, port, w.netns, err))
+
+
+class SpdyPortForward:
+    """Stream pairing and forwarding of one SPDY port-forward connection (k8s httpStreamHandler):
+    a pair is complete with its `error` and `data` stream (30 s to get both); then the runtime
+    dials the port in the pod and copies both ways.  As containerd does, when one direction ends
+    the other gets 1 s to finish, then the pod connection closes and both streams are closed
+    (FIN); a failed dial is reported as text on the error stream."""
+
+    CREATION_TIMEOUT = 30.0
+
+    def __init__(self, w):
+        self.w = w
+        self.pairs = {}
+        self.lock = threading.Lock()
+
+    def check(self, st):
+        port = st.header("port")
+        if not port:
+            return '"port" header is required'
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return 'unable to parse "%s" as a port' % port
+        kind = st.header("streamtype")
+        if not kind:
+            return '"streamType" header is required'
+        if kind not in ("error", "data"):
+            return 'invalid stream type "%s"' % kind
+        return None
+
+    def opened(self, st):
+        kind = st.header("streamtype")
+        rid = st.header("requestid")
+        if not rid:   # clients before request ids: consecutive stream ids (error, then data)
+            rid = str(st.id if kind == "error" else st.id - 2)
+        with self.lock:
+            pair = self.pairs.get(rid)
+            if pair is None:
+                pair = self.pairs[rid] = {}
+                threading.Timer(self.CREATION_TIMEOUT, self.expire, (rid, pair)).start()
+            dup = kind in pair
+            if not dup:
+                pair[kind] = st
+            complete = not dup and len(pair) == 2
+            if complete:
+                del self.pairs[rid]
+        if dup:
+            err = pair.get("error")
+            if err is not None:
+                err.write(("error processing stream for request %s: %s stream already assigned"
+                           % (rid, kind)).encode())
+        elif complete:
+            threading.Thread(target=self.forward, args=(pair["error"], pair["data"]), daemon=True).start()
+
+    def expire(self, rid, pair):
+        with self.lock:
+            if self.pairs.get(rid) is not pair:
+                return
+            del self.pairs[rid]
+        if "error" in pair:
+            pair["error"].write(b"timed out waiting for streams")
+        for st in pair.values():
+            st.close()
+
+    def forward(self, err, data):
+        port = int(data.header("port"))
+        try:
+            pod = connect_in_netns(self.w.netns_path, port)
+        except (ConnectionError, OSError) as e:
+            err.write(forward_error(self.w, port, e).encode())
+            err.close()
+            data.close()
+            return
+        client_done = threading.Event()
+
+        def to_pod(d):
+            try:
+                pod.sendall(d)         # blocking: back-pressure to the client
+            except OSError:
+                pass
+
+        def client_ended():
+            client_done.set()
+            threading.Timer(1.0, _shutdown, (pod,)).start()
+
+        data.attach(to_pod, client_ended)
+        try:
+            while True:
+                d = pod.recv(32768)
+                if not d or not data.write(d):
+                    break
+        except OSError:
+            pass
+        client_done.wait(1.0)
+        _shutdown(pod)
+        pod.close()
+        data.close()
+        err.close()
+
+
+def _shutdown(s):
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class NodeServer:
     def __init__(self, kubelet):
         self.k = kubelet
@@ -1773,6 +1873,8 @@ class NodeServer:
         w, _ = self.lookup(c, headers, ns, name)
         if w is None:
             return
+        if "websocket" not in headers.get("upgrade", "").lower():
+            return self.portforward_spdy(c, rest, headers, w)   # the real kubelet's test, too
         raw = []
         for v in q.get("port", []):
             raw += v.split(",")
@@ -1810,9 +1912,7 @@ class NodeServer:
                 socks[i] = connect_in_netns(w.netns_path, p)
             except (ConnectionError, OSError) as e:
                 try:
-                    ws.send(2 * i + 1, ("error forwarding port %d to pod %s, uid %s: failed to connect to "
-                                        "localhost:%d inside namespace \"%s\", %s" %
-                                        (p, w.name, w.uid, p, w.netns, e)).encode())
+                    ws.send(2 * i + 1, forward_error(w, p, e).encode())
                 except (OSError, WSClosed):
                     pass
                 finished()
@@ -1857,6 +1957,29 @@ class NodeServer:
         for s in socks.values():
             s.close()
         ws.shutdown()
+
+    def portforward_spdy(self, c, rest, headers, w):
+        """kubectl's port-forward (plain, or tunnelled in a WebSocket and unwrapped by the API
+        server): SPDY/3.1, one stream pair (error, data) per forwarded connection, paired by the
+        `requestid` header, ports in the `port` header (k8s httpstream.go + containerd)."""
+        offered = [p.strip() for p in headers.get("x-stream-protocol-version", "").split(",") if p.strip()]
+        if not offered:
+            return self.plain(c, 400, "unable to upgrade: X-Stream-Protocol-Version is required")
+        if "portforward.k8s.io" not in offered:
+            body = ("unable to upgrade: unable to negotiate protocol: client supports [%s], server accepts "
+                    "[portforward.k8s.io]\n" % " ".join(offered)).encode()
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                      b"X-Accepted-Stream-Protocol-Versions: portforward.k8s.io\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n%s" % (len(body), body))
+            return
+        if "upgrade" not in headers.get("connection", "").lower() or \
+                "spdy/3.1" not in headers.get("upgrade", "").lower():
+            return self.plain(c, 400, "unable to upgrade: missing upgrade headers in request")
+        if w.sandbox is None:
+            return self.plain(c, 400, "pod %s has no network namespace yet" % w.name)
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                  b"X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
+        spdy.ServerSession(c, rest, SpdyPortForward(w)).serve()
 
     # ---- logs
     def logs(self, c, headers, q, ns, name, container):

@@ -15,6 +15,7 @@ import socket
 import string
 import subprocess
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,9 +28,11 @@ NODE_IMAGE = "127.0.0.1:5000/kdap/node-hello:latest"
 
 # Ports inside the echo pod: 7000 echoes, 7001 swallows, 7002 sends N bytes on request and keeps
 # the connection open (the local API server drops what it still buffers for a slow client when the
-# pod side closes first, so the tests end connections from the client side).
+# pod side closes first, so the tests end connections from the client side), 7003 echoes the first
+# bytes it gets and closes the connection.
 ECHO_JS = r"""
 const net = require('net');
+net.createServer(s => { s.once('data', d => s.end(d)); s.on('error', () => {}); }).listen(7003, '127.0.0.1');
 net.createServer(s => s.pipe(s)).listen(7000, '127.0.0.1');
 net.createServer(s => { s.on('data', () => {}); s.on('error', () => {}); }).listen(7001, '127.0.0.1');
 net.createServer(s => {
@@ -213,3 +216,63 @@ class PortForward:
         self.proc.stdout.close()
         self.c.outputs.append(out + err)
         return self.proc.returncode
+
+
+class KubectlPortForward:
+    """`kubectl port-forward pod/POD :P...` in the background; .ports maps remote -> local port.
+    websockets=False sets KUBECTL_PORT_FORWARD_WEBSOCKETS=false (plain SPDY instead of SPDY in a
+    WebSocket).  Its output is kept in .out / .err (lists of lines)."""
+
+    def __init__(self, cluster, pod, remote_ports, websockets=True):
+        env = dict(os.environ, KUBECONFIG=cluster.kubeconfig)
+        env.pop("KUBECTL_PORT_FORWARD_WEBSOCKETS", None)
+        if not websockets:
+            env["KUBECTL_PORT_FORWARD_WEBSOCKETS"] = "false"
+        self.proc = subprocess.Popen([KUBECTL, "-n", cluster.ns, "port-forward", "pod/" + pod]
+                                     + [":%d" % p for p in remote_ports],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.out, self.err = [], []
+        self.ports = {}
+        self.cond = threading.Condition()
+        self.readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.ports) == len(remote_ports) or self.proc.poll() is not None, 30)
+        if not ok or len(self.ports) != len(remote_ports):
+            self.stop()
+            raise AssertionError("kubectl port-forward did not start: %s %s" % (self.out, self.err))
+
+    def _read(self, stream, lines):
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.cond:
+                lines.append(line)
+                m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)$", line)
+                if m:
+                    self.ports[int(m.group(2))] = int(m.group(1))
+                self.cond.notify_all()
+
+    def connect(self, remote):
+        s = socket.create_connection(("127.0.0.1", self.ports[remote]), timeout=30)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            if self.wait_exit(10) is None:
+                self.proc.kill()
+                self.proc.wait(5)
+        for t in self.readers:
+            t.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return "\n".join(self.out), "\n".join(self.err)

@@ -2,17 +2,20 @@
 """Port-forward benchmark on the local cluster (tests/cluster), in one run:
 
   - direct TCP to the pod's port (from inside the pod's network namespace): the limit;
-  - `kdap port-forward` (kube/portfwd over the API server's WebSocket);
+  - `kdap port-forward` (kube/portfwd over the API server's WebSocket, v4.channel.k8s.io);
+  - `kubectl port-forward` (1.32: SPDY/3.1 tunnelled in a WebSocket, its default) and with
+    KUBECTL_PORT_FORWARD_WEBSOCKETS=false (plain SPDY/3.1);
   - the Python client's port-forward (python3-kubernetes, kubernetes.stream.portforward).
 
 Each is measured on the same echo pod: throughput (MiB/s each way, SIZE MiB sent while the echo is
 read back) and small-message round-trip latency (64-byte ping-pong, median and p99).  Prints the
-table and the ratios kdap/Python and kdap/direct.
+table and the ratios of kdap to kubectl, Python and direct TCP.
 
     /usr/bin/python3 bench/portforward.py [--size MIB] [--rtt N] [--json FILE] [--check]
 
---check exits 1 unless kdap's throughput is at least twice the Python client's.  Needs root (the
-cluster, and entering the pod's network namespace).  Environment as tests/e2e/kubecluster.py.
+--check exits 1 unless kdap's throughput is at least 1.5x kubectl's (default mode) and twice the
+Python client's, and its median round trip no slower than kubectl's.  Needs root (the cluster, and
+entering the pod's network namespace).  Environment as tests/e2e/kubecluster.py.
 """
 import argparse
 import ctypes
@@ -28,7 +31,7 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
-from kubecluster import Cluster, PortForward  # noqa: E402
+from kubecluster import Cluster, KubectlPortForward, PortForward  # noqa: E402
 
 PORT = 7000
 CLONE_NEWNET = 0x40000000
@@ -157,6 +160,13 @@ def main():
                                 args.size, args.rtt)
         pf = PortForward(c, "echo", ":%d" % PORT)
         res["kdap"] = measure("kdap port-forward", lambda: pf.connect(30), args.size, args.rtt)
+        for key, label, ws in (("kubectl", "kubectl port-forward", True),
+                               ("kubectl_spdy", "kubectl (plain SPDY)", False)):
+            kpf = KubectlPortForward(c, "echo", [PORT], websockets=ws)
+            try:
+                res[key] = measure(label, lambda: kpf.connect(PORT), args.size, args.rtt)
+            finally:
+                kpf.stop()
 
         from kubernetes import config
         from kubernetes.client import CoreV1Api
@@ -171,23 +181,32 @@ def main():
             return s
         res["python"] = measure("python3-kubernetes", py_connect, args.size, args.rtt)
 
-        k, p, d = res["kdap"], res["python"], res["direct"]
+        k, kc, p, d = res["kdap"], res["kubectl"], res["python"], res["direct"]
         ratios = {
+            "throughput_kdap_over_kubectl": k["throughput_mib_s"] / kc["throughput_mib_s"],
+            "throughput_kdap_over_kubectl_spdy": k["throughput_mib_s"] / res["kubectl_spdy"]["throughput_mib_s"],
             "throughput_kdap_over_python": k["throughput_mib_s"] / p["throughput_mib_s"],
             "throughput_kdap_over_direct": k["throughput_mib_s"] / d["throughput_mib_s"],
+            "rtt_kubectl_over_kdap": kc["rtt_median_ms"] / k["rtt_median_ms"],
             "rtt_python_over_kdap": p["rtt_median_ms"] / k["rtt_median_ms"],
             "rtt_kdap_over_direct": k["rtt_median_ms"] / d["rtt_median_ms"],
         }
         res["ratios"] = ratios
-        print("ratios: throughput kdap/python %.2fx, kdap/direct %.2f; "
-              "rtt python/kdap %.2fx, kdap/direct %.1fx"
-              % (ratios["throughput_kdap_over_python"], ratios["throughput_kdap_over_direct"],
-                 ratios["rtt_python_over_kdap"], ratios["rtt_kdap_over_direct"]))
+        print("ratios: throughput kdap/kubectl %.2fx (plain SPDY %.2fx), kdap/python %.2fx, kdap/direct %.2f; "
+              "rtt kubectl/kdap %.2fx, python/kdap %.2fx, kdap/direct %.1fx"
+              % (ratios["throughput_kdap_over_kubectl"], ratios["throughput_kdap_over_kubectl_spdy"],
+                 ratios["throughput_kdap_over_python"], ratios["throughput_kdap_over_direct"],
+                 ratios["rtt_kubectl_over_kdap"], ratios["rtt_python_over_kdap"], ratios["rtt_kdap_over_direct"]))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=2)
-        if args.check and ratios["throughput_kdap_over_python"] < 2.0:
-            print("CHECK FAILED: kdap's throughput is below 2x the Python client's")
+        failed = [msg for ok, msg in (
+            (ratios["throughput_kdap_over_kubectl"] >= 1.5, "kdap's throughput is below 1.5x kubectl's"),
+            (ratios["rtt_kubectl_over_kdap"] >= 1.0, "kdap's round trips are slower than kubectl's"),
+            (ratios["throughput_kdap_over_python"] >= 2.0, "kdap's throughput is below 2x the Python client's"))
+            if not ok]
+        if args.check and failed:
+            print("CHECK FAILED: " + "; ".join(failed))
             return 1
         return 0
     finally:

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../kube/client.h"
+#include "../kube/names.h"
 #include "../kube/portfwd.h"
 #include "../kube/target.h"
 #include "../kube/watch.h"
@@ -867,6 +868,15 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
     if (c->ns[0] == '\0')
         snprintf(c->ns, sizeof(c->ns), "%s",
                  kube_client_config(s->kube)->namespace);
+    else if (kube_name_check(KUBE_NAME_LABEL, "\"namespace\"", c->ns, err) < 0)
+        return DAP_ECONFIG;
+    if (c->want_pod[0] != '\0' &&
+        kube_name_check(KUBE_NAME_SUBDOMAIN, "\"pod\"", c->want_pod, err) < 0)
+        return DAP_ECONFIG;
+    if (c->want_container[0] != '\0' &&
+        kube_name_check(KUBE_NAME_LABEL, "\"container\"", c->want_container,
+                        err) < 0)
+        return DAP_ECONFIG;
     if (c->runtime[0] != '\0' && adapter_kind_find(c->runtime) == NULL)
         return dap_error_set(err, DAP_ECONFIG,
                              "unknown runtime \"%s\": use one of %s",

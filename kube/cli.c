@@ -19,6 +19,7 @@
 #include "client.h"
 #include "config.h"
 #include "exec.h"
+#include "names.h"
 #include "portfwd.h"
 #include "watch.h"
 
@@ -143,26 +144,28 @@ static void fail_msg(const struct dap_error *e)
 
 /* ---- doctor ------------------------------------------------------------- */
 
-/* What kdap needs in a namespace (README: the RBAC Role). */
+/* What kdap needs in a namespace (README: the RBAC Role).  Optional ones
+ * serve a command other than attach: shown, never required. */
 static const struct perm {
     const char *group, *resource, *sub, *verb, *why;
+    int optional;
 } perms[] = {
-    {"", "pods", NULL, "get", "find the target pod"},
-    {"", "pods", NULL, "list", "find pods by label"},
-    {"", "pods", NULL, "watch", "wait for pods and debugger containers"},
-    {"", "pods", "log", "get", "show the debuggee's output"},
-    {"", "pods", "portforward", "get", "reach the debugger (WebSocket)"},
-    {"", "pods", "portforward", "create", "reach the debugger"},
-    {"", "pods", "exec", "get", "run helpers in the pod (WebSocket)"},
-    {"", "pods", "exec", "create", "run helpers in the pod"},
-    {"", "pods", "ephemeralcontainers", "get", "read debugger containers"},
-    {"", "pods", "ephemeralcontainers", "patch", "add a debugger container"},
-    {"apps", "deployments", NULL, "get", "attach to a deployment"},
-    {"apps", "deployments", NULL, "list", "attach to a deployment"},
-    {"apps", "replicasets", NULL, "get", "find a deployment's pods"},
-    {"apps", "replicasets", NULL, "list", "find a deployment's pods"},
-    {"apps", "statefulsets", NULL, "get", "attach to a statefulset"},
-    {"apps", "statefulsets", NULL, "list", "attach to a statefulset"},
+    {"", "pods", NULL, "get", "find the target pod", 0},
+    {"", "pods", NULL, "list", "find pods by label", 0},
+    {"", "pods", NULL, "watch", "wait for pods and debugger containers", 0},
+    {"", "pods", "log", "get", "show the debuggee's output", 0},
+    {"", "pods", "portforward", "get", "reach the debugger (WebSocket)", 0},
+    {"", "pods", "portforward", "create", "reach the debugger", 0},
+    {"", "pods", "ephemeralcontainers", "get", "read debugger containers", 0},
+    {"", "pods", "ephemeralcontainers", "patch", "add a debugger container", 0},
+    {"apps", "deployments", NULL, "get", "attach to a deployment", 0},
+    {"apps", "deployments", NULL, "list", "attach to a deployment", 0},
+    {"apps", "replicasets", NULL, "get", "find a deployment's pods", 0},
+    {"apps", "replicasets", NULL, "list", "find a deployment's pods", 0},
+    {"apps", "statefulsets", NULL, "get", "attach to a statefulset", 0},
+    {"apps", "statefulsets", NULL, "list", "attach to a statefulset", 0},
+    {"", "pods", "exec", "get", "only for `kdap exec` (WebSocket)", 1},
+    {"", "pods", "exec", "create", "only for `kdap exec`", 1},
 };
 #define NPERMS (sizeof(perms) / sizeof(perms[0]))
 
@@ -204,12 +207,14 @@ static void doctor_report(void)
         if (!doc.answered[i]) {
             printf("    ??      %-7s %-32s %s\n", perms[i].verb, res,
                    doc.perm_err[i]);
-            missing++;
+            missing += !perms[i].optional;
         } else {
             printf("    %-7s %-7s %-32s %s\n",
-                   doc.allowed[i] ? "ok" : "MISSING", perms[i].verb, res,
-                   perms[i].why);
-            if (!doc.allowed[i])
+                   doc.allowed[i]        ? "ok"
+                   : perms[i].optional ? "absent"
+                                       : "MISSING",
+                   perms[i].verb, res, perms[i].why);
+            if (!doc.allowed[i] && !perms[i].optional)
                 missing++;
         }
     }
@@ -439,6 +444,11 @@ static int cmd_doctor(int argc, char **argv)
     if (k->insecure)
         printf("  WARNING:     insecure-skip-tls-verify is set: the server's "
                "certificate is not checked\n");
+    if (kube_config_plain_http(k))
+        printf("  WARNING:     the server is plain http:// (%s): requests and "
+               "credentials are not encrypted and the server is not "
+               "authenticated\n",
+               k->server);
     doc.ns = k->namespace;
     cli.exit_code = 1;
     memset(&ro, 0, sizeof(ro));
@@ -632,6 +642,11 @@ static int cmd_port_forward(int argc, char **argv)
                                 "(pod/NAME)\n");
                 return 2;
             }
+            if (kube_name_check(KUBE_NAME_SUBDOMAIN, "pod", pfc.pod, &e) <
+                0) {
+                fail_msg(&e);
+                return 2;
+            }
         } else if (pfc.pod != NULL && pfc.npf < MAX_FWD &&
                    parse_mapping(argv[i], &pfc.locals[pfc.npf],
                                  &pfc.remotes[pfc.npf]) == 0) {
@@ -790,6 +805,13 @@ static int cmd_exec(int argc, char **argv)
     }
     if (pod == NULL || i >= argc)
         goto usage;
+    if (kube_name_check(KUBE_NAME_SUBDOMAIN, "pod", pod, &e) < 0 ||
+        (o.container != NULL &&
+         kube_name_check(KUBE_NAME_LABEL, "container", o.container, &e) <
+             0)) {
+        fail_msg(&e);
+        return 2;
+    }
     o.pod = pod;
     o.argv = (const char *const *)argv + i;
     if (setup(&co, &e) < 0) {

@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "../dap/log.h"
+#include "names.h"
 
 #define MAX_DEPTH 64
 #define MAX_FILE (4u << 20)
@@ -965,6 +966,17 @@ int kube_config_resolve(json_t *merged, const char *source,
         rc = dap_error_set(err, DAP_ENOMEM, "out of memory");
         goto fail;
     }
+    {
+        char what[600];
+        if (ns != NULL && ns[0])
+            snprintf(what, sizeof(what), "namespace");
+        else
+            snprintf(what, sizeof(what), "namespace of context \"%s\" in %s",
+                     ctx_name, ctxfile);
+        rc = kube_name_check(KUBE_NAME_LABEL, what, c->namespace, err);
+        if (rc < 0)
+            goto fail;
+    }
 
     /* Certificate authority: data wins over the file, like client-go. */
     rc = decode_data(cl, "certificate-authority-data", "cluster", cl_name,
@@ -1098,11 +1110,23 @@ static int load_in_cluster(const struct kube_load_opts *o,
         rc = dap_error_set(err, DAP_ENOMEM, "out of memory");
         goto fail;
     }
+    rc = kube_name_check(KUBE_NAME_LABEL,
+                         o->ns != NULL && o->ns[0] ? "namespace"
+                                                   : "in-cluster namespace",
+                         c->namespace, err);
+    if (rc < 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
     kube_config_free(c);
     return rc;
+}
+
+int kube_config_plain_http(const struct kube_config *c)
+{
+    return c != NULL && c->server != NULL &&
+           strncmp(c->server, "http://", 7) == 0;
 }
 
 int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
@@ -1234,6 +1258,11 @@ int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
         DAP_LOGW("kube: cluster \"%s\" (context \"%s\", %s) sets "
                  "insecure-skip-tls-verify: the API server's certificate is "
                  "NOT verified",
+                 c->cluster_name, c->context, c->source);
+    if (kube_config_plain_http(c))
+        DAP_LOGW("kube: cluster \"%s\" (context \"%s\", %s) uses a plain "
+                 "http:// server: requests and credentials travel NOT "
+                 "encrypted and the API server is NOT authenticated",
                  c->cluster_name, c->context, c->source);
     *out = c;
     c = NULL;

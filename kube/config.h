@@ -138,6 +138,10 @@ struct kube_load_opts {
 int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
                      struct dap_error *err) DAP_WUR;
 
+/* 1 when the server is plain http:// (no TLS: nothing encrypted, the
+ * server not authenticated); kdap still talks to it, but warns. */
+int kube_config_plain_http(const struct kube_config *c);
+
 /* Duplicate (NULL on memory failure). */
 struct kube_config *kube_config_dup(const struct kube_config *c);
 /* NULL is a no-op.  Secret fields are wiped before being freed. */

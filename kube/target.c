@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
+
 static const struct {
     const char *prefix;
     enum kube_target_kind kind;
@@ -26,22 +28,6 @@ static const struct {
     "deployment/NAME, statefulset/NAME, pod/NAME or a label selector such "   \
     "as app=NAME"
 
-/* DNS-1123 subdomain: what Kubernetes accepts as an object name. */
-static int valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '.'))
-            return 0;
-    }
-    return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
-}
-
 int kube_target_parse(const char *s, struct kube_target *t,
                       struct dap_error *err)
 {
@@ -53,12 +39,9 @@ int kube_target_parse(const char *s, struct kube_target *t,
         size_t l = strlen(prefixes[i].prefix);
         if (strncmp(s, prefixes[i].prefix, l) != 0)
             continue;
-        if (!valid_name(s + l))
-            return dap_error_set(err, DAP_ECONFIG,
-                                 "\"target\": \"%s\" is not a valid "
-                                 "Kubernetes name (lower case letters, "
-                                 "digits, '-' and '.')",
-                                 s + l);
+        if (kube_name_check(KUBE_NAME_SUBDOMAIN, "\"target\": the name",
+                            s + l, err) < 0)
+            return DAP_ECONFIG;
         t->kind = prefixes[i].kind;
         snprintf(t->name, sizeof(t->name), "%s", s + l);
         return 0;

@@ -164,6 +164,30 @@ class Cluster:
         return name
 
 
+def module_cluster():
+    """setUpModule of a kube test file: the cluster up, a fresh namespace with the echo pod."""
+    import unittest
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("the local cluster needs root")
+    if not os.path.exists(KDAP):
+        raise RuntimeError("%s is missing: build kdap first" % KDAP)
+    c = Cluster()
+    c.up()
+    c.kubectl("create", "namespace", c.ns, ns=False)
+    c.echo_pod("echo")
+    return c
+
+
+def module_cluster_done(c):
+    """tearDownModule: the namespace deleted, the cluster stopped if module_cluster started it."""
+    if c is None:
+        return
+    try:
+        c.kubectl("delete", "namespace", c.ns, "--wait=false", ns=False, check=False)
+    finally:
+        c.down()
+
+
 class PortForward:
     """`kdap port-forward` running in the background; .port is the local port."""
 

@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kubecluster import KDAP, Cluster, PortForward  # noqa: E402
+from kubecluster import KDAP, PortForward, module_cluster, module_cluster_done  # noqa: E402
 
 C = None
 PLUGIN_MARKER = "plugin-output-marker-7f3a9c"
@@ -31,23 +31,11 @@ PLUGIN_MARKER = "plugin-output-marker-7f3a9c"
 
 def setUpModule():
     global C
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the local cluster needs root")
-    if not os.path.exists(KDAP):
-        raise RuntimeError("%s is missing: build kdap first" % KDAP)
-    C = Cluster()
-    C.up()
-    C.kubectl("create", "namespace", C.ns, ns=False)
-    C.echo_pod("echo")
+    C = module_cluster()
 
 
 def tearDownModule():
-    if C is None:
-        return
-    try:
-        C.kubectl("delete", "namespace", C.ns, "--wait=false", ns=False, check=False)
-    finally:
-        C.down()
+    module_cluster_done(C)
 
 
 def kubeconfig_text(cluster=None, user=None, context_ns=None, current="t"):

@@ -193,3 +193,34 @@ int adapter__parse_hostport(const char *s, char *host, size_t hostlen,
     *port = (int)p;
     return 0;
 }
+
+long long adapter__arg_int(json_t *args, const char *key, long long lo,
+                           long long hi, long long def)
+{
+    json_t *v = json_object_get(args, key);
+    long long n;
+
+    if (!json_is_integer(v))
+        return def;
+    n = (long long)json_integer_value(v);
+    return n < lo ? lo : n > hi ? hi : n;
+}
+
+int adapter__request_timeout(json_t *cfg, unsigned def_ms, unsigned *ms,
+                             struct dap_error *err)
+{
+    json_t *v = json_object_get(cfg, "requestTimeout");
+    double s = json_number_value(v);
+
+    *ms = def_ms;
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v) || !(s > 0 && s <= 3600))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"requestTimeout\" must be a number of seconds "
+                             "in (0, 3600]");
+    *ms = (unsigned)(s * 1000 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}

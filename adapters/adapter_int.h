@@ -39,4 +39,17 @@ void adapter__closed(adapter *a, int status, const struct dap_error *err);
 int adapter__parse_hostport(const char *s, char *host, size_t hostlen,
                             int *port, struct dap_error *err);
 
+/* The integer argument `key` of a request, clamped to [lo, hi]; `def` when
+ * it is absent or not an integer.  Editors send any int64 (2^62 as a
+ * startFrame), so backends do their arithmetic on clamped values only. */
+long long adapter__arg_int(json_t *args, const char *key, long long lo,
+                           long long hi, long long def);
+
+/* The service's "requestTimeout" (seconds, a number in (0, 3600]) in ms:
+ * how long a backend waits for its debugger to answer a call of an editor
+ * request before that request fails.  `def_ms` when absent; DAP_ECONFIG
+ * with detail when it is not such a number. */
+int adapter__request_timeout(json_t *cfg, unsigned def_ms, unsigned *ms,
+                             struct dap_error *err);
+
 #endif

@@ -13,6 +13,11 @@
  *   detach).  gdb answers commands in order; a request completes when its
  *   last command's callback has run and issued no further command, so a
  *   handler may pipeline several commands and chain more from callbacks.
+ *   Results are matched by token, never by position: a result for a later
+ *   command means the earlier ones were never answered (they fail), one
+ *   whose token is not queued (answered after its deadline, or printed by
+ *   a command kdap did not send) is dropped.  Commands of editor requests
+ *   have a deadline ("requestTimeout"), after which the request fails.
  * - gdb runs all-stop with mi-async on.  A remote target in all-stop mode
  *   accepts no breakpoint changes while it runs, so those requests halt it
  *   first (-exec-interrupt, the stop is not reported), apply the change and
@@ -31,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +49,16 @@
 #define START_TIMEOUT_MS 20000
 #define HALT_WAIT_MS 2000
 #define EXIT_WAIT_MS 500
+#define REQUEST_TIMEOUT_MS 30000
 #define MAX_LINE (16u << 20)
 #define MAX_FRAMES 1000
 #define FRAME_MUL 1000000LL
 #define MAX_REGS 80
+/* Bounds for the integers of requests (see adapter__arg_int): far beyond
+ * any real stack, child list or disassembly, small enough that no sum of
+ * them overflows. */
+#define MAX_INDEX ((1LL << 30) - 1) /* twice it fits gdb's int */
+#define MAX_INSNS 4096
 
 enum gdb_state {
     G_NEW,
@@ -89,6 +101,7 @@ struct mi_cmd {
     mi_done_fn *fn;
     long arg;
     int capture;      /* collect console output for the callback */
+    uint64_t deadline; /* loop time its request fails at; 0: none */
     dap_buf console;
 };
 
@@ -136,6 +149,8 @@ struct gdb {
     uv_pipe_t pin, pout, perr;
     uv_timer_t timer; /* start / stop / halt deadlines */
     uv_timer_t later; /* deferred replies */
+    uv_timer_t cmdtimer; /* the earliest command deadline */
+    unsigned req_timeout_ms;
     int handles;      /* open libuv handles */
     int spawned;
     int proc_exited;
@@ -184,6 +199,7 @@ struct gdb {
 
 static void gdb_gone(struct gdb *g);
 static void req_complete(struct greq *r);
+static void cmd_deadline_cb(uv_timer_t *t);
 static void stop_continue(struct gdb *g);
 
 /* ======================================================================
@@ -478,6 +494,14 @@ static void mi_send(struct greq *r, mi_done_fn *fn, long arg, int capture,
     c->fn = fn;
     c->arg = arg;
     c->capture = capture;
+    if (r->cb != NULL) {
+        /* Editor requests only: the internal sequences (start, halt,
+         * detach) have deadlines of their own. */
+        c->deadline = uv_now(g->a->loop) + g->req_timeout_ms;
+        if (!uv_is_active((uv_handle_t *)&g->cmdtimer))
+            uv_timer_start(&g->cmdtimer, cmd_deadline_cb, g->req_timeout_ms,
+                           0);
+    }
     dap_buf_init(&c->console, 4u << 20);
     n = snprintf(line, cmd->len + 32, "%llu%s\n",
                  (unsigned long long)c->token, cmd->data);
@@ -599,8 +623,10 @@ static void req_complete(struct greq *r)
     req_free(r);
 }
 
+/* Command c (already unlinked) got its result rec, or none: then its
+ * request fails with `why`. */
 static void cmd_complete(struct gdb *g, struct mi_cmd *c,
-                         struct adapter_mi_record *rec)
+                         struct adapter_mi_record *rec, const char *why)
 {
     struct greq *r = c->r;
 
@@ -612,12 +638,54 @@ static void cmd_complete(struct gdb *g, struct mi_cmd *c,
         }
         c->fn(r, rec, c->arg);
     } else if (rec == NULL) {
-        fail(r, "gdb exited before it answered");
+        fail(r, "%s", why);
     }
     dap_buf_cleanup(&c->console);
     free(c);
     if (--r->outstanding == 0 && r->halted == NULL)
         req_complete(r);
+}
+
+/* Fail the commands whose deadline passed; their results, should they
+ * still come, find no command of theirs and are dropped. */
+static void cmd_deadline_cb(uv_timer_t *t)
+{
+    struct gdb *g = t->data;
+    uint64_t now = uv_now(g->a->loop);
+    uint64_t next = 0;
+    struct mi_cmd **pp = &g->head;
+    struct mi_cmd *expired = NULL, **ep = &expired;
+
+    while (*pp != NULL) {
+        struct mi_cmd *c = *pp;
+        if (c->deadline == 0 || c->deadline > now) {
+            if (c->deadline != 0 && (next == 0 || c->deadline < next))
+                next = c->deadline;
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        c->next = NULL;
+        *ep = c;
+        ep = &c->next;
+    }
+    g->tail = NULL;
+    for (struct mi_cmd *c = g->head; c != NULL; c = c->next)
+        g->tail = c;
+    if (next != 0)
+        uv_timer_start(&g->cmdtimer, cmd_deadline_cb, next - now, 0);
+    while (expired != NULL) {
+        struct mi_cmd *c = expired;
+        char why[160];
+        expired = c->next;
+        DAP_LOGW("gdb did not answer command %llu in time",
+                 (unsigned long long)c->token);
+        snprintf(why, sizeof(why),
+                 "gdb did not answer within %u s (\"requestTimeout\"); it "
+                 "may still be busy with an earlier command",
+                 (g->req_timeout_ms + 999) / 1000);
+        cmd_complete(g, c, NULL, why);
+    }
 }
 
 /* ======================================================================
@@ -1056,16 +1124,31 @@ static void on_record(struct gdb *g, struct adapter_mi_record *rec)
                             strstr(msg, "Target disconnected") ||
                             strstr(msg, "Remote connection closed")))
             lost_connection(g, msg);
-        if (c == NULL || (rec->has_token && rec->token != c->token)) {
-            DAP_LOGW("gdb answered a command kdap did not send (token "
-                     "%llu)",
-                     (unsigned long long)rec->token);
+        /* kdap sends every command with a token: a result without one
+         * answers something else (a command nested in a CLI one). */
+        while (c != NULL && (!rec->has_token || c->token != rec->token))
+            c = c->next;
+        if (c == NULL) {
+            DAP_LOGW("gdb answered a command that is not waiting (token "
+                     "%llu%s): dropped",
+                     (unsigned long long)rec->token,
+                     rec->has_token ? "" : " none");
             return;
+        }
+        /* gdb answers in order: what was sent before c never will be. */
+        while (g->head != c) {
+            struct mi_cmd *lost = g->head;
+            g->head = lost->next;
+            DAP_LOGW("gdb gave no answer to command %llu",
+                     (unsigned long long)lost->token);
+            cmd_complete(g, lost, NULL,
+                         "gdb gave no answer to this command (it answered a "
+                         "later one); see kdap's log");
         }
         g->head = c->next;
         if (g->head == NULL)
             g->tail = NULL;
-        cmd_complete(g, c, rec);
+        cmd_complete(g, c, rec, NULL);
         return;
     }
     case ADAPTER_MI_EXEC:
@@ -1219,7 +1302,7 @@ static void gdb_gone(struct gdb *g)
         g->head = c->next;
         if (g->head == NULL)
             g->tail = NULL;
-        cmd_complete(g, c, NULL);
+        cmd_complete(g, c, NULL, "gdb exited before it answered");
     }
     later_cb(&g->later);
     if (g->a == NULL)
@@ -1305,6 +1388,7 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
     json_t *v;
     struct gdb *g;
     char host[256];
+    unsigned timeout_ms;
     int port;
     size_t i;
     int rc;
@@ -1349,10 +1433,29 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
         return dap_error_set(err, DAP_ECONFIG,
                              "\"pid\" must be a positive integer (the process "
                              "a `gdbserver --multi` should attach to)");
+    for (i = 0; i < json_array_size(setup); i++) {
+        const char *t = json_string_value(json_array_get(setup, i));
+        if (t == NULL)
+            t = adapter_mi_str(json_array_get(setup, i), "text");
+        /* One entry is one command: a line break would smuggle in more
+         * (and desynchronise kdap's view of gdb's answers). */
+        for (const char *p = t; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return dap_error_set(err, DAP_ECONFIG,
+                                     "setupCommands[%zu] contains a control "
+                                     "character (0x%02x): give each gdb "
+                                     "command as its own entry",
+                                     i, (unsigned)(unsigned char)*p);
+        }
+    }
+    rc = adapter__request_timeout(cfg, REQUEST_TIMEOUT_MS, &timeout_ms, err);
+    if (rc < 0)
+        return rc;
     g = calloc(1, sizeof(*g));
     if (g == NULL)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
     g->a = a;
+    g->req_timeout_ms = timeout_ms;
     g->connect = strdup(connect);
     if (asprintf(&g->target, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
                  port) < 0)
@@ -1380,8 +1483,9 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
     uv_timer_init(a->loop, &g->timer);
     uv_timer_init(a->loop, &g->later);
     uv_timer_init(a->loop, &g->deadline);
-    g->timer.data = g->later.data = g->deadline.data = g;
-    g->handles = 3;
+    uv_timer_init(a->loop, &g->cmdtimer);
+    g->timer.data = g->later.data = g->deadline.data = g->cmdtimer.data = g;
+    g->handles = 4;
     a->impl = g;
     return 0;
 }
@@ -1740,8 +1844,7 @@ static void frames_result(struct greq *r, struct adapter_mi_record *rec,
 static void stack_finish(struct greq *r)
 {
     size_t n = json_array_size(json_object_get(r->body, "stackFrames"));
-    long long start = json_integer_value(json_object_get(r->args,
-                                                         "startFrame"));
+    long long start = adapter__arg_int(r->args, "startFrame", 0, MAX_INDEX, 0);
 
     json_object_set_new(r->body, "totalFrames",
                         json_integer(r->n1 > 0 ? r->n1
@@ -1750,14 +1853,11 @@ static void stack_finish(struct greq *r)
 
 static void req_stack_trace(struct greq *r)
 {
-    long long start = json_integer_value(json_object_get(r->args,
-                                                         "startFrame"));
-    long long levels = json_integer_value(json_object_get(r->args, "levels"));
+    long long start = adapter__arg_int(r->args, "startFrame", 0, MAX_INDEX, 0);
+    long long levels = adapter__arg_int(r->args, "levels", 0, MAX_FRAMES, 0);
     long long high;
 
-    r->thread = (int)json_integer_value(json_object_get(r->args, "threadId"));
-    if (start < 0)
-        start = 0;
+    r->thread = (int)adapter__arg_int(r->args, "threadId", 0, INT_MAX, 0);
     high = levels > 0 ? start + levels - 1 : start + MAX_FRAMES - 1;
     r->n1 = -1;
     if (levels > 0)
@@ -2049,8 +2149,8 @@ static void req_variables(struct greq *r)
     struct gdb *g = r->g;
     struct ref *ref = ref_get(g, json_object_get(r->args,
                                                  "variablesReference"));
-    long long start = json_integer_value(json_object_get(r->args, "start"));
-    long long count = json_integer_value(json_object_get(r->args, "count"));
+    long long start = adapter__arg_int(r->args, "start", 0, MAX_INDEX, 0);
+    long long count = adapter__arg_int(r->args, "count", 0, MAX_INDEX, 0);
     char opts[64];
 
     if (ref == NULL) {
@@ -2077,7 +2177,7 @@ static void req_variables(struct greq *r)
     case REF_VAROBJ:
         r->tmp = json_pack("[[]]");
         json_object_set_new(r->body, "pending", json_array());
-        if (count > 0 && start >= 0)
+        if (count > 0)
             MI(r, children_result, 0, "-var-list-children --all-values %q %l %l",
                ref->varobj, start, start + count);
         else
@@ -2237,7 +2337,7 @@ static void req_resume(struct greq *r)
 {
     struct gdb *g = r->g;
     const char *cmd = r->command;
-    int tid = (int)json_integer_value(json_object_get(r->args, "threadId"));
+    int tid = (int)adapter__arg_int(r->args, "threadId", 0, INT_MAX, 0);
     const char *gran = adapter_mi_str(r->args, "granularity");
     int insn = gran != NULL && strcmp(gran, "instruction") == 0;
 
@@ -2313,6 +2413,8 @@ static int parse_hit(const char *s, long long *ignore)
         end++;
     if (end == s || *end != '\0' || n < (gt ? 0 : 1))
         return -1;
+    if (n > INT_MAX) /* gdb's ignore count is an int */
+        n = INT_MAX;
     *ignore = gt ? n : n - 1;
     return 0;
 }
@@ -2428,7 +2530,7 @@ static void bp_insert(struct greq *r, size_t i, json_t *want,
     const char *cond = adapter_mi_str(want, "condition");
     const char *hit = adapter_mi_str(want, "hitCondition");
     const char *logm = adapter_mi_str(want, "logMessage");
-    long long line = json_integer_value(json_object_get(want, "line"));
+    long long line = adapter__arg_int(want, "line", 0, INT_MAX, 0);
     long long ignore = 0;
     dap_buf b;
     int rc;
@@ -2843,18 +2945,17 @@ static void memory_result(struct greq *r, struct adapter_mi_record *rec,
 static void req_read_memory(struct greq *r)
 {
     const char *mref = adapter_mi_str(r->args, "memoryReference");
-    long long off = json_integer_value(json_object_get(r->args, "offset"));
-    long long count = json_integer_value(json_object_get(r->args, "count"));
+    long long off = adapter__arg_int(r->args, "offset", -MAX_INDEX * MAX_INDEX,
+                                     MAX_INDEX * MAX_INDEX, 0);
+    long long count = adapter__arg_int(r->args, "count", 0, 4 << 20, 0);
 
     if (mref == NULL) {
         fail(r, "readMemory needs memoryReference");
         return;
     }
     json_object_set_new(r->body, "address", json_string(mref));
-    if (count <= 0)
+    if (count == 0)
         return;
-    if (count > (4 << 20))
-        count = 4 << 20;
     MI(r, memory_result, (long)count, "-data-read-memory-bytes -o %l %q %l",
        off, mref, count);
 }
@@ -2934,10 +3035,10 @@ static unsigned long long addr_of(json_t *insn)
 static void disasm_finish(struct greq *r)
 {
     unsigned long long addr0 = (unsigned long long)r->n1;
-    long long ioff = json_integer_value(json_object_get(r->args,
-                                                        "instructionOffset"));
-    long long count = json_integer_value(json_object_get(r->args,
-                                                         "instructionCount"));
+    long long ioff = adapter__arg_int(r->args, "instructionOffset", -MAX_INDEX,
+                                      MAX_INDEX, 0);
+    long long count = adapter__arg_int(r->args, "instructionCount", 0,
+                                       MAX_INSNS, 0);
     json_t *all = json_array();
     json_t *out = json_array();
     json_t *e;
@@ -2973,11 +3074,12 @@ static void disasm_finish(struct greq *r)
 static void req_disassemble(struct greq *r)
 {
     const char *mref = adapter_mi_str(r->args, "memoryReference");
-    long long off = json_integer_value(json_object_get(r->args, "offset"));
-    long long ioff = json_integer_value(json_object_get(r->args,
-                                                        "instructionOffset"));
-    long long count = json_integer_value(json_object_get(r->args,
-                                                         "instructionCount"));
+    long long off = adapter__arg_int(r->args, "offset", -MAX_INDEX * MAX_INDEX,
+                                     MAX_INDEX * MAX_INDEX, 0);
+    long long ioff = adapter__arg_int(r->args, "instructionOffset", -MAX_INDEX,
+                                      MAX_INDEX, 0);
+    long long count = adapter__arg_int(r->args, "instructionCount", 0,
+                                       MAX_INSNS, 0);
     unsigned long long addr0;
     long long after;
     char a0[32], a1[32];
@@ -2986,8 +3088,6 @@ static void req_disassemble(struct greq *r)
         fail(r, "disassemble needs memoryReference and instructionCount");
         return;
     }
-    if (count > 4096)
-        count = 4096;
     addr0 = strtoull(mref, NULL, 0) + (unsigned long long)off;
     r->n1 = (long long)addr0;
     r->tmp = json_pack("[[], []]");
@@ -3233,6 +3333,7 @@ static void gdb_free(adapter *a)
     uv_close((uv_handle_t *)&g->timer, handle_closed);
     uv_close((uv_handle_t *)&g->later, handle_closed);
     uv_close((uv_handle_t *)&g->deadline, handle_closed);
+    uv_close((uv_handle_t *)&g->cmdtimer, handle_closed);
     if (g->spawned)
         uv_close((uv_handle_t *)&g->proc, handle_closed);
     if (g->pipes) {

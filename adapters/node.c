@@ -25,6 +25,7 @@
  * away.  Detaching removes our breakpoints, resumes, disables the
  * Debugger domain and closes: the node process keeps running.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -856,8 +857,8 @@ static void req_set_breakpoints(struct dreq *r)
     r->items = json_array();
     json_array_foreach(list, i, e)
     {
-        int line = (int)json_integer_value(json_object_get(e, "line"));
-        int col = (int)json_integer_value(json_object_get(e, "column"));
+        int line = (int)adapter__arg_int(e, "line", 0, INT_MAX, 0);
+        int col = (int)adapter__arg_int(e, "column", 0, INT_MAX, 0);
         const char *cond = json_string_value(json_object_get(e, "condition"));
         const char *hit = json_string_value(json_object_get(e, "hitCondition"));
         const char *log = json_string_value(json_object_get(e, "logMessage"));
@@ -1298,9 +1299,9 @@ static void req_stack_trace(struct dreq *r)
     json_t *out;
     json_t *f;
     size_t i;
-    json_int_t start =
-        json_integer_value(json_object_get(r->args, "startFrame"));
-    json_int_t levels = json_integer_value(json_object_get(r->args, "levels"));
+    /* Clamped: start + levels is computed below. */
+    long long start = adapter__arg_int(r->args, "startFrame", 0, INT_MAX, 0);
+    long long levels = adapter__arg_int(r->args, "levels", 0, INT_MAX, 0);
     json_t *async;
     int64_t aid = ASYNC_FRAME_BASE;
     size_t total;
@@ -1335,8 +1336,6 @@ static void req_stack_trace(struct dreq *r)
         }
     }
     total = json_array_size(all);
-    if (start < 0)
-        start = 0;
     out = json_array();
     for (i = (size_t)start;
          i < total && (levels <= 0 || i < (size_t)(start + levels)); i++)
@@ -1418,8 +1417,8 @@ static void on_properties(struct node *n, void *data, json_t *result,
                           const char *error)
 {
     struct dreq *r = data;
-    json_int_t start = json_integer_value(json_object_get(r->args, "start"));
-    json_int_t count = json_integer_value(json_object_get(r->args, "count"));
+    long long start = adapter__arg_int(r->args, "start", 0, INT_MAX, 0);
+    long long count = adapter__arg_int(r->args, "count", 0, INT_MAX, 0);
     const char *filter = json_string_value(json_object_get(r->args, "filter"));
     int64_t ref =
         json_integer_value(json_object_get(r->args, "variablesReference"));

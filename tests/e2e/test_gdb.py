@@ -270,6 +270,54 @@ class TestGdb(E2ECase):
         self.disconnect_and_exit(c)
         self.assertTrue(t.runs(2))
 
+    def test_huge_integers_and_deadline(self):
+        """Integers near 2^62 are clamped (UBSan aborted on startFrame + levels), a
+        command gdb does not answer in time fails its request, and the late answer
+        is not taken for the next command's (results are matched by token)."""
+        t = GdbTarget(self.group, build_c())
+        line = line_of(C_SRC, "tick")
+        c, _ = self.gdb_session(t, breakpoints=[{"line": line}], requestTimeout=2)
+        tid = self.wait_stopped(c, 10, "breakpoint")["body"]["threadId"]
+        big = 2 ** 62
+        page = c.request("stackTrace", {"threadId": tid, "startFrame": big, "levels": big})
+        self.assertEqual(page["stackFrames"], [])
+        full = self.top_frames(c, tid, levels=100)
+        self.assertEqual(page["totalFrames"], len(full))
+        page = c.request("stackTrace", {"threadId": tid, "startFrame": 1, "levels": big})
+        self.assertEqual([f["name"] for f in page["stackFrames"]], [f["name"] for f in full[1:]])
+        fid = full[0]["id"]
+        arr = c.request("evaluate", {"expression": "numbers", "frameId": fid, "context": "watch"})
+        kids = c.request("variables", {"variablesReference": arr["variablesReference"],
+                                       "start": big, "count": big})["variables"]
+        self.assertEqual(kids, [])
+        kids = c.request("variables", {"variablesReference": arr["variablesReference"],
+                                       "start": 998, "count": big})["variables"]
+        self.assertEqual([v["name"] for v in kids], ["[998]", "[999]"])
+        ip = full[0]["instructionPointerReference"]
+        dis = c.request("disassemble", {"memoryReference": ip, "instructionOffset": -big,
+                                        "instructionCount": big}, timeout=20)["instructions"]
+        self.assertEqual(len(dis), 4096)
+        mem = c.request("readMemory", {"memoryReference": ip, "offset": -big, "count": -big})
+        self.assertNotIn("data", mem)
+
+        # gdb busy for 3 s with requestTimeout 2: the request fails at 2 s ...
+        t0 = time.monotonic()
+        e = c.request_error("evaluate", {"expression": "-exec shell sleep 3", "frameId": fid,
+                                         "context": "repl"}, timeout=10)
+        self.assertIn("did not answer within 2 s", e["message"])
+        self.assertLess(time.monotonic() - t0, 2.9)
+        # ... and the next command gets its own answer, not the late one
+        r = c.request("evaluate", {"expression": "n * 2 + 1", "frameId": fid}, timeout=10)
+        n = int(c.request("evaluate", {"expression": "n", "frameId": fid})["result"])
+        self.assertEqual(r["result"], str(n * 2 + 1))
+        self.assertEqual(self.frame0(c, tid)["name"], "tick")
+        c.request("continue", {"threadId": tid})
+        self.wait_stopped(c, 10, "breakpoint")
+        c.request("setBreakpoints", {"source": {"path": C_SRC}, "breakpoints": []})
+        c.request("continue", {"threadId": tid})
+        self.disconnect_and_exit(c)
+        self.assertTrue(t.runs(2))
+
     def test_bad_config(self):
         c = self.start_kdap()
         c.initialize()
@@ -280,6 +328,18 @@ class TestGdb(E2ECase):
         e = c2.request_error("attach", {"runtime": "gdb", "connect": "127.0.0.1:1",
                                         "program": build_c()}, timeout=20)
         self.assertIn("gdbserver", e["message"])
+        # one setupCommands entry is one command: a newline would inject more
+        for bad in ("-gdb-set width 0\n-gdb-exit", "set width 0\rshell touch /tmp/x"):
+            c3 = self.start_kdap()
+            c3.initialize()
+            e = c3.request_error("attach", {"runtime": "gdb", "connect": "127.0.0.1:1",
+                                            "program": build_c(), "setupCommands": [bad]})
+            self.assertIn("setupCommands[0] contains a control character", e["message"])
+        c4 = self.start_kdap()
+        c4.initialize()
+        e = c4.request_error("attach", {"runtime": "gdb", "connect": "127.0.0.1:1",
+                                        "program": build_c(), "requestTimeout": 0})
+        self.assertIn("requestTimeout", e["message"])
 
 
 if __name__ == "__main__":

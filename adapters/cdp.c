@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../dap/buf.h"
+#include "../dap/utf8.h"
 
 #define TEXT_MAX (4u << 20)
 
@@ -17,6 +18,38 @@ static const char *str_of(json_t *o, const char *key)
 
 /* ---- messages ---------------------------------------------------------- */
 
+/* The id of a reply that starts as the inspector writes them,
+ * `{"id":N,...`, or -1: so that a reply kdap cannot parse still fails the
+ * call it answers. */
+static int64_t leading_id(const char *buf, size_t len)
+{
+    const char *p = buf, *end = buf + len;
+    int64_t id = 0;
+
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (p == end || *p++ != '{')
+        return -1;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (end - p < 5 || memcmp(p, "\"id\"", 4) != 0)
+        return -1;
+    p += 4;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (p == end || *p++ != ':')
+        return -1;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (p == end || !isdigit((unsigned char)*p))
+        return -1;
+    while (p < end && isdigit((unsigned char)*p) && id < INT64_MAX / 10 - 9)
+        id = id * 10 + (*p++ - '0');
+    return p < end && (*p == ',' || *p == '}' || isspace((unsigned char)*p))
+               ? id
+               : -1;
+}
+
 int adapter_cdp_parse(const char *buf, size_t len, json_t **root,
                       struct adapter_cdp_msg *m)
 {
@@ -26,8 +59,25 @@ int adapter_cdp_parse(const char *buf, size_t len, json_t **root,
 
     memset(m, 0, sizeof(*m));
     *root = NULL;
-    if (j == NULL)
+    if (j == NULL) {
+        /* Mostly a string with a lone surrogate half, which JavaScript
+         * allows and JSON parsers refuse: repaired, it parses. */
+        size_t n;
+        char *fixed = dap_utf8_json_repair(buf, len, &n);
+        if (fixed != NULL)
+            j = json_loadb(fixed, n, JSON_ALLOW_NUL, NULL);
+        free(fixed);
+    }
+    if (j == NULL) {
+        int64_t rid = leading_id(buf, len);
+        if (rid >= 0) {
+            m->kind = ADAPTER_CDP_RESPONSE;
+            m->id = rid;
+            m->error = "the inspector's answer is not valid JSON (see "
+                       "kdap's debug log)";
+        }
         return -1;
+    }
     if (!json_is_object(j))
         goto fail;
     id = json_object_get(j, "id");

@@ -37,7 +37,10 @@ struct adapter_cdp_msg {
 
 /* Parse one inbound message.  On success *root owns the JSON (borrowed
  * pointers in *m point into it) and the kind is RESPONSE or EVENT; else
- * returns -1 with *root NULL. */
+ * returns -1 with *root NULL, and when the text still shows whose answer
+ * it is, kind RESPONSE with that id and an error message (static) to fail
+ * the call with.  Invalid UTF-8 and lone surrogate escapes are repaired
+ * (U+FFFD) first. */
 int adapter_cdp_parse(const char *buf, size_t len, json_t **root,
                       struct adapter_cdp_msg *m);
 /* Serialise a request (params borrowed, may be NULL).  Caller frees. */

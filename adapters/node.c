@@ -43,6 +43,7 @@
 #define MAX_ASYNC_FRAMES 64
 #define BP_SLACK_LINES 20
 #define OBJECT_GROUP "kdap"
+#define REQUEST_TIMEOUT_MS 30000
 
 enum node_state {
     N_NEW,
@@ -63,6 +64,8 @@ struct call {
     int64_t id;
     cdp_cb *cb;
     void *data;
+    uint64_t deadline; /* loop time it fails at */
+    char method[48];   /* for the message then */
 };
 
 struct script {
@@ -158,6 +161,8 @@ struct node {
     struct dreq *done_head, *done_tail;
     uv_timer_t defer;
     uv_timer_t deadline;
+    uv_timer_t calltimer; /* the earliest call deadline */
+    unsigned req_timeout_ms; /* "requestTimeout" */
     int handles;
     int stop_mode;
     int closed_reported;
@@ -245,8 +250,12 @@ static void dreq_fail(struct dreq *r, const char *fmt, ...)
 
 /* ---- CDP calls --------------------------------------------------------- */
 
+static void call_deadline_cb(uv_timer_t *t);
+
 /* Send one CDP request; `params_new` is stolen.  The callback runs once:
- * with the result, or with an error (also when the connection ends). */
+ * with the result, or with an error (also when the connection ends, or
+ * when the inspector does not answer within the request timeout: a late
+ * answer then finds no call and is dropped). */
 static int cdp(struct node *n, const char *method, json_t *params_new,
                cdp_cb *cb, void *data)
 {
@@ -276,6 +285,10 @@ static int cdp(struct node *n, const char *method, json_t *params_new,
     c->id = n->next_id;
     c->cb = cb;
     c->data = data;
+    c->deadline = uv_now(n->a->loop) + n->req_timeout_ms;
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    if (!uv_is_active((uv_handle_t *)&n->calltimer))
+        uv_timer_start(&n->calltimer, call_deadline_cb, n->req_timeout_ms, 0);
     /* Appended: answers come in order, so the head is the usual match. */
     if (n->calls == NULL) {
         n->calls = c;
@@ -286,6 +299,45 @@ static int cdp(struct node *n, const char *method, json_t *params_new,
         t->next = c;
     }
     return 0;
+}
+
+/* Unlink and return the call waiting for answer `id`, or NULL. */
+static struct call *take_call(struct node *n, int64_t id)
+{
+    struct call **pp = &n->calls;
+    struct call *c;
+
+    while (*pp != NULL && (*pp)->id != id)
+        pp = &(*pp)->next;
+    c = *pp;
+    if (c != NULL)
+        *pp = c->next;
+    return c;
+}
+
+/* Calls are appended with the same timeout, so the earliest deadlines
+ * are at the head. */
+static void call_deadline_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    uint64_t now = uv_now(n->a->loop);
+
+    while (n->calls != NULL && n->calls->deadline <= now) {
+        struct call *c = n->calls;
+        char why[200];
+        n->calls = c->next;
+        DAP_LOGW("node: no answer to %s (call %lld) in time", c->method,
+                 (long long)c->id);
+        snprintf(why, sizeof(why),
+                 "node's inspector did not answer %s within %u s "
+                 "(\"requestTimeout\"); is the program busy?",
+                 c->method, (n->req_timeout_ms + 999) / 1000);
+        c->cb(n, c->data, NULL, why);
+        free(c);
+    }
+    if (n->calls != NULL)
+        uv_timer_start(&n->calltimer, call_deadline_cb,
+                       n->calls->deadline - now, 0);
 }
 
 static void fail_calls(struct node *n, const char *why)
@@ -2073,19 +2125,19 @@ static void on_ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
     (void)binary;
     if (dap_log_enabled(DAP_LOG_DEBUG))
         DAP_LOGD("<- node %.1500s", buf);
-    if (adapter_cdp_parse(buf, len, &root, &m) < 0) {
+    if (adapter_cdp_parse(buf, len, &root, &m) < 0 &&
+        m.kind != ADAPTER_CDP_RESPONSE) {
         DAP_LOGW("node: ignoring a message that is not CDP");
         return;
     }
     if (m.kind == ADAPTER_CDP_RESPONSE) {
-        struct call **pp = &n->calls;
-        while (*pp != NULL && (*pp)->id != m.id)
-            pp = &(*pp)->next;
-        if (*pp != NULL) {
-            struct call *c = *pp;
-            *pp = c->next;
+        struct call *c = take_call(n, m.id);
+        if (c != NULL) {
             c->cb(n, c->data, m.result, m.error);
             free(c);
+        } else {
+            DAP_LOGD("node: an answer to call %lld, which waits no more",
+                     (long long)m.id);
         }
     } else {
         on_event(n, m.method, m.params);
@@ -2381,6 +2433,7 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     json_t *sm = json_object_get(cfg, "sourceMaps");
     struct node *n;
     char buf[300];
+    unsigned timeout_ms;
     int rc;
 
     if (connect == NULL)
@@ -2396,6 +2449,9 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     if (sm != NULL && !json_is_boolean(sm))
         return dap_error_set(err, DAP_ECONFIG,
                              "\"sourceMaps\" must be true or false");
+    rc = adapter__request_timeout(cfg, REQUEST_TIMEOUT_MS, &timeout_ms, err);
+    if (rc < 0)
+        return rc;
     n = calloc(1, sizeof(*n));
     if (n == NULL)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
@@ -2415,11 +2471,14 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     n->script_index = json_object();
     n->a = a;
     n->ref_base = 0;
+    n->req_timeout_ms = timeout_ms;
     uv_timer_init(a->loop, &n->defer);
     uv_timer_init(a->loop, &n->deadline);
+    uv_timer_init(a->loop, &n->calltimer);
     n->defer.data = n;
     n->deadline.data = n;
-    n->handles = 2;
+    n->calltimer.data = n;
+    n->handles = 3;
     a->impl = n;
     return 0;
 }
@@ -2479,6 +2538,7 @@ static void node_free(adapter *a)
     a->impl = NULL;
     uv_close((uv_handle_t *)&n->defer, handle_closed);
     uv_close((uv_handle_t *)&n->deadline, handle_closed);
+    uv_close((uv_handle_t *)&n->calltimer, handle_closed);
 }
 
 const struct adapter_ops adapter__node_ops = {

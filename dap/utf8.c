@@ -52,18 +52,66 @@ int dap_utf8_valid(const char *p, size_t n)
     return 1;
 }
 
-char *dap_utf8_repair(const char *p, size_t n, size_t *outn)
+/* The value of the 4 hex digits of a \u escape at p (p[0] == '\\'), or
+ * -1 if p does not start one. */
+static long uescape(const unsigned char *p, size_t n)
+{
+    long v = 0;
+
+    if (n < 6 || p[0] != '\\' || p[1] != 'u')
+        return -1;
+    for (size_t i = 2; i < 6; i++) {
+        int c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Both repairs: bytes always, \u escapes inside JSON strings when `json`. */
+static char *repair(const char *p, size_t n, size_t *outn, int json)
 {
     const unsigned char *u = (const unsigned char *)p;
-    /* Worst case: every byte becomes the 3-byte replacement character. */
+    /* Worst case: every byte becomes the 3-byte replacement character
+     * (an escape is replaced by one of the same length). */
     char *out = malloc(n * 3 + 1);
     size_t o = 0;
     size_t i = 0;
+    int in_str = 0;
 
     if (out == NULL)
         return NULL;
     while (i < n) {
-        size_t l = seq_len(u + i, n - i);
+        size_t l;
+
+        if (json && u[i] == '"') {
+            in_str = !in_str;
+        } else if (json && in_str && u[i] == '\\') {
+            long cp = uescape(u + i, n - i);
+            long lo = cp >= 0xd800 && cp <= 0xdbff
+                          ? uescape(u + i + 6, n - i - 6)
+                          : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                l = 12; /* a surrogate pair: fine */
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                memcpy(out + o, "\\ufffd", 6);
+                o += 6;
+                i += 6;
+                continue;
+            } else {
+                l = cp >= 0 ? 6 : i + 1 < n ? 2 : 1;
+            }
+            memcpy(out + o, p + i, l);
+            o += l;
+            i += l;
+            continue;
+        }
+        l = seq_len(u + i, n - i);
         if (l == 0) {
             memcpy(out + o, "\xef\xbf\xbd", 3);
             o += 3;
@@ -77,4 +125,14 @@ char *dap_utf8_repair(const char *p, size_t n, size_t *outn)
     out[o] = '\0';
     *outn = o;
     return out;
+}
+
+char *dap_utf8_repair(const char *p, size_t n, size_t *outn)
+{
+    return repair(p, n, outn, 0);
+}
+
+char *dap_utf8_json_repair(const char *p, size_t n, size_t *outn)
+{
+    return repair(p, n, outn, 1);
 }

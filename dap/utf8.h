@@ -16,4 +16,11 @@ int dap_utf8_valid(const char *p, size_t n);
  * memory. */
 char *dap_utf8_repair(const char *p, size_t n, size_t *outn);
 
+/* A repaired copy of JSON text (caller frees) and its length, or NULL
+ * when out of memory: invalid UTF-8 becomes U+FFFD as above, and so does
+ * every \u escape of a lone surrogate ("\ud800" without its low half),
+ * which JavaScript strings may hold (V8 serialises them so) and jansson
+ * refuses. */
+char *dap_utf8_json_repair(const char *p, size_t n, size_t *outn);
+
 #endif

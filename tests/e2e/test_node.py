@@ -325,6 +325,38 @@ class TestNodeJS(NodeCase):
         get.wait(10)
         self.disconnect_and_exit(c, [svc])
 
+    def test_lone_surrogate_and_deadline(self):
+        """A string with a lone UTF-16 surrogate (V8 sends "\\ud800", which jansson
+        refuses) reaches the editor with U+FFFD; an inspector that does not answer
+        within requestTimeout fails the request, and the late answer is dropped."""
+        svc = self.node()
+        c, _ = self.node_session(svc, [{"line": BP_HANDLE}], requestTimeout=2)
+        # while running (Runtime.evaluate) and as a property (getProperties)
+        self.assertEqual(self.evaluate(c, "'x\\ud800y' + 'z\\udc00'")["result"],
+                         "'x\ufffdyz\ufffd'")
+        w = self.evaluate(c, "({s: 'a\\ud83d', pair: '\\ud83d\\ude00'})", context="watch")
+        props = self.vars(c, w["variablesReference"])
+        self.assertEqual(self.var(props, "s")["value"], "'a\ufffd'")
+        self.assertEqual(self.var(props, "pair")["value"], "'\U0001f600'")
+        # paused: a local holding one
+        get, _ = self.stop(c, svc, "/s")
+        top = self.frames(c)[0]
+        r = self.evaluate(c, "msg.slice(0, 7) + '\\udfff'", top["id"], "watch")
+        self.assertEqual(r["result"], "'hello /\ufffd'")
+        self.cont(c)
+        get.wait(10)
+        c.request("setBreakpoints", {"source": {"path": JS_SRC}, "breakpoints": []})
+        # the program busy for 3 s: the request fails after 2 s, the next one
+        # gets its own answer once the program is free again
+        t0 = time.monotonic()
+        e = c.request_error("evaluate", {"expression": "(() => { const t = Date.now() + 3000; "
+                                         "while (Date.now() < t); return 1; })()",
+                                         "context": "repl"}, timeout=10)
+        self.assertIn("did not answer Runtime.evaluate within 2 s", e["message"])
+        self.assertLess(time.monotonic() - t0, 2.9)
+        self.assertEqual(self.evaluate(c, "6 * 7")["result"], "42")
+        self.disconnect_and_exit(c, [svc])
+
     def test_sigusr1_attach_twice(self):
         svc = self.node(mode="sigusr1")
         for round_ in range(2):

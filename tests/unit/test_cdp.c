@@ -63,6 +63,27 @@ static void test_parse(void)
     ASSERT_EQ(adapter_cdp_parse("{\"x\":1}", 7, &root, &m), -1);
     ASSERT_EQ(adapter_cdp_parse("{", 1, &root, &m), -1);
 
+    /* a lone surrogate (V8 sends them) is repaired, not a reason to drop
+     * the answer */
+    {
+        const char *ls = "{\"id\":9,\"result\":{\"v\":\"x\\ud800y\"}}";
+        ASSERT_OK(adapter_cdp_parse(ls, strlen(ls), &root, &m));
+        ASSERT_EQ(m.id, 9);
+        ASSERT_STR_EQ(json_string_value(json_object_get(m.result, "v")),
+                      "x\xef\xbf\xbdy");
+        json_decref(root);
+    }
+    /* an answer that cannot be parsed still names its call, to fail it */
+    ASSERT_EQ(adapter_cdp_parse("{\"id\": 12,\"result\":{\"v\":\"\\x\"}}",
+                                29, &root, &m),
+              -1);
+    ASSERT_NULL(root);
+    ASSERT_EQ(m.kind, ADAPTER_CDP_RESPONSE);
+    ASSERT_EQ(m.id, 12);
+    ASSERT(strstr(m.error, "not valid JSON") != NULL);
+    ASSERT_EQ(adapter_cdp_parse("{\"method\":\"X\",\"id\":1,", 20, &root, &m), -1);
+    ASSERT_EQ(m.kind, ADAPTER_CDP_INVALID);
+
     char *s = adapter_cdp_request_dump(3, "Debugger.enable", NULL);
     ASSERT(strstr(s, "\"id\":3") != NULL);
     ASSERT(strstr(s, "\"params\":{}") != NULL);

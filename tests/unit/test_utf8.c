@@ -22,6 +22,28 @@ int main(void)
     ASSERT_EQ(n, strlen(r));
     ASSERT(dap_utf8_valid(r, n));
     free(r);
+
+    /* JSON text: lone surrogate escapes inside strings become \ufffd; a
+     * pair, an escaped backslash before "ud800" and text outside strings
+     * stay as they are; bytes are repaired as above. */
+    {
+        static const char *cases[][2] = {
+            {"[\"x\\ud800y\"]", "[\"x\\ufffdy\"]"},
+            {"[\"\\uDC00\\uD800\"]", "[\"\\ufffd\\ufffd\"]"},
+            {"[\"\\ud83d\\ude00\"]", "[\"\\ud83d\\ude00\"]"},
+            {"[\"\\\\ud800\"]", "[\"\\\\ud800\"]"},
+            {"[\"\\\"\\ud800\"]", "[\"\\\"\\ufffd\"]"},
+            {"[\"end\\ud800", "[\"end\\ufffd"},
+            {"[\"cut\\ud8", "[\"cut\\ud8"},
+            {"[\"\xff\"]", "[\"\xef\xbf\xbd\"]"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            r = dap_utf8_json_repair(cases[i][0], strlen(cases[i][0]), &n);
+            ASSERT_STR_EQ(r, cases[i][1]);
+            ASSERT_EQ(n, strlen(r));
+            free(r);
+        }
+    }
     printf("test_utf8: ok\n");
     return 0;
 }

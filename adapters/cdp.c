@@ -18,29 +18,31 @@ static const char *str_of(json_t *o, const char *key)
 
 /* ---- messages ---------------------------------------------------------- */
 
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
 /* The id of a reply that starts as the inspector writes them,
  * `{"id":N,...`, or -1: so that a reply kdap cannot parse still fails the
  * call it answers. */
 static int64_t leading_id(const char *buf, size_t len)
 {
-    const char *p = buf, *end = buf + len;
+    const char *end = buf + len;
+    const char *p = skip_ws(buf, end);
     int64_t id = 0;
 
-    while (p < end && isspace((unsigned char)*p))
-        p++;
-    if (p == end || *p++ != '{')
+    if (p == end || *p != '{')
         return -1;
-    while (p < end && isspace((unsigned char)*p))
-        p++;
+    p = skip_ws(p + 1, end);
     if (end - p < 5 || memcmp(p, "\"id\"", 4) != 0)
         return -1;
-    p += 4;
-    while (p < end && isspace((unsigned char)*p))
-        p++;
-    if (p == end || *p++ != ':')
+    p = skip_ws(p + 4, end);
+    if (p == end || *p != ':')
         return -1;
-    while (p < end && isspace((unsigned char)*p))
-        p++;
+    p = skip_ws(p + 1, end);
     if (p == end || !isdigit((unsigned char)*p))
         return -1;
     while (p < end && isdigit((unsigned char)*p) && id < INT64_MAX / 10 - 9)

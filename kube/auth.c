@@ -3,6 +3,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 #include "../dap/log.h"
 
 #define PLUGIN_TIMEOUT_MS 60000
+/* After the plugin exited, how long its output may still take to arrive:
+ * a child it left in the background may hold the pipe open for good. */
+#define PLUGIN_OUTPUT_GRACE_MS 200
 #define PLUGIN_MAX_OUTPUT (1u << 20)
 
 extern char **environ;
@@ -27,7 +31,10 @@ struct kube_auth_wait {
 };
 
 /* One plugin process; outlives the kube_auth if freed while running, until
- * its handles are closed. */
+ * its handles are closed.  The plugin leads a process group of its own
+ * (a new session), so that a timeout kills it with everything it started;
+ * the group is killed only while the plugin is not reaped, when its id
+ * cannot belong to anybody else. */
 struct run {
     kube_auth *a;            /* NULL once abandoned */
     uv_process_t proc;
@@ -269,10 +276,15 @@ static void run_handle_closed(uv_handle_t *h)
     }
 }
 
+static void run_kill(struct run *r)
+{
+    if (!r->exited && r->proc.pid > 0)
+        (void)kill(-r->proc.pid, SIGKILL);
+}
+
 static void run_close(struct run *r)
 {
-    if (!r->exited)
-        uv_process_kill(&r->proc, SIGKILL);
+    run_kill(r);
     if (!uv_is_closing((uv_handle_t *)&r->proc))
         uv_close((uv_handle_t *)&r->proc, run_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&r->out))
@@ -372,6 +384,19 @@ static void run_done(struct run *r)
     run_finish(a, rc, rc < 0 ? &e : NULL);
 }
 
+static void run_grace(uv_timer_t *t)
+{
+    struct run *r = t->data;
+
+    if (r->eof)
+        return;
+    DAP_LOGW("kube: the exec credential plugin exited, but a process it "
+             "left behind holds its output open; not waiting for it");
+    uv_read_stop((uv_stream_t *)&r->out);
+    r->eof = 1;
+    run_done(r);
+}
+
 static void run_exit(uv_process_t *p, int64_t status, int sig)
 {
     struct run *r = p->data;
@@ -379,6 +404,10 @@ static void run_exit(uv_process_t *p, int64_t status, int sig)
     r->exited = 1;
     r->exit_status = status;
     r->term_signal = sig;
+    /* What it wrote is in the pipe: read it, but do not wait for the end
+     * of a pipe that others may hold. */
+    if (!r->eof)
+        uv_timer_start(&r->timer, run_grace, PLUGIN_OUTPUT_GRACE_MS, 0);
     run_done(r);
 }
 
@@ -398,7 +427,7 @@ static void run_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
     if (n > 0) {
         if (dap_buf_append(&r->buf, b->base, (size_t)n) < 0)
-            uv_process_kill(&r->proc, SIGKILL);
+            run_kill(r);
         OPENSSL_cleanse(b->base, (size_t)n);
     } else if (n < 0) {
         uv_read_stop(s);
@@ -412,7 +441,7 @@ static void run_timeout(uv_timer_t *t)
     struct run *r = t->data;
 
     r->timed_out = 1;
-    uv_process_kill(&r->proc, SIGKILL);
+    run_kill(r);
 }
 
 static int run_start(kube_auth *a, struct dap_error *err)
@@ -484,6 +513,7 @@ static int run_start(kube_auth *a, struct dap_error *err)
     po.stdio = stdio;
     po.stdio_count = 3;
     po.exit_cb = run_exit;
+    po.flags = UV_PROCESS_DETACHED; /* setsid: its own process group */
     r->proc.data = r;
     rc = uv_spawn(a->loop, &r->proc, &po);
     free(infoenv);

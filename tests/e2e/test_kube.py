@@ -197,6 +197,40 @@ print(json.dumps({"apiVersion": "%(api)s", "kind": "ExecCredential", "status": s
         out = self.doctor("--kubeconfig", kc, code=1)
         self.assertIn("failed with exit status 3", out)
 
+    def test_exec_plugin_background_child(self):
+        """A plugin that leaves a child holding its stdout: kdap finishes when the
+        plugin exits (not when the child does, nor at the 60 s timeout), and the
+        plugin runs as the leader of its own process group."""
+        C.write("bg.sh", "#!/bin/sh\n"
+                "cd \"$(dirname \"$0\")\"\n"
+                "ps -o pgid= -p $$ | tr -d ' ' > bg.pgid\n"
+                "echo $$ > bg.pid\n"
+                "sleep 100 2>/dev/null &\n"
+                "echo $! > bg.child\n"
+                "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",'"
+                "'\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}\\n'\n"
+                % admin_token(), 0o755)
+        kc = C.write("bg.kubeconfig", kubeconfig_text(user={"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": "./bg.sh",
+            "interactiveMode": "Never"}}))
+        t0 = time.monotonic()
+        try:
+            out = self.doctor("--kubeconfig", kc)
+            took = time.monotonic() - t0
+        finally:
+            with open(os.path.join(C.tmp, "bg.child")) as f:
+                child = int(f.read())
+            try:
+                os.kill(child, 9)
+            except ProcessLookupError:
+                pass
+        self.assertIn("you are:     admin", out)
+        self.assertLess(took, 10, "auth waited for the plugin's background child")
+        with open(os.path.join(C.tmp, "bg.pid")) as f, \
+                open(os.path.join(C.tmp, "bg.pgid")) as g:
+            self.assertEqual(f.read().strip(), g.read().strip(),
+                             "the plugin leads its own process group")
+
     def test_in_cluster(self):
         sa = os.path.join(C.tmp, "sa")
         os.makedirs(sa, exist_ok=True)

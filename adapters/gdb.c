@@ -18,11 +18,17 @@
  *   whose token is not queued (answered after its deadline, or printed by
  *   a command kdap did not send) is dropped.  Commands of editor requests
  *   have a deadline ("requestTimeout"), after which the request fails.
- * - gdb runs all-stop with mi-async on.  A remote target in all-stop mode
- *   accepts no breakpoint changes while it runs, so those requests halt it
- *   first (-exec-interrupt, the stop is not reported), apply the change and
- *   resume it (see "halting").  That needs the debuggee to lead its process
- *   group (start it with setsid), as does `pause`.
+ * - gdb runs in non-stop mode (mi-async on), and kdap shows the editor an
+ *   all-stop program: when one thread stops, kdap interrupts the others
+ *   (-exec-interrupt --all) and reports the stop once all are stopped;
+ *   continue resumes all (--all), a step only the stepped thread.  Why:
+ *   an all-stop interrupt is gdbserver's kill(-PID, SIGINT), a signal to
+ *   the whole process group, which for a container's main process (PID 1
+ *   of its namespace) is kill(-1): every process there.  Non-stop stops
+ *   threads one by one (tgkill SIGSTOP), touching the target alone; and it
+ *   takes breakpoint changes while the program runs, without halting it
+ *   (watchpoints still need a stopped thread: kdap stops all threads for
+ *   them, sets them and resumes, see with_halt).
  * - Ids are ours: threadId is gdb's thread number, frameId is
  *   thread * FRAME_MUL + level + 1, variablesReference indexes a table of
  *   scopes and MI variable objects that is emptied (and the objects
@@ -115,9 +121,8 @@ struct greq {
     void *data;
     req_fn *done;      /* internal: runs when the last command completed */
     req_fn *finish;    /* runs before the response is built */
-    req_fn *halted;    /* waits for the target to halt, then runs */
+    req_fn *halted;    /* waits for every thread to stop, then runs */
     int outstanding;   /* MI commands in flight */
-    int in_halt;       /* counted in g->halt_users */
     int queued;        /* in g->deferred */
     long long base;    /* g->ref_base when the request started */
     int failed;
@@ -147,7 +152,7 @@ struct gdb {
     /* the process */
     uv_process_t proc;
     uv_pipe_t pin, pout, perr;
-    uv_timer_t timer; /* start / stop / halt deadlines */
+    uv_timer_t timer; /* start / stop / world-stop deadlines */
     uv_timer_t later; /* deferred replies */
     uv_timer_t cmdtimer; /* the earliest command deadline */
     unsigned req_timeout_ms;
@@ -167,9 +172,11 @@ struct gdb {
     int exited;         /* the program is gone (exit or lost connection) */
     int pause_requested;
     int cur_thread;
-    int halting;         /* an internal interrupt is in flight */
-    int halt_resume;     /* resume once the halt users are done */
-    int halt_users;      /* requests working while halted */
+    json_t *thr_run;     /* "id" -> true for each thread gdb says runs */
+    json_t *stop_pending; /* the stopped event, sent once all stopped */
+    int settling;        /* attach: waiting for every thread to stop */
+    int halting;         /* stopping all threads for g->halt_wait */
+    int halt_resume;     /* and resuming them afterwards */
     struct greq *halt_wait;
     int configured;
     json_t *exc;         /* last signal stop {name, meaning, thread} */
@@ -198,6 +205,9 @@ struct gdb {
 };
 
 static void gdb_gone(struct gdb *g);
+static void start_settled(struct gdb *g);
+static void settle_wait(struct greq *r, struct adapter_mi_record *rec,
+                        long arg);
 static void req_complete(struct greq *r);
 static void cmd_deadline_cb(uv_timer_t *t);
 static void stop_continue(struct gdb *g);
@@ -578,9 +588,6 @@ static void req_maybe_done(struct greq *r)
     uv_timer_start(&g->later, later_cb, 0, 0);
 }
 
-static void halt_user_done(struct gdb *g);
-static void halt_timeout(uv_timer_t *t);
-
 /* Deliver the response (or run the internal continuation) and free r. */
 static void req_complete(struct greq *r)
 {
@@ -613,12 +620,6 @@ static void req_complete(struct greq *r)
         if (g->a != NULL)
             r->cb(r->data, 0, resp, NULL);
         json_decref(resp);
-    }
-    if (r->in_halt) {
-        r->in_halt = 0;
-        req_free(r);
-        halt_user_done(g);
-        return;
     }
     req_free(r);
 }
@@ -689,40 +690,64 @@ static void cmd_deadline_cb(uv_timer_t *t)
 }
 
 /* ======================================================================
- * halting a running target for breakpoint changes
+ * the world stop: all threads stopped, reported once
  * ==================================================================== */
 
-static void resume_after_halt(struct greq *r, struct adapter_mi_record *rec,
-                              long arg)
-{
-    (void)arg;
-    if (!is_error(rec))
-        r->g->running = 1;
-}
+static void world_timeout(uv_timer_t *t);
 
-static void halt_user_done(struct gdb *g)
+/* No thread runs any more: run what waited for that, resume the program
+ * if it was stopped only for them. */
+static void halt_done(struct gdb *g)
 {
-    struct greq *r;
+    struct greq *list = g->halt_wait;
+    struct greq *ir;
+    int resume = g->halt_resume && !g->exited;
 
-    if (--g->halt_users > 0 || !g->halt_resume)
-        return;
+    g->halt_wait = NULL;
+    g->halting = 0;
     g->halt_resume = 0;
-    if (g->state != G_READY || g->exited)
-        return;
-    r = req_new(g, "(resume)", NULL);
-    if (r == NULL)
-        return;
-    MI(r, resume_after_halt, 0, "-exec-continue");
-    req_maybe_done(r);
+    while (list != NULL) {
+        struct greq *r = list;
+        req_fn *fn = r->halted;
+        list = r->next;
+        r->next = NULL;
+        r->halted = NULL;
+        fn(r);
+        req_maybe_done(r);
+    }
+    /* Queued behind their commands, which gdb runs in order. */
+    if (resume && (ir = req_new(g, "(resume)", NULL)) != NULL) {
+        MI(ir, ignore_result, 0, "-exec-continue --all");
+        req_maybe_done(ir);
+    }
 }
 
-/* Run r->halted now if the target is stopped, else once it is. */
+/* Report the pending stop (and run the halt's waiters) once no thread
+ * runs any more. */
+static void world_check(struct gdb *g)
+{
+    json_t *body = g->stop_pending;
+
+    if (json_object_size(g->thr_run) > 0)
+        return;
+    uv_timer_stop(&g->timer);
+    if (body != NULL) {
+        g->stop_pending = NULL;
+        ev(g, "stopped", body);
+    }
+    if (g->halting)
+        halt_done(g);
+}
+
+/* Run fn(r) once every thread is stopped: now if none runs, else after
+ * stopping them all, and then resume them.  For what gdb cannot do to a
+ * running program (watchpoints need a stopped thread). */
 static void with_halt(struct greq *r, req_fn *fn)
 {
     struct gdb *g = r->g;
     struct greq *ir;
 
-    if (!g->running || g->exited) {
+    if (!g->running || g->exited || json_object_size(g->thr_run) == 0) {
         fn(r);
         return;
     }
@@ -732,51 +757,74 @@ static void with_halt(struct greq *r, req_fn *fn)
     if (g->halting)
         return;
     g->halting = 1;
+    g->halt_resume = g->stop_pending == NULL;
     ir = req_new(g, "(interrupt)", NULL);
-    if (ir == NULL)
-        return;
-    MI(ir, ignore_result, 0, "-exec-interrupt");
-    req_maybe_done(ir);
-    uv_timer_start(&g->timer, halt_timeout, HALT_WAIT_MS, 0);
-}
-
-/* The target stopped (or will not): run every waiting request. */
-static void halt_release(struct gdb *g, int resume, const char *failure)
-{
-    struct greq *list = g->halt_wait;
-
-    g->halt_wait = NULL;
-    g->halting = 0;
-    uv_timer_stop(&g->timer);
-    g->halt_resume = resume && list != NULL;
-    g->halt_users++; /* hold: resume only after the whole list ran */
-    while (list != NULL) {
-        struct greq *r = list;
-        req_fn *fn = r->halted;
-        list = r->next;
-        r->next = NULL;
-        r->halted = NULL;
-        r->in_halt = 1;
-        g->halt_users++;
-        if (failure != NULL)
-            fail(r, "%s", failure);
-        else
-            fn(r);
-        if (r->outstanding == 0)
-            req_maybe_done(r);
+    if (ir != NULL) {
+        MI(ir, ignore_result, 0, "-exec-interrupt --all");
+        req_maybe_done(ir);
     }
-    halt_user_done(g);
+    uv_timer_start(&g->timer, world_timeout, HALT_WAIT_MS, 0);
 }
 
-static void halt_timeout(uv_timer_t *t)
+/* A thread stopped with `body` to report: stop the others first. */
+static void world_stop(struct gdb *g, json_t *body_new)
+{
+    struct greq *r;
+
+    g->running = 0;
+    g->stop_pending = body_new;
+    if (json_object_size(g->thr_run) > 0) {
+        r = req_new(g, "(interrupt)", NULL);
+        if (r != NULL) {
+            MI(r, ignore_result, 0, "-exec-interrupt --all");
+            req_maybe_done(r);
+        }
+        uv_timer_start(&g->timer, world_timeout, HALT_WAIT_MS, 0);
+    }
+    world_check(g);
+}
+
+static void world_timeout(uv_timer_t *t)
 {
     struct gdb *g = t->data;
 
-    if (g->halting)
-        halt_release(g, 0,
-                     "the program could not be interrupted to change "
-                     "breakpoints (is it its process group's leader? start "
-                     "it with setsid)");
+    if (g->state != G_READY || (g->stop_pending == NULL && !g->halting))
+        return;
+    DAP_LOGW("service %s: %zu threads did not stop within %d ms; "
+             "reporting the stop anyway",
+             g->a ? g->a->name : "?", json_object_size(g->thr_run),
+             HALT_WAIT_MS);
+    json_object_clear(g->thr_run);
+    world_check(g);
+}
+
+/* Which threads a *running / *stopped record names: "all" or a list. */
+static void threads_mark(struct gdb *g, json_t *which, int run)
+{
+    const char *id;
+    json_t *v;
+    size_t i;
+
+    if (json_is_string(which) &&
+        strcmp(json_string_value(which), "all") == 0) {
+        if (!run) {
+            json_object_clear(g->thr_run);
+            return;
+        }
+        json_object_foreach(g->threads, id, v)
+            json_object_set_new(g->thr_run, id, json_true());
+        return;
+    }
+    if (json_is_string(which)) {
+        if (run)
+            json_object_set_new(g->thr_run, json_string_value(which),
+                                json_true());
+        else
+            json_object_del(g->thr_run, json_string_value(which));
+        return;
+    }
+    json_array_foreach(which, i, v)
+        threads_mark(g, v, run);
 }
 
 /* ======================================================================
@@ -916,38 +964,50 @@ static void on_stopped(struct gdb *g, json_t *res)
     json_t *hits = NULL;
     int tid;
 
-    g->running = 0;
+    const char *sig = adapter_mi_str(res, "signal-name");
+    /* "0": stopped by kdap's interrupt (SIGSTOP to that thread) */
+    int ours = reason != NULL && strcmp(reason, "signal-received") == 0 &&
+               sig != NULL && strcmp(sig, "0") == 0;
+
     tid = (int)adapter_mi_int(res, "thread-id", g->cur_thread);
-    if (tid > 0)
-        g->cur_thread = tid;
+    if (json_object_get(res, "stopped-threads") != NULL)
+        threads_mark(g, json_object_get(res, "stopped-threads"), 0);
+    else
+        json_object_clear(g->thr_run);
     if (reason != NULL && strncmp(reason, "exited", 6) == 0) {
+        g->running = 0;
+        json_object_clear(g->thr_run);
+        json_decref(g->stop_pending);
+        g->stop_pending = NULL;
         if (g->state == G_READY)
             on_exited(g, res);
         else
             g->exited = 1;
         if (g->halting)
-            halt_release(g, 0, "the program exited");
+            halt_done(g);
+        return;
+    }
+    if (g->state == G_STARTING && g->settling &&
+        json_object_size(g->thr_run) == 0) {
+        start_settled(g);
         return;
     }
     if (g->state == G_STOPPING) {
+        g->running = 0;
         stop_continue(g);
         return;
     }
     if (g->state != G_READY)
         return;
-    if (g->halting) {
-        /* Our own interrupt landed: nothing to report.  Anything else is a
-         * real stop that happened first: report it and stay stopped. */
-        const char *sig = adapter_mi_str(res, "signal-name");
-        int ours = reason == NULL ||
-                   (strcmp(reason, "signal-received") == 0 && sig != NULL &&
-                    (strcmp(sig, "SIGINT") == 0 || strcmp(sig, "0") == 0 ||
-                     strcmp(sig, "SIGSTOP") == 0 ||
-                     strcmp(sig, "SIGTRAP") == 0));
-        halt_release(g, ours, NULL);
-        if (ours)
-            return;
+    /* The rest of a world stop, or kdap's interrupt landing late: only
+     * the first stop is news. */
+    if (g->stop_pending != NULL || (ours && !g->pause_requested)) {
+        world_check(g);
+        return;
     }
+    g->halt_resume = 0; /* a real stop: it stays stopped */
+    if (tid > 0)
+        g->cur_thread = tid;
     json_decref(g->exc);
     g->exc = NULL;
     if (reason == NULL) {
@@ -987,12 +1047,11 @@ static void on_stopped(struct gdb *g, json_t *res)
                strcmp(reason, "location-reached") == 0) {
         dapreason = "step";
     } else if (strcmp(reason, "signal-received") == 0) {
-        const char *sig = adapter_mi_str(res, "signal-name");
         const char *meaning = adapter_mi_str(res, "signal-meaning");
-        if (sig != NULL && (strcmp(sig, "SIGINT") == 0 ||
-                            strcmp(sig, "0") == 0 ||
+        if (sig != NULL && (strcmp(sig, "0") == 0 ||
                             (g->pause_requested &&
-                             strcmp(sig, "SIGSTOP") == 0))) {
+                             (strcmp(sig, "SIGINT") == 0 ||
+                              strcmp(sig, "SIGSTOP") == 0)))) {
             dapreason = "pause";
         } else {
             dapreason = "exception";
@@ -1015,7 +1074,7 @@ static void on_stopped(struct gdb *g, json_t *res)
     }
     if (hits != NULL)
         json_object_set_new(body, "hitBreakpointIds", hits);
-    ev(g, "stopped", body);
+    world_stop(g, body);
 }
 
 static void lost_connection(struct gdb *g, const char *why)
@@ -1033,7 +1092,7 @@ static void lost_connection(struct gdb *g, const char *why)
                   why);
     g->stop_status = DAP_ECLOSED;
     if (g->halting)
-        halt_release(g, 0, "the connection to gdbserver closed");
+        halt_done(g);
     /* gdb is no use without its target: let it go, then report. */
     r = req_new(g, "(exit)", NULL);
     if (r == NULL)
@@ -1057,6 +1116,8 @@ static void on_notify(struct gdb *g, struct adapter_mi_record *rec)
                 json_object_set_new(g->threads, sid, json_string(nm));
         } else if (sid != NULL) {
             json_object_del(g->threads, sid);
+            json_object_del(g->thr_run, sid);
+            world_check(g);
         }
         if (id > 0)
             ev(g, "thread",
@@ -1155,6 +1216,7 @@ static void on_record(struct gdb *g, struct adapter_mi_record *rec)
         if (strcmp(rec->cls, "stopped") == 0) {
             on_stopped(g, rec->results);
         } else if (strcmp(rec->cls, "running") == 0) {
+            threads_mark(g, json_object_get(rec->results, "thread-id"), 1);
             g->running = 1;
             send_var_deletes(g);
         }
@@ -1296,7 +1358,7 @@ static void gdb_gone(struct gdb *g)
     uv_timer_stop(&g->timer);
     uv_timer_stop(&g->deadline);
     if (g->halting)
-        halt_release(g, 0, "gdb exited");
+        halt_done(g);
     while (g->head != NULL) {
         struct mi_cmd *c = g->head;
         g->head = c->next;
@@ -1476,6 +1538,7 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
     g->bpstate = json_object();
     g->roots = json_array();
     g->threads = json_object();
+    g->thr_run = json_object();
     g->ref_base = 0;
     adapter_mi_reader_init(&g->reader, MAX_LINE);
     adapter_mi_reader_init(&g->errreader, 64 * 1024);
@@ -1538,6 +1601,47 @@ static void start_attached(struct greq *r, struct adapter_mi_record *rec,
         start_fail(g, DAP_EBACKEND, msg);
         return;
     }
+    /* Connected in non-stop mode, gdb takes the threads it was not told
+     * about as running: have them all stopped (they are, or are made so),
+     * so that everything the editor does next finds them stopped. */
+    g->settling = 1;
+    if (json_object_size(g->thr_run) > 0)
+        MI(r, settle_wait, 0, "-exec-interrupt --all");
+    else
+        start_settled(g);
+}
+
+static void settle_timeout(uv_timer_t *t)
+{
+    struct gdb *g = t->data;
+
+    if (g->state != G_STARTING || !g->settling)
+        return;
+    DAP_LOGW("service %s: %zu threads did not report their stop; going on",
+             g->a->name, json_object_size(g->thr_run));
+    json_object_clear(g->thr_run);
+    start_settled(g);
+}
+
+static void settle_wait(struct greq *r, struct adapter_mi_record *rec,
+                        long arg)
+{
+    struct gdb *g = r->g;
+
+    (void)arg;
+    if (g->state != G_STARTING || !g->settling)
+        return;
+    if (is_error(rec)) {
+        start_fail(g, DAP_EBACKEND, "gdb could not stop the program's "
+                                    "threads after attaching");
+        return;
+    }
+    uv_timer_start(&g->timer, settle_timeout, HALT_WAIT_MS, 0);
+}
+
+static void start_settled(struct gdb *g)
+{
+    g->settling = 0;
     uv_timer_stop(&g->timer);
     g->state = G_READY;
     g->running = 0;
@@ -1661,6 +1765,7 @@ static int gdb_start(adapter *a)
     if (r == NULL)
         return DAP_ENOMEM;
     MI(r, check_result, 0, "-gdb-set mi-async on");
+    MI(r, check_result, 0, "-gdb-set non-stop on");
     MI(r, ignore_result, 0, "-gdb-set pagination off");
     MI(r, ignore_result, 0, "-gdb-set width 0");
     MI(r, ignore_result, 0, "-gdb-set height 0");
@@ -2347,7 +2452,7 @@ static void req_resume(struct greq *r)
     }
     g->pause_requested = 0;
     if (strcmp(cmd, "continue") == 0)
-        MI(r, resumed, 1, "-exec-continue");
+        MI(r, resumed, 1, "-exec-continue --all");
     else if (strcmp(cmd, "next") == 0)
         MI(r, resumed, 0, insn ? "-exec-next-instruction --thread %d"
                                : "-exec-next --thread %d",
@@ -2367,7 +2472,7 @@ static void req_pause(struct greq *r)
     if (!g->running || g->exited)
         return; /* already stopped: nothing to do */
     g->pause_requested = 1;
-    MI(r, check_result, 0, "-exec-interrupt");
+    MI(r, check_result, 0, "-exec-interrupt --all");
 }
 
 static void req_configuration_done(struct greq *r)
@@ -2384,7 +2489,7 @@ static void req_configuration_done(struct greq *r)
                          "allThreadsStopped", 1));
         return;
     }
-    MI(r, resumed, 0, "-exec-continue");
+    MI(r, resumed, 1, "-exec-continue --all");
 }
 
 /* ---- breakpoints ---- */
@@ -2665,15 +2770,7 @@ static void src_bps_finish(struct greq *r)
     }
 }
 
-static void set_bps_halted(struct greq *r)
-{
-    const char *path = adapter_mi_str(json_object_get(r->args, "source"),
-                                      "path");
-
-    bps_apply(r, json_object_get(r->g->src_bps, path), path, 0);
-    r->finish = src_bps_finish;
-}
-
+/* Breakpoint changes go in while the program runs (non-stop). */
 static void req_set_breakpoints(struct greq *r)
 {
     const char *path = adapter_mi_str(json_object_get(r->args, "source"),
@@ -2683,7 +2780,8 @@ static void req_set_breakpoints(struct greq *r)
         fail(r, "setBreakpoints needs source.path");
         return;
     }
-    with_halt(r, set_bps_halted);
+    bps_apply(r, json_object_get(r->g->src_bps, path), path, 0);
+    r->finish = src_bps_finish;
 }
 
 static void fn_bps_finish(struct greq *r)
@@ -2701,15 +2799,10 @@ static void fn_bps_finish(struct greq *r)
     r->g->fn_bps = keep;
 }
 
-static void set_fn_bps_halted(struct greq *r)
+static void req_set_function_breakpoints(struct greq *r)
 {
     bps_apply(r, r->g->fn_bps, NULL, 1);
     r->finish = fn_bps_finish;
-}
-
-static void req_set_function_breakpoints(struct greq *r)
-{
-    with_halt(r, set_fn_bps_halted);
 }
 
 /* ---- data breakpoints ---- */
@@ -3258,12 +3351,16 @@ static void gdb_stop(adapter *a, enum adapter_stop_mode mode,
     g->stop_status = 0;
     uv_timer_start(&g->deadline, stop_timeout,
                    timeout_ms > 0 ? timeout_ms : 4000, 0);
-    if (g->halting)
-        halt_release(g, 0, "the session is ending");
+    json_decref(g->stop_pending);
+    g->stop_pending = NULL;
+    if (g->halting) {
+        g->halt_resume = 0;
+        halt_done(g);
+    }
     if (g->running && !g->exited) {
         r = req_new(g, "(interrupt)", NULL);
         if (r != NULL) {
-            MI(r, ignore_result, 0, "-exec-interrupt");
+            MI(r, ignore_result, 0, "-exec-interrupt --all");
             req_maybe_done(r);
         }
         uv_timer_start(&g->timer, stop_pause_timeout, HALT_WAIT_MS, 0);
@@ -3312,6 +3409,8 @@ static void gdb_free(adapter *a)
     json_decref(g->roots);
     json_decref(g->regnames);
     json_decref(g->threads);
+    json_decref(g->thr_run);
+    json_decref(g->stop_pending);
     json_decref(g->exc);
     json_decref(g->src_bps);
     json_decref(g->fn_bps);

@@ -425,13 +425,11 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * watchdog (as delve's) ends it: gdbserver ignores SIGINT and
          * SIGQUIT but dies on SIGTERM, and the kernel then detaches the
          * never resumed process, which runs on with TracerPid 0.
-         * gdbserver interrupts with kill(-PID, SIGINT): for PID 1 that is
-         * kill(-1), every process but init and itself, this shell
-         * included; the trap relays it to the target, which, ptraced,
-         * gets it although it is init. */
+         * kdap's gdb runs non-stop, so gdbserver stops threads one by one
+         * and never interrupts with kill(-PID, SIGINT), which for PID 1
+         * would be kill(-1): every process of the container. */
         snprintf(script, sizeof(script),
-                 "%strap 'kill -INT $pid' INT\n"
-                 "/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
+                 "%s/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
                  "&\n"
                  "gs=$!; hex=$(printf ':%%04X ' $port); n=0\n"
                  "while [ $n -lt %d ] && kill -0 $gs 2>/dev/null; do\n"

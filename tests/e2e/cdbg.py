@@ -13,8 +13,10 @@ from godbg import BUILD, HOST, REPO, ProcessGroup, free_port, log_file, wait_fil
 
 C_SRC = os.path.join(REPO, "tests", "apps", "c-demo", "main.c")
 CPP_SRC = os.path.join(REPO, "tests", "apps", "cpp-demo", "main.cpp")
+FAMILY_SRC = os.path.join(REPO, "tests", "apps", "c-family", "main.c")
 C_BIN = os.path.join(BUILD, "c-demo")
 CPP_BIN = os.path.join(BUILD, "cpp-demo")
+FAMILY_BIN = os.path.join(BUILD, "c-family")
 CDT_ADAPTER = os.path.join(REPO, "tests", "node_modules", "cdt-gdb-adapter", "dist",
                            "debugTargetAdapter.js")
 
@@ -52,6 +54,10 @@ def build_cpp():
     return build(CPP_SRC, CPP_BIN, cxx=True)
 
 
+def build_family():
+    return build(FAMILY_SRC, FAMILY_BIN)
+
+
 def tracer_pid(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -71,13 +77,13 @@ def proc_state(pid):
 class GdbTarget:
     """A demo program under gdbserver --attach on a free port."""
 
-    def __init__(self, group, binary, name="c"):
+    def __init__(self, group, binary, name="c", args=()):
         self.group = group
         self.binary = binary
         self.port = free_port()
         tag = "%s-%d" % (name, self.port)
         self.app_log = log_file("%s-demo-%s.log" % (name, tag))
-        self.app = group.start([binary], log=self.app_log)      # setsid: pgid == pid
+        self.app = group.start([binary] + list(args), log=self.app_log)  # setsid: pgid == pid
         wait_file_contains(self.app_log, "ready pid", 10, self.app)
         self.gs_log = log_file("gdbserver-%s.log" % tag)
         self.gs = None

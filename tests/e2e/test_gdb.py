@@ -7,14 +7,16 @@ Run: cd tests/e2e && KDAP_BIN=build/kdap /usr/bin/python3 -m unittest -v test_gd
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import struct
 import time
 import unittest
 
-from cdbg import (C_SRC, CPP_SRC, GdbTarget, build_c, build_cpp, line_of, proc_state,
-                  tracer_pid)
+from cdbg import (C_SRC, CPP_SRC, FAMILY_SRC, GdbTarget, build_c, build_cpp, build_family,
+                  line_of, proc_state, tracer_pid)
+from godbg import log_file
 from e2ecase import E2ECase
 
 HAVE = shutil.which("gdb") and shutil.which("gdbserver") and shutil.which("gcc")
@@ -192,6 +194,71 @@ class TestGdb(E2ECase):
         self.assertTrue(t.runs(2))
         self.disconnect_and_exit(c)
         self.assertEqual(tracer_pid(t.pid), 0)
+        self.assertTrue(t.runs(2))
+
+    def test_data_breakpoint_fires(self):
+        """A data breakpoint kdap calls verified stops the program when the value
+        changes: set while running (kdap halts, watches, resumes) and while stopped."""
+        t = GdbTarget(self.group, build_c())
+        c, _ = self.gdb_session(t)
+        info = c.request("dataBreakpointInfo", {"name": "counter"})
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"]}]})
+        bp = db["breakpoints"][0]
+        self.assertTrue(bp["verified"], json.dumps(db))
+        ev = self.wait_stopped(c, 5, "data breakpoint")
+        self.assertEqual(ev["body"]["hitBreakpointIds"], [bp["id"]])
+        m = re.match(r"counter: (\d+) -> (\d+)$", ev["body"].get("description", ""))
+        self.assertTrue(m, json.dumps(ev))
+        self.assertEqual(int(m.group(2)), int(m.group(1)) + 1)
+        tid = ev["body"]["threadId"]
+        fid = self.frame0(c, tid)["id"]
+        self.assertEqual(c.request("evaluate", {"expression": "counter", "frameId": fid})["result"],
+                         m.group(2))
+        # while stopped: replaced by a conditional one on the same value
+        info = c.request("dataBreakpointInfo", {"name": "counter", "frameId": fid})
+        want = int(m.group(2)) + 3
+        db = c.request("setDataBreakpoints", {"breakpoints": [
+            {"dataId": info["dataId"], "condition": "counter == %d" % want}]})
+        self.assertTrue(db["breakpoints"][0]["verified"], json.dumps(db))
+        c.request("continue", {"threadId": tid})
+        ev = self.wait_stopped(c, 5, "data breakpoint")
+        fid = self.frame0(c, ev["body"]["threadId"])["id"]
+        self.assertEqual(c.request("evaluate", {"expression": "counter", "frameId": fid})["result"],
+                         str(want))
+        c.request("setDataBreakpoints", {"breakpoints": []})
+        c.request("continue", {"threadId": tid})
+        self.assertTrue(t.runs(2))
+        self.assertFalse(c.has_event("stopped", pred=lambda m: m["seq"] > ev["seq"]))
+        self.disconnect_and_exit(c)
+        self.assertEqual(tracer_pid(t.pid), 0)
+
+    def test_pause_touches_the_target_alone(self):
+        """Pausing (and halting for a watchpoint) stops the target's threads only: the
+        child process in its process group gets no SIGINT (gdbserver's all-stop
+        interrupt is kill(-pid, SIGINT), the whole group)."""
+        record = log_file("c-family-signals-%s.txt" % self.tag())
+        t = GdbTarget(self.group, build_family(), name="family", args=[record])
+        c, _ = self.gdb_session(t, src=FAMILY_SRC)
+        for _ in range(2):
+            c.request("pause", {"threadId": c.request("threads")["threads"][0]["id"]})
+            ev = self.wait_stopped(c, 5, "pause")
+            tid = ev["body"]["threadId"]
+            self.assertTrue(self.top_frames(c, tid))
+            time.sleep(0.3)
+            self.assertFalse(t.runs(0.3), "paused, yet it ticks")
+            c.request("continue", {"threadId": tid})
+            self.assertTrue(t.runs(2))
+        info = c.request("dataBreakpointInfo", {"name": "ticks"})
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"]}]})
+        self.assertTrue(db["breakpoints"][0]["verified"], json.dumps(db))
+        ev = self.wait_stopped(c, 5, "data breakpoint")
+        c.request("setDataBreakpoints", {"breakpoints": []})
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        self.assertTrue(t.runs(2))
+        self.disconnect_and_exit(c)
+        time.sleep(0.3)
+        with open(record) as f:
+            self.assertEqual(f.read(), "", "the child process got signals meant for nobody")
         self.assertTrue(t.runs(2))
 
     def test_pause_signal_crash(self):

@@ -33,6 +33,9 @@ IMAGE = "127.0.0.1:5000/kdap/c-hello:latest"
 # tests/cluster/images/c-hello.json builds this file and copies it to /app/c-hello
 PROGRAM = os.path.join(BUILD, "apps", "c-hello", "c-hello")
 SRC = os.path.join(REPO, "tests", "apps", "c-hello", "main.c")
+FAMILY = "c-family"
+FAMILY_IMAGE = "127.0.0.1:5000/kdap/c-family:latest"
+FAMILY_PROGRAM = os.path.join(BUILD, "apps", "c-family", "c-family")
 CLIENT_WAIT_S = 30      # KUBE_DEBUG_CLIENT_WAIT_S in kube/target.h
 
 CL = None
@@ -60,8 +63,9 @@ def setUpModule():
 def tearDownModule():
     if CL is not None:
         try:
-            CL.kubectl("delete", "deployment", APP, "--ignore-not-found", "--wait=false",
-                       check=False, timeout=30)
+            for app in (APP, FAMILY):
+                CL.kubectl("delete", "deployment", app, "--ignore-not-found", "--wait=false",
+                           check=False, timeout=30)
         finally:
             CL.down()
 
@@ -111,19 +115,20 @@ class PortForward:
         self.err.close()
 
 
-def deploy():
-    """The c-hello Deployment (once per module); its running pod's name."""
-    c = {"name": "app", "image": IMAGE, "ports": [{"containerPort": 8080}],
-         "env": [{"name": "PORT", "value": "8080"}]}
+def deploy(app=APP, image=IMAGE):
+    """A Deployment of `app` (once per class); its running pod's name."""
+    c = {"name": "app", "image": image}
+    if app == APP:
+        c.update({"ports": [{"containerPort": 8080}], "env": [{"name": "PORT", "value": "8080"}]})
     obj = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": APP, "labels": {"app": APP}},
-           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": APP}},
-                    "template": {"metadata": {"labels": {"app": APP}},
+           "metadata": {"name": app, "labels": {"app": app}},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app}},
+                    "template": {"metadata": {"labels": {"app": app}},
                                  "spec": {"containers": [c]}}}}
     subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(obj), text=True, check=True,
                    capture_output=True, env=dict(os.environ, KUBECONFIG=CL.kubeconfig), timeout=60)
-    CL.kubectl("rollout", "status", "deployment/" + APP, "--timeout=90s", timeout=100)
-    pods = json.loads(CL.kubectl("get", "pods", "-l", "app=" + APP, "-o", "json"))["items"]
+    CL.kubectl("rollout", "status", "deployment/" + app, "--timeout=90s", timeout=100)
+    pods = json.loads(CL.kubectl("get", "pods", "-l", "app=" + app, "-o", "json"))["items"]
     return next(p["metadata"]["name"] for p in pods
                 if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp"))
 
@@ -146,8 +151,12 @@ def wait_terminated(pod, timeout=20):
     raise AssertionError("kdap's gdb debug containers still running in %s: %s" % (pod, st))
 
 
+def in_app(pod, *command):
+    return CL.kubectl("exec", pod, "-c", "app", "--", *command, timeout=20)
+
+
 def tracer_pid(pod):
-    status = CL.kubectl("exec", pod, "-c", "app", "--", "cat", "/proc/1/status", timeout=20)
+    status = in_app(pod, "cat", "/proc/1/status")
     return int(re.search(r"TracerPid:\s*(\d+)", status).group(1))
 
 
@@ -333,6 +342,51 @@ class GdbInCluster(unittest.TestCase):
             c.request("disconnect", {})
             c.wait_exit(10)
         self.assertEqual(debug_containers(self.pod), before, "the pod was touched")
+
+
+class GdbFamilyInCluster(unittest.TestCase):
+    """c-family: PID 1 of its container with a child process that records every signal it
+    gets.  gdbserver's all-stop interrupt, kill(-PID, SIGINT), is kill(-1, SIGINT) there:
+    every process of the container.  Pausing must stop the target alone."""
+
+    def test_pause_and_watch_touch_the_target_alone(self):
+        pod = deploy(FAMILY, FAMILY_IMAGE)
+        self.assertEqual(in_app(pod, "cat", "/tmp/child-signals"), "")
+        self.assertTrue(os.path.exists(FAMILY_PROGRAM), FAMILY_PROGRAM)
+        err = open(log_file("kdap-gdb-cluster-family.stderr"), "wb")
+        self.addCleanup(err.close)
+        c = DapClient.spawn([kdap_path(), "--log", log_file("kdap-gdb-cluster-family.log"),
+                             "--log-level", "debug"], stderr=err)
+        self.addCleanup(c.close)
+        c.initialize()
+        seq = c.send("attach", {"name": FAMILY, "target": "deployment/" + FAMILY,
+                                "runtime": "gdb", "program": FAMILY_PROGRAM,
+                                "kubeconfig": CL.kubeconfig})
+        c.wait_event("initialized", 60)
+        c.request("configurationDone", timeout=20)
+        c.expect_response(seq, 60, success=True)
+        for _ in range(2):
+            tid = c.request("threads", timeout=20)["threads"][0]["id"]
+            c.request("pause", {"threadId": tid}, timeout=20)
+            ev = c.wait_event("stopped", 10, pred=lambda e: e["body"]["reason"] == "pause")
+            c.request("continue", {"threadId": ev["body"]["threadId"]}, timeout=20)
+        # a data breakpoint in the cluster fires (set while running: kdap stops the
+        # threads, watches, resumes)
+        info = c.request("dataBreakpointInfo", {"name": "ticks"}, timeout=20)
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"]}]},
+                       timeout=20)
+        self.assertTrue(db["breakpoints"][0]["verified"], db)
+        ev = c.wait_event("stopped", 10, pred=lambda e: e["body"]["reason"] == "data breakpoint")
+        self.assertRegex(ev["body"].get("description", ""), r"^ticks: \d+ -> \d+$")
+        c.request("setDataBreakpoints", {"breakpoints": []}, timeout=20)
+        c.request("continue", {"threadId": ev["body"]["threadId"]}, timeout=20)
+        c.request("disconnect", {"terminateDebuggee": False}, timeout=20)
+        c.wait_exit(15)
+        wait_terminated(pod)
+        self.assertEqual(tracer_pid(pod), 0)
+        self.assertEqual(in_app(pod, "cat", "/tmp/child-signals"), "",
+                         "the target's child process got the debugger's signals")
+        self.assertIn("c-family", in_app(pod, "cat", "/proc/1/cmdline"))
 
 
 if __name__ == "__main__":

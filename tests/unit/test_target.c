@@ -107,8 +107,9 @@ int main(void)
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "kill -TERM $gs; fi\nwhile kill -0 $gs 2>/dev/null; do wait $gs; "
                   "done\n") != NULL);
+    /* no SIGINT relay: kdap's gdb never makes gdbserver kill(-1, SIGINT) */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "trap 'kill -INT $pid' INT") != NULL);
+                  "trap") == NULL);
     json_decref(p);
     /* node: the port of a process started with --inspect=PORT (or given
      * in NODE_OPTIONS), said before the ready marker */

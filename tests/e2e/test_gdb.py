@@ -187,8 +187,7 @@ class TestGdb(E2ECase):
         self.assertIn("write", info["accessTypes"])
         db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"]}]})
         self.assertTrue(db["breakpoints"][0]["verified"], json.dumps(db))
-        # KNOWN ISSUE: the watchpoint is accepted but never triggers through
-        # gdbserver 13 here (plain gdb MI shows the same); not asserted yet.
+        # (that it fires: test_data_breakpoint_fires)
         c.request("setDataBreakpoints", {"breakpoints": []})
         c.request("continue", {"threadId": tid})
         self.assertTrue(t.runs(2))

@@ -46,6 +46,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import oci  # noqa: E402
+import profiling  # noqa: E402
 import spdy  # noqa: E402
 import wsframe  # noqa: E402
 
@@ -329,18 +330,32 @@ class WSClosed(Exception):
 class WebSocket:
     def __init__(self, sock, rbuf=b"", base64_mode=False):
         self.sock = sock
-        self.rbuf = rbuf
+        self.rbuf = bytearray(rbuf)   # consumed from the front in place (no copy of the rest)
         self.b64 = base64_mode
         self.wlock = threading.Lock()
         self.closed = False
 
     def _read(self, n):
-        while len(self.rbuf) < n:
-            d = self.sock.recv(65536)
+        buf = self.rbuf
+        if n > 4096 and len(buf) < n:   # a payload: received straight into its own buffer
+            out = bytearray(n)
+            have = len(buf)
+            out[:have] = buf
+            buf.clear()
+            view = memoryview(out)
+            while have < n:
+                k = self.sock.recv_into(view[have:])
+                if not k:
+                    raise WSClosed()
+                have += k
+            return out
+        while len(buf) < n:
+            d = self.sock.recv(262144)
             if not d:
                 raise WSClosed()
-            self.rbuf += d
-        out, self.rbuf = self.rbuf[:n], self.rbuf[n:]
+            buf += d
+        out = bytes(buf[:n])
+        del buf[:n]
         return out
 
     def recv_message(self):
@@ -370,18 +385,19 @@ class WebSocket:
                 continue
             return op, data
 
-    def _send_frame(self, op, payload):
-        hdr = wsframe.header(op, len(payload))
+    def _send_frame(self, op, *parts):
+        """One frame whose payload is the concatenation of parts (joined once, with the header)."""
+        hdr = wsframe.header(op, sum(len(p) for p in parts))
         with self.wlock:
             if self.closed and op != 8:
                 raise WSClosed()
-            self.sock.sendall(hdr + payload)
+            self.sock.sendall(b"".join((hdr,) + parts))
 
     def send(self, channel, data=b""):
         if self.b64:
-            self._send_frame(1, bytes([ord("0") + channel]) + base64.b64encode(data))
+            self._send_frame(1, bytes([ord("0") + channel]), base64.b64encode(data))
         else:
-            self._send_frame(2, bytes([channel]) + data)
+            self._send_frame(2, bytes([channel]), data)
 
     def decode(self, op, data):
         """-> (channel, payload) or None for empty messages."""
@@ -1493,6 +1509,7 @@ class SpdyPortForward:
         for st in pair.values():
             st.close()
 
+    @profiling.profiled("kubelet-pod-to-spdy")
     def forward(self, err, data):
         port = int(data.header("port"))
         try:
@@ -1555,6 +1572,7 @@ class NodeServer:
             threading.Thread(target=self.handle, args=(c,), daemon=True).start()
 
     # ---- HTTP
+    @profiling.profiled("kubelet-node")
     def handle(self, c):
         try:
             buf = b""
@@ -1919,6 +1937,7 @@ class NodeServer:
         if not socks:
             return
 
+        @profiling.profiled("kubelet-pod-to-ws")
         def pod_to_ws(i, s):
             try:
                 while True:
@@ -1936,7 +1955,8 @@ class NodeServer:
         try:
             while True:
                 op, data = ws.recv_message()
-                m = ws.decode(op, data)
+                # binary messages: the payload as a view, not a copy of up to 128 KiB
+                m = (data[0], memoryview(data)[1:]) if data and not ws.b64 else ws.decode(op, data)
                 if m is None:
                     continue
                 ch, payload = m

@@ -338,6 +338,27 @@ static int net_write(kube_wsc *w, const void *buf, size_t len)
     return flush_tls(w);
 }
 
+/* o[i] = d[i] ^ mask[(i + phase) & 3], eight bytes at a time: the byte loop
+ * was a tenth of kdap's CPU time when port-forwarding uploads. */
+static void mask_copy(uint8_t *o, const uint8_t *d, size_t n,
+                      const uint8_t mask[4], size_t phase)
+{
+    uint8_t m8[8];
+    uint64_t m, x;
+    size_t i = 0;
+
+    for (int k = 0; k < 8; k++)
+        m8[k] = mask[(phase + (size_t)k) & 3];
+    memcpy(&m, m8, 8);
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, d + i, 8);
+        x ^= m;
+        memcpy(o + i, &x, 8);
+    }
+    for (; i < n; i++)
+        o[i] = d[i] ^ mask[(i + phase) & 3];
+}
+
 /* Build one masked frame: header, then the payload (prefix + data). */
 static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
                       size_t plen, const void *data, size_t len)
@@ -354,14 +375,8 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
     if (f == NULL)
         return DAP_ENOMEM;
     h = kube_wsc_frame_header(f, opcode, total, mask);
-    for (size_t i = 0; i < plen; i++)
-        f[h + i] = prefix[i] ^ mask[i & 3];
-    {
-        const uint8_t *d = data;
-        uint8_t *o = f + h + plen;
-        for (size_t i = 0; i < len; i++)
-            o[i] = d[i] ^ mask[(i + plen) & 3];
-    }
+    mask_copy(f + h, prefix, plen, mask, 0);
+    mask_copy(f + h + plen, data, len, mask, plen);
     if (w->state == S_OPEN) {
         rc = net_write(w, f, h + total);
     } else {

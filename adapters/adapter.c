@@ -9,13 +9,25 @@ static const char *const go_filters[] = {NULL};
 static const char *const gdb_filters[] = {NULL};
 static const char *const node_filters[] = {"all", "uncaught", NULL};
 
+/* delve keeps its config under XDG_CONFIG_HOME and fails without one. */
+static const char *const go_env[] = {"HOME=/root",
+                                     "XDG_CONFIG_HOME=/root/.config", NULL};
+static const char *const go_dirs[] = {"/root/.config", NULL};
+static const char *const home_env[] = {"HOME=/root", NULL};
+
 static const struct {
     struct adapter_kind kind;
     const struct adapter_ops *ops;
 } kinds[] = {
-    {{"go", "Go through delve (DAP)", go_filters}, &adapter__delve_ops},
-    {{"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters}, &adapter__gdb_ops},
-    {{"node", "Node.js through its inspector (CDP)", node_filters}, &adapter__node_ops},
+    {{"go", "Go through delve (DAP)", go_filters, "dlv", "/usr/bin/dlv",
+      go_env, go_dirs},
+     &adapter__delve_ops},
+    {{"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters,
+      "gdbserver", "/usr/bin/gdbserver", home_env, NULL},
+     &adapter__gdb_ops},
+    {{"node", "Node.js through its inspector (CDP)", node_filters, NULL, NULL,
+      home_env, NULL},
+     &adapter__node_ops},
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

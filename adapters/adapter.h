@@ -58,6 +58,14 @@ struct adapter_kind {
     const char *description;      /* for --help and errors */
     /* Exception filters this runtime offers, without prefix (NULL-ended). */
     const char *const *exception_filters;
+    /* The debugger image (oci/debugger.h): the debugger's key in
+     * debuggerBinaries and name in PATH ("dlv"; NULL: the shell alone),
+     * its path in the image (the debug container's script runs it
+     * there), environment and directories it needs. */
+    const char *image_binary;
+    const char *image_binary_dst;
+    const char *const *image_env;
+    const char *const *image_dirs;
 };
 
 /* Look up a backend kind by runtime name; NULL if unknown. */

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "cli_image.h"
 #include "frame.h"
 #include "help.h"
 #include "kube/cli.h"
@@ -275,6 +276,9 @@ int main(int argc, char **argv)
     /* kdap doctor / port-forward / exec / kube-request (kube/cli.c). */
     if (kube_cli_is_command(argc, argv))
         return kube_cli_main(argc, argv);
+    /* kdap image debugger / push (dap/cli_image.c). */
+    if (argc > 1 && strcmp(argv[1], "image") == 0)
+        return dap_image_cli_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
             version();

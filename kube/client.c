@@ -13,30 +13,22 @@
 
 #include "../dap/buf.h"
 #include "../dap/log.h"
+#include "../net/curlm.h"
 #include "client_int.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
 #define MAX_BODY (64u << 20)
 
-struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    kube_client *c;
-    struct sock_ctx *prev, *next; /* the client's open sockets */
-};
-
 struct kube_client {
     uv_loop_t *loop;
     struct kube_config *cfg;
     kube_auth *auth;
-    CURLM *multi;
-    uv_timer_t timer;
+    net_curlm *multi;        /* curl on the loop (net/curlm.h) */
     struct kube__server srv;
     struct curl_slist *connect_to; /* "name:port:host:port" for
                                       tls-server-name; curl borrows it */
     kube_request *reqs;      /* in flight, doubly linked */
-    struct sock_ctx *socks;  /* polled sockets */
     int warned_insecure;
 };
 
@@ -50,6 +42,7 @@ struct kube_request {
     size_t body_len;
     unsigned timeout_ms;
     CURL *easy;
+    struct net_xfer xfer;         /* completion of easy */
     struct curl_slist *headers;   /* holds the Authorization line: wiped */
     kube_auth_wait *wait;
     dap_buf rx;
@@ -57,8 +50,6 @@ struct kube_request {
     int stream_status;            /* what chunk_fn returned, if < 0 */
     char errbuf[CURL_ERROR_SIZE];
 };
-
-static int curl_inited;
 
 /* ---- server URL --------------------------------------------------------- */
 
@@ -122,116 +113,6 @@ void kube__who(kube_client *c, char *buf, size_t size)
         snprintf(buf, size, "the service account (%s)", k->source);
 }
 
-/* ---- curl on the loop --------------------------------------------------- */
-
-static void check_multi_info(kube_client *c);
-
-static void sock_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void sock_close(kube_client *c, struct sock_ctx *sc)
-{
-    if (sc->prev != NULL)
-        sc->prev->next = sc->next;
-    else
-        c->socks = sc->next;
-    if (sc->next != NULL)
-        sc->next->prev = sc->prev;
-    uv_poll_stop(&sc->poll);
-    uv_close((uv_handle_t *)&sc->poll, sock_closed);
-}
-
-static int socket_noop(CURL *easy, curl_socket_t s, int action, void *userp,
-                       void *socketp)
-{
-    (void)easy;
-    (void)s;
-    (void)action;
-    (void)userp;
-    (void)socketp;
-    return 0;
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    struct sock_ctx *sc = h->data;
-    kube_client *c = sc->c;
-    int flags = 0;
-    int running;
-
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(c->multi, sc->fd, flags, &running);
-    check_multi_info(c);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t s, int action, void *userp,
-                     void *socketp)
-{
-    kube_client *c = userp;
-    struct sock_ctx *sc = socketp;
-    int events = 0;
-
-    (void)easy;
-    if (action == CURL_POLL_REMOVE) {
-        if (sc != NULL) {
-            curl_multi_assign(c->multi, s, NULL);
-            sock_close(c, sc);
-        }
-        return 0;
-    }
-    if (sc == NULL) {
-        sc = calloc(1, sizeof(*sc));
-        if (sc == NULL)
-            return -1;
-        sc->fd = s;
-        sc->c = c;
-        if (uv_poll_init_socket(c->loop, &sc->poll, s) < 0) {
-            free(sc);
-            return -1;
-        }
-        sc->poll.data = sc;
-        sc->next = c->socks;
-        if (c->socks != NULL)
-            c->socks->prev = sc;
-        c->socks = sc;
-        curl_multi_assign(c->multi, s, sc);
-    }
-    if (action & CURL_POLL_IN)
-        events |= UV_READABLE;
-    if (action & CURL_POLL_OUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&sc->poll, events, on_poll);
-    return 0;
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-    kube_client *c = t->data;
-    int running;
-
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_multi_info(c);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    kube_client *c = userp;
-
-    (void)multi;
-    if (timeout_ms < 0)
-        uv_timer_stop(&c->timer);
-    else
-        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
 /* ---- requests ----------------------------------------------------------- */
 
 static void req_unlink(kube_request *r)
@@ -247,22 +128,15 @@ static void req_unlink(kube_request *r)
     r->prev = r->next = NULL;
 }
 
-static void wipe_headers(kube_request *r)
-{
-    for (struct curl_slist *h = r->headers; h != NULL; h = h->next)
-        OPENSSL_cleanse(h->data, strlen(h->data));
-    curl_slist_free_all(r->headers);
-    r->headers = NULL;
-}
 
 static void easy_drop(kube_request *r)
 {
     if (r->easy != NULL) {
-        curl_multi_remove_handle(r->c->multi, r->easy);
+        net_curlm_remove(r->c->multi, r->easy);
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
-    wipe_headers(r);
+    net_headers_wipe(&r->headers);
 }
 
 static void req_free(kube_request *r)
@@ -311,6 +185,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 
 static int send_now(kube_request *r, const struct kube_cred *cred,
                     struct dap_error *err);
+static void xfer_done(void *data, CURL *easy, CURLcode cc);
 
 static void auth_ready(void *data, int status, const struct kube_cred *cred,
                        const struct dap_error *e)
@@ -343,27 +218,6 @@ static int req_go(kube_request *r, struct dap_error *err)
     return send_now(r, &cred, err);
 }
 
-static int add_header(kube_request *r, const char *fmt, ...) DAP_PRINTF(2, 3);
-static int add_header(kube_request *r, const char *fmt, ...)
-{
-    char *line = NULL;
-    struct curl_slist *l;
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vasprintf(&line, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return DAP_ENOMEM;
-    l = curl_slist_append(r->headers, line);
-    OPENSSL_cleanse(line, (size_t)n);
-    free(line);
-    if (l == NULL)
-        return DAP_ENOMEM;
-    r->headers = l;
-    return 0;
-}
 
 static int send_now(kube_request *r, const struct kube_cred *cred,
                     struct dap_error *err)
@@ -387,7 +241,6 @@ static int send_now(kube_request *r, const struct kube_cred *cred,
     else
         snprintf(url, sizeof(url), "%s%s", k->server, r->path);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -434,24 +287,24 @@ static int send_now(kube_request *r, const struct kube_cred *cred,
     if (k->proxy_url != NULL)
         curl_easy_setopt(e, CURLOPT_PROXY, k->proxy_url);
     if (cred->token != NULL)
-        rc |= add_header(r, "Authorization: Bearer %s", cred->token);
+        rc |= net_header_add(&r->headers, "Authorization: Bearer %s", cred->token);
     else if (k->username != NULL) {
         curl_easy_setopt(e, CURLOPT_USERNAME, k->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD,
                          k->password != NULL ? k->password : "");
     }
     if (k->impersonate != NULL)
-        rc |= add_header(r, "Impersonate-User: %s", k->impersonate);
+        rc |= net_header_add(&r->headers, "Impersonate-User: %s", k->impersonate);
     for (size_t i = 0; k->impersonate_groups && k->impersonate_groups[i]; i++)
-        rc |= add_header(r, "Impersonate-Group: %s", k->impersonate_groups[i]);
-    rc |= add_header(r, "Accept: application/json");
+        rc |= net_header_add(&r->headers, "Impersonate-Group: %s", k->impersonate_groups[i]);
+    rc |= net_header_add(&r->headers, "Accept: application/json");
     if (r->body != NULL) {
-        rc |= add_header(r, "Content-Type: %s",
+        rc |= net_header_add(&r->headers, "Content-Type: %s",
                          r->content_type ? r->content_type
                                          : "application/json");
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
-        rc |= add_header(r, "Expect:");
+        rc |= net_header_add(&r->headers, "Expect:");
     }
     if (strcmp(r->method, "GET") != 0 &&
         !(strcmp(r->method, "POST") == 0 && r->body != NULL))
@@ -462,7 +315,9 @@ static int send_now(kube_request *r, const struct kube_cred *cred,
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     DAP_LOGD("kube: %s %s", r->method, r->path);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    r->xfer.done = xfer_done;
+    r->xfer.data = r;
+    if (net_curlm_add(c->multi, e, &r->xfer) < 0) {
         easy_drop(r);
         return dap_error_set(err, DAP_ENOMEM, "cannot start the request");
     }
@@ -557,19 +412,10 @@ static void done_one(kube_request *r, CURLcode cc)
     json_decref(body);
 }
 
-static void check_multi_info(kube_client *c)
+static void xfer_done(void *data, CURL *easy, CURLcode cc)
 {
-    CURLMsg *m;
-    int left;
-
-    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
-        kube_request *r = NULL;
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r != NULL)
-            done_one(r, m->data.result);
-    }
+    (void)easy;
+    done_one(data, cc);
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -581,10 +427,6 @@ int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
     int rc;
 
     *out = NULL;
-    if (!curl_inited) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_inited = 1;
-    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         kube_config_free(cfg);
@@ -614,17 +456,10 @@ int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
     rc = kube_auth_new(loop, cfg, &c->auth, err);
     if (rc < 0)
         goto fail;
-    c->multi = curl_multi_init();
-    if (c->multi == NULL) {
+    if (net_curlm_new(loop, &c->multi) < 0) {
         rc = dap_error_set(err, DAP_ENOMEM, "cannot create a curl multi");
         goto fail;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
     *out = c;
     return 0;
 fail:
@@ -633,11 +468,6 @@ fail:
     kube_config_free(cfg);
     free(c);
     return rc;
-}
-
-static void client_closed(uv_handle_t *h)
-{
-    free(h->data);
 }
 
 void kube_client_free(kube_client *c)
@@ -649,17 +479,11 @@ void kube_client_free(kube_client *c)
         req_unlink(r);
         req_free(r);
     }
-    /* curl may still report sockets while cleaning up: ignore that and
-     * close what is left ourselves. */
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_noop);
-    curl_multi_cleanup(c->multi);
-    while (c->socks != NULL)
-        sock_close(c, c->socks);
+    net_curlm_free(c->multi);
     kube_auth_free(c->auth);
     kube_config_free(c->cfg);
     curl_slist_free_all(c->connect_to);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, client_closed);
+    free(c);
 }
 
 const struct kube_config *kube_client_config(const kube_client *c)

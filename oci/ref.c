@@ -199,7 +199,11 @@ int oci_platform_parse(const char *s, struct oci_platform *p,
         memcpy(p->arch, a, (size_t)(v - a));
         snprintf(p->variant, sizeof(p->variant), "%s", v + 1);
     }
-    snprintf(p->arch, sizeof(p->arch), "%s", oci_arch_from_machine(p->arch));
+    {
+        char a2[sizeof(p->arch)];
+        snprintf(a2, sizeof(a2), "%s", oci_arch_from_machine(p->arch));
+        memcpy(p->arch, a2, sizeof(a2));
+    }
     return 0;
 }
 

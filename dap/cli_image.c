@@ -66,11 +66,13 @@ static void usage(FILE *f)
             "                       [--platform OS/ARCH] [--entrypoint ARG]..."
             " [--env N=V]...\n"
             "                       [--workdir DIR] [--insecure] [--ca FILE]\n"
+            "                       [--chunk-size BYTES]\n"
             "\n"
             "Builds an image with no container daemon and pushes it; prints\n"
             "REPO@sha256:... on stdout.  Credentials are found as docker and\n"
             "podman find them.  A directory SRC goes to DEST (default /), a\n"
-            "file to DEST (default /NAME).\n");
+            "file to DEST (default /NAME).  Blobs larger than --chunk-size\n"
+            "(default 32 MiB) are uploaded in chunks of that size.\n");
 }
 
 static int finish_run(struct run *r, int rc, struct dap_error *err)
@@ -121,6 +123,7 @@ int dap_image_cli_main(int argc, char **argv)
     struct dap_error err = {0};
     const char *runtime = NULL, *repo = NULL, *platform = NULL, *base = NULL;
     const char *ca = NULL, *debugger = NULL, *busybox = NULL, *workdir = NULL;
+    const char *chunk = NULL;
     const char **ents = calloc((size_t)argc + 1, sizeof(char *));
     const char **envs = calloc((size_t)argc + 1, sizeof(char *));
     const char **srcs = calloc((size_t)argc + 1, sizeof(char *));
@@ -154,6 +157,7 @@ int dap_image_cli_main(int argc, char **argv)
         OPT("--debugger", debugger);
         OPT("--busybox", busybox);
         OPT("--workdir", workdir);
+        OPT("--chunk-size", chunk);
 #undef OPT
         if (strcmp(a, "--entrypoint") == 0 && v != NULL) {
             ents[ne++] = v;
@@ -230,6 +234,7 @@ int dap_image_cli_main(int argc, char **argv)
             o.workdir = workdir;
             o.insecure = insecure;
             o.ca_file = ca;
+            o.chunk_size = chunk ? strtoul(chunk, NULL, 10) : 0;
             rc = oci_push_start(&r.loop, &o, on_progress, on_done, &r, &r.push,
                                 &err);
         }

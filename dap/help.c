@@ -37,7 +37,7 @@ static const char *const manual[] = {
     "|                    [--debugger PATH] [--busybox PATH]",
     "|kdap image push SRC[:DEST]... --repo REPO[:TAG] [--base REF]",
     "|                [--platform OS/ARCH] [--entrypoint ARG]... [--env N=V]...",
-    "|                [--workdir DIR] [--insecure] [--ca FILE]",
+    "|                [--workdir DIR] [--insecure] [--ca FILE] [--chunk-size N]",
     "|kdap --version | --help | --man",
     "#DESCRIPTION",
     "kdap is a Debug Adapter Protocol (DAP) server: an editor (VS Code,",

@@ -840,3 +840,164 @@ fail:
     oci_push_free(p);
     return rc;
 }
+
+/* ---- resolving ---------------------------------------------------------------------------- */
+
+struct oci_resolve {
+    uv_loop_t *loop;
+    oci_registry *reg;
+    struct oci_ref ref;
+    struct oci_resolved out;
+    oci_resolve_cb *cb;
+    void *data;
+    int status;
+    struct dap_error err;
+    uv_timer_t defer;
+    int freed;
+};
+
+static void resolve_deliver(uv_timer_t *t)
+{
+    oci_resolve *r = t->data;
+
+    if (r->freed)
+        return;
+    r->cb(r->data, r->status, r->status == 0 ? &r->out : NULL,
+          r->status == 0 ? NULL : &r->err);
+}
+
+static void resolve_end(oci_resolve *r, int status, const struct dap_error *e)
+{
+    r->status = status;
+    if (status < 0 && e != NULL)
+        r->err = *e;
+    uv_timer_start(&r->defer, resolve_deliver, 0, 0);
+}
+
+static void resolve_config(void *data, int status, const struct oci_result *res,
+                           const struct dap_error *err)
+{
+    oci_resolve *r = data;
+    json_t *cfg;
+
+    if (status < 0) {
+        resolve_end(r, status, err);
+        return;
+    }
+    cfg = json_loadb(res->body ? res->body : "", res->len, 0, NULL);
+    snprintf(r->out.arch, sizeof(r->out.arch), "%s",
+             json_string_value(json_object_get(cfg, "architecture")) ?: "");
+    snprintf(r->out.os, sizeof(r->out.os), "%s",
+             json_string_value(json_object_get(cfg, "os")) ?: "");
+    json_decref(cfg);
+    resolve_end(r, 0, NULL);
+}
+
+static void resolve_manifest(void *data, int status, const struct oci_result *res,
+                             const struct dap_error *err)
+{
+    oci_resolve *r = data;
+    json_t *m;
+    const char *cd;
+    int rc;
+
+    if (status < 0) {
+        resolve_end(r, status, err);
+        return;
+    }
+    snprintf(r->out.digest, sizeof(r->out.digest), "%s", res->digest);
+    snprintf(r->out.reference, sizeof(r->out.reference), "%s/%s@%s",
+             r->ref.registry, r->ref.repo, r->out.digest);
+    m = json_loadb(res->body ? res->body : "", res->len, 0, NULL);
+    cd = json_string_value(json_object_get(json_object_get(m, "config"),
+                                           "digest"));
+    if (cd == NULL) { /* an index: the node picks its platform */
+        json_decref(m);
+        resolve_end(r, 0, NULL);
+        return;
+    }
+    rc = oci_blob_get(r->reg, r->ref.repo, cd, NULL, resolve_config, r);
+    json_decref(m);
+    if (rc < 0) {
+        struct dap_error e;
+        dap_error_set(&e, rc, "%s", dap_strerror(rc));
+        resolve_end(r, rc, &e);
+    }
+}
+
+static void resolve_probed(void *data, int status, const struct oci_result *res,
+                           const struct dap_error *err)
+{
+    oci_resolve *r = data;
+    int rc;
+
+    (void)res;
+    if (status < 0) {
+        resolve_end(r, status, err);
+        return;
+    }
+    rc = oci_manifest_get(r->reg, r->ref.repo,
+                          r->ref.digest[0] ? r->ref.digest
+                          : r->ref.tag[0]  ? r->ref.tag
+                                           : "latest",
+                          0, resolve_manifest, r);
+    if (rc < 0) {
+        struct dap_error e;
+        dap_error_set(&e, rc, "%s", dap_strerror(rc));
+        resolve_end(r, rc, &e);
+    }
+}
+
+int oci_resolve_start(uv_loop_t *loop, const char *ref, int insecure,
+                      const char *ca_file, oci_resolve_cb *cb, void *data,
+                      oci_resolve **out, struct dap_error *err)
+{
+    struct oci_registry_opts ro = {0};
+    oci_resolve *r = calloc(1, sizeof(*r));
+    int rc;
+
+    *out = NULL;
+    if (r == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    rc = oci_ref_parse(ref, &r->ref, err);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    ro.host = oci_ref_api_host(&r->ref);
+    ro.insecure = insecure;
+    ro.ca_file = ca_file;
+    rc = oci_registry_new(loop, &ro, &r->reg, err);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    r->loop = loop;
+    r->cb = cb;
+    r->data = data;
+    uv_timer_init(loop, &r->defer);
+    r->defer.data = r;
+    *out = r;
+    rc = oci_registry_probe(r->reg, resolve_probed, r);
+    if (rc < 0) {
+        struct dap_error e;
+        dap_error_set(&e, rc, "%s", dap_strerror(rc));
+        resolve_end(r, rc, &e);
+    }
+    return 0;
+}
+
+static void resolve_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void oci_resolve_free(oci_resolve *r)
+{
+    if (r == NULL)
+        return;
+    r->freed = 1;
+    oci_registry_free(r->reg);
+    uv_timer_stop(&r->defer);
+    uv_close((uv_handle_t *)&r->defer, resolve_closed);
+}

@@ -76,4 +76,26 @@ struct json_t;
 struct json_t *oci_index_choose(struct json_t *index,
                                 const struct oci_platform *p);
 
+/* ---- resolving a reference ----------------------------------------------- */
+
+typedef struct oci_resolve oci_resolve;
+
+struct oci_resolved {
+    char reference[600];   /* "REGISTRY/REPO@sha256:..." (the tag's target) */
+    char digest[72];
+    char arch[32];         /* the image's architecture; "" for an index */
+    char os[32];
+};
+typedef void oci_resolve_cb(void *data, int status, const struct oci_resolved *r,
+                            const struct dap_error *err);
+
+/* Resolve `ref` (a tag or a digest) to its manifest digest and, for a
+ * single-platform image, its architecture (from its config).  Returns 0
+ * (cb later, from the loop) or an error with detail. */
+int oci_resolve_start(uv_loop_t *loop, const char *ref, int insecure,
+                      const char *ca_file, oci_resolve_cb *cb, void *data,
+                      oci_resolve **out, struct dap_error *err) DAP_WUR;
+/* No callback.  NULL is a no-op.  Not from inside its callback. */
+void oci_resolve_free(oci_resolve *r);
+
 #endif

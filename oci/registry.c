@@ -542,7 +542,11 @@ static int auth_for(struct req *q, struct dap_error *err)
     struct token *t;
     int rc;
 
-    if (q->op == OP_TOKEN || q->op == OP_PROBE || r->ch.scheme[0] == '\0')
+    /* The token service authenticates the user with Basic (an identity
+     * token travels in the POST form instead). */
+    if (q->op == OP_TOKEN)
+        return r->cred.identity_token == NULL ? basic_header(q) : 0;
+    if (q->op == OP_PROBE || r->ch.scheme[0] == '\0')
         return 0;
     if (strcmp(r->ch.scheme, "basic") == 0) {
         rc = need_creds(q, err);
@@ -740,11 +744,6 @@ static int start_token(struct req *parent, struct dap_error *err)
     }
     dap_buf_cleanup(&qs);
     if (rc < 0 || t->url == NULL) {
-        req_free(t);
-        return dap_error_set(err, DAP_ENOMEM, "out of memory");
-    }
-    /* The token service authenticates the user with Basic. */
-    if (r->cred.identity_token == NULL && basic_header(t) < 0) {
         req_free(t);
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
     }

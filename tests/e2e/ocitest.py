@@ -1,0 +1,117 @@
+"""Helpers for the tests of kdap's OCI image module (test_oci.py, bench/oci_push.py): a
+registry of their own (Debian's docker-registry on a free loopback port, with an access log to
+count uploads), kdap's image commands, skopeo."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.environ.get("KDAP_REPO") or os.path.abspath(os.path.join(HERE, "..", ".."))
+KDAP = os.environ.get("KDAP_BIN") or os.path.join(REPO, "build", "kdap")
+
+CONFIG = """version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: {addr}
+  secret: kdap-oci-test
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Registry:
+    """An anonymous docker-registry on 127.0.0.1:<free port>; stop() kills it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kdap-oci-reg-")
+        self.port = free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        cfg = os.path.join(self.dir, "config.yml")
+        with open(cfg, "w") as f:
+            f.write(CONFIG.format(root=os.path.join(self.dir, "data"), addr=self.host))
+        self.log = os.path.join(self.dir, "registry.log")
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", cfg],
+                                         stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while True:
+            try:
+                with urllib.request.urlopen("http://%s/v2/" % self.host, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("docker-registry did not start, see %s" % self.log)
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def access_lines(self):
+        with open(self.log, errors="replace") as f:
+            return [ln for ln in f if '"' in ln and " /v2/" in ln]
+
+    def uploads(self):
+        """Completed blob uploads: each ends with PUT .../blobs/uploads/...?digest=..."""
+        return [ln for ln in self.access_lines() if '"PUT /v2/' in ln and "/blobs/uploads/" in ln]
+
+
+def uploads_in(log):
+    with open(log, errors="replace") as f:
+        return [ln for ln in f if '"PUT /v2/' in ln and "/blobs/uploads/" in ln]
+
+
+def kdap(*args, env=None, timeout=180):
+    p = subprocess.run([KDAP] + list(args), capture_output=True, text=True, timeout=timeout,
+                       env=env, stdin=subprocess.DEVNULL)
+    return p
+
+
+def skopeo(*args, timeout=120):
+    return subprocess.run(["skopeo"] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def env_with(home, **extra):
+    """kdap's environment with HOME (and so the docker/podman files) and the cache of its own."""
+    env = dict(os.environ)
+    env["HOME"] = home
+    env["XDG_CACHE_HOME"] = os.path.join(home, ".cache")
+    for k in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_RUNTIME_DIR"):
+        env.pop(k, None)
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def inspect(ref, *flags):
+    p = skopeo("inspect", *flags, "docker://" + ref)
+    if p.returncode != 0:
+        raise AssertionError("skopeo inspect %s: %s" % (ref, p.stderr))
+    return json.loads(p.stdout)

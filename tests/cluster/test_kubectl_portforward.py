@@ -8,6 +8,8 @@
 Each mode moves MiB-sized payloads both ways over several connections at once (checked by
 SHA-256), survives one connection that the pod closes, and reports a port nobody listens on the
 way a real cluster does.  The API server's log proves which mode was used (no fallback).
+SpdyWire speaks SPDY/3.1 itself for what kubectl's happy path does not show (PING, SETTINGS,
+WINDOW_UPDATE, resets of invalid streams, GOAWAY, the end of a pair, protocol negotiation).
 
     /usr/bin/python3 tests/cluster/test_kubectl_portforward.py
 
@@ -16,15 +18,21 @@ Needs root (the cluster); the cluster is tests/e2e/kubecluster.py's (KDAP_CLUSTE
 
 import hashlib
 import os
+import ssl
+import struct
 import socket
 import sys
 import threading
 import time
 import unittest
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from kubecluster import Cluster, KubectlPortForward  # noqa: E402
+
+sys.path.insert(0, HERE)
+import spdy  # noqa: E402
 
 C = None
 PAYLOAD = 3 << 20     # per connection, each way
@@ -164,6 +172,110 @@ class WebSocketTunnel(Mode, unittest.TestCase):
 class PlainSpdy(Mode, unittest.TestCase):
     websockets = False
     upgrade = "POST"
+
+
+class SpdyWire(unittest.TestCase):
+    """The SPDY/3.1 details kubectl's happy path does not show, spoken directly (plain SPDY
+    upgrade through the API server, as KUBECTL_PORT_FORWARD_WEBSOCKETS=false does)."""
+
+    def upgrade(self, protocol):
+        ctx = ssl.create_default_context(cafile=C.ca_file)
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", C.port), timeout=15),
+                            server_hostname="127.0.0.1")
+        s.sendall(("POST /api/v1/namespaces/%s/pods/echo/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Authorization: Bearer %s\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                   "X-Stream-Protocol-Version: %s\r\nContent-Length: 0\r\n\r\n"
+                   % (C.ns, C.user("admin")["token"], protocol)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        return s, head.decode("latin-1"), rest
+
+    def test_unknown_stream_protocol_is_refused(self):
+        s, head, body = self.upgrade("v4.channel.k8s.io")
+        s.close()
+        self.assertTrue(head.startswith("HTTP/1.1 403 "), head)
+        self.assertIn("X-Accepted-Stream-Protocol-Versions: portforward.k8s.io", head)
+
+    def test_frames(self):
+        s, head, rest = self.upgrade("portforward.k8s.io")
+        self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+        self.assertIn("Upgrade: SPDY/3.1", head)
+        self.assertIn("X-Stream-Protocol-Version: portforward.k8s.io", head)
+        reader = spdy.Codec()
+        reader.feed(rest)
+        deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, spdy.DICTIONARY)
+        pending = []
+
+        def syn(sid, **headers):
+            block = deflate.compress(spdy.encode_headers(list(headers.items()))) + deflate.flush(zlib.Z_SYNC_FLUSH)
+            s.sendall(spdy.Codec.control(spdy.SYN_STREAM, 0, struct.pack(">IIBB", sid, 0, 0, 0) + block))
+
+        def ping(pid):
+            s.sendall(spdy.Codec.control(spdy.PING, 0, struct.pack(">I", pid)))
+
+        def until(pred, what, timeout=10):
+            """Frames received until pred(frame); returns them (the last one matched)."""
+            seen, deadline = [], time.monotonic() + timeout
+            while True:
+                while pending:
+                    f = pending.pop(0)
+                    seen.append(f)
+                    if pred(f):
+                        return seen
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    d = None
+                if not d:
+                    self.fail("no %s; got %s" % (what, seen))
+                reader.feed(d)
+                pending.extend(reader.frames())
+
+        def is_(kind, sid, flags=None):
+            return lambda f: f[0] == kind and f[1] == sid and (flags is None or f[2] == flags)
+
+        # SETTINGS and WINDOW_UPDATE are taken without an answer; a ping is echoed
+        s.sendall(spdy.Codec.control(spdy.SETTINGS, 0, struct.pack(">III", 1, 7, 65536)))
+        s.sendall(spdy.Codec.control(spdy.WINDOW_UPDATE, 0, struct.pack(">II", 0, 1 << 20)))
+        ping(1)
+        self.assertEqual(len(until(is_(spdy.PING, 1), "PING 1 echoed")), 1)
+        # a pair (error stream half-closed at once, as client-go does), then data both ways
+        syn(1, streamtype="error", port="7000", requestid="0")
+        s.sendall(spdy.Codec.data(1, b"", fin=True))
+        syn(3, streamtype="data", port="7000", requestid="0")
+        replies = until(is_(spdy.SYN_REPLY, 3), "SYN_REPLY 3")
+        self.assertIn((spdy.SYN_REPLY, 1), [(f[0], f[1]) for f in replies])
+        self.assertEqual(replies[-1][3][0], {}, "an empty header block")
+        s.sendall(spdy.Codec.data(3, b"hello"))
+        got = until(lambda f: f[0] == "data" and f[1] == 3 and f[3], "echo on stream 3")[-1]
+        self.assertEqual(got[3], b"hello")
+        # invalid streams are reset, the session goes on
+        syn(5, streamtype="data", requestid="1")
+        self.assertEqual(until(is_(spdy.RST_STREAM, 5), "RST_STREAM 5")[-1][3], struct.pack(">II", 5, spdy.CANCEL))
+        syn(7, streamtype="bogus", port="7000", requestid="2")
+        self.assertEqual(until(is_(spdy.RST_STREAM, 7), "RST_STREAM 7")[-1][3], struct.pack(">II", 7, spdy.CANCEL))
+        syn(6, streamtype="data", port="7000", requestid="3")
+        self.assertEqual(until(is_(spdy.RST_STREAM, 6), "RST_STREAM 6")[-1][3],
+                         struct.pack(">II", 6, spdy.PROTOCOL_ERROR))
+        # the client is done: both streams of the pair end (FIN) once the pod side is closed
+        t0 = time.monotonic()
+        s.sendall(spdy.Codec.data(3, b"", fin=True))
+        ends = until(is_("data", 1, spdy.FLAG_FIN), "FIN on the error stream")
+        self.assertIn(("data", 3, spdy.FLAG_FIN, b""), ends)
+        self.assertLess(time.monotonic() - t0, 5)
+        # after GOAWAY no new stream is taken, pings still are answered
+        s.sendall(spdy.Codec.control(spdy.GOAWAY, 0, struct.pack(">II", 0, 0)))
+        syn(9, streamtype="error", port="7000", requestid="4")
+        ping(3)
+        after = until(is_(spdy.PING, 3), "PING 3 echoed")
+        self.assertNotIn(9, [f[1] for f in after if f[0] in (spdy.SYN_REPLY, spdy.RST_STREAM)])
+        s.close()
 
 
 if __name__ == "__main__":

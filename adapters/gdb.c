@@ -1170,11 +1170,43 @@ static void on_console(struct gdb *g, const char *text, size_t len)
     }
 }
 
+/* Unlink and return the command that result `token` answers, or NULL
+ * (none waits for it).  gdb answers in order: the commands sent before
+ * it never will be, and fail. */
+static struct mi_cmd *take_cmd(struct gdb *g, int has_token, uint64_t token)
+{
+    struct mi_cmd *c = g->head;
+
+    /* kdap sends every command with a token: a result without one
+     * answers something else (a command nested in a CLI one). */
+    while (c != NULL && (!has_token || c->token != token))
+        c = c->next;
+    if (c == NULL) {
+        DAP_LOGW("gdb answered a command that is not waiting (token "
+                 "%llu%s): dropped",
+                 (unsigned long long)token, has_token ? "" : " none");
+        return NULL;
+    }
+    while (g->head != c) {
+        struct mi_cmd *lost = g->head;
+        g->head = lost->next;
+        DAP_LOGW("gdb gave no answer to command %llu",
+                 (unsigned long long)lost->token);
+        cmd_complete(g, lost, NULL,
+                     "gdb gave no answer to this command (it answered a "
+                     "later one); see kdap's log");
+    }
+    g->head = c->next;
+    if (g->head == NULL)
+        g->tail = NULL;
+    return c;
+}
+
 static void on_record(struct gdb *g, struct adapter_mi_record *rec)
 {
     switch (rec->kind) {
     case ADAPTER_MI_RESULT: {
-        struct mi_cmd *c = g->head;
+        struct mi_cmd *c;
         const char *msg = rec->results != NULL
                               ? json_string_value(
                                     json_object_get(rec->results, "msg"))
@@ -1185,31 +1217,9 @@ static void on_record(struct gdb *g, struct adapter_mi_record *rec)
                             strstr(msg, "Target disconnected") ||
                             strstr(msg, "Remote connection closed")))
             lost_connection(g, msg);
-        /* kdap sends every command with a token: a result without one
-         * answers something else (a command nested in a CLI one). */
-        while (c != NULL && (!rec->has_token || c->token != rec->token))
-            c = c->next;
-        if (c == NULL) {
-            DAP_LOGW("gdb answered a command that is not waiting (token "
-                     "%llu%s): dropped",
-                     (unsigned long long)rec->token,
-                     rec->has_token ? "" : " none");
-            return;
-        }
-        /* gdb answers in order: what was sent before c never will be. */
-        while (g->head != c) {
-            struct mi_cmd *lost = g->head;
-            g->head = lost->next;
-            DAP_LOGW("gdb gave no answer to command %llu",
-                     (unsigned long long)lost->token);
-            cmd_complete(g, lost, NULL,
-                         "gdb gave no answer to this command (it answered a "
-                         "later one); see kdap's log");
-        }
-        g->head = c->next;
-        if (g->head == NULL)
-            g->tail = NULL;
-        cmd_complete(g, c, rec, NULL);
+        c = take_cmd(g, rec->has_token, rec->token);
+        if (c != NULL)
+            cmd_complete(g, c, rec, NULL);
         return;
     }
     case ADAPTER_MI_EXEC:
@@ -1259,10 +1269,22 @@ static void on_line(void *data, const char *line, size_t len)
 
     if (dap_log_enabled(DAP_LOG_DEBUG))
         DAP_LOGD("gdb -> %.*s", (int)(len > 2000 ? 2000 : len), line);
-    if (adapter_mi_parse_line(line, len, &rec, &err) == 0)
+    if (adapter_mi_parse_line(line, len, &rec, &err) == 0) {
         on_record(g, &rec);
-    else
+    } else if (rec.has_token && rec.kind == ADAPTER_MI_RESULT) {
+        /* A result kdap cannot read still fails its own command. */
+        struct mi_cmd *c = take_cmd(g, 1, rec.token);
+        char why[400];
+        DAP_LOGW("gdb's answer to command %llu cannot be read: %s",
+                 (unsigned long long)rec.token, err.msg);
+        snprintf(why, sizeof(why),
+                 "gdb's answer cannot be read (%s); see kdap's log",
+                 err.msg);
+        if (c != NULL)
+            cmd_complete(g, c, NULL, why);
+    } else {
         DAP_LOGD("gdb printed a non-MI line: %s", err.msg);
+    }
     adapter_mi_record_cleanup(&rec);
 }
 

@@ -328,6 +328,7 @@ int adapter_mi_parse_line(const char *line, size_t len,
     int ch;
 
     memset(rec, 0, sizeof(*rec));
+    rec->kind = ADAPTER_MI_PROMPT; /* until the record's kind is read */
     rec->results = json_object();
     while (c.len > 0 && (line[c.len - 1] == '\r' || line[c.len - 1] == '\n'))
         c.len--;

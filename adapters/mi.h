@@ -61,7 +61,10 @@ struct adapter_mi_record {
 /* Parse one line (without its newline; a trailing '\r' is ignored).
  * Returns 0 and fills `rec`, or DAP_EPROTO (detail in err, may be NULL)
  * for a line that is not MI (e.g. gdb's own stderr-like chatter).  `rec` is
- * always safe to clean up afterwards. */
+ * always safe to clean up afterwards.  On DAP_EPROTO, the token and the
+ * kind are set as far as they were read (kind ADAPTER_MI_PROMPT if it was
+ * not): a result record whose results cannot be read still names the
+ * command it answers. */
 int adapter_mi_parse_line(const char *line, size_t len,
                           struct adapter_mi_record *rec,
                           struct dap_error *err) DAP_WUR;

@@ -112,6 +112,15 @@ static void test_bad(void)
         ASSERT(adapter_mi_parse_line(bad[i], strlen(bad[i]), &rec, NULL) < 0);
     }
     adapter_mi_record_cleanup(&rec);
+    /* a result that cannot be read still names its command */
+    ASSERT(adapter_mi_parse_line("12^done,x={a=\"1\"", 16, &rec, NULL) < 0);
+    ASSERT_EQ(rec.kind, ADAPTER_MI_RESULT);
+    ASSERT(rec.has_token);
+    ASSERT_EQ(rec.token, 12);
+    adapter_mi_record_cleanup(&rec);
+    ASSERT(adapter_mi_parse_line("hello", 5, &rec, NULL) < 0);
+    ASSERT_EQ(rec.kind, ADAPTER_MI_PROMPT);
+    adapter_mi_record_cleanup(&rec);
 }
 
 static int nlines;

@@ -962,12 +962,11 @@ static void on_stopped(struct gdb *g, json_t *res)
     char desc[512] = "";
     json_t *body;
     json_t *hits = NULL;
-    int tid;
-
     const char *sig = adapter_mi_str(res, "signal-name");
     /* "0": stopped by kdap's interrupt (SIGSTOP to that thread) */
     int ours = reason != NULL && strcmp(reason, "signal-received") == 0 &&
                sig != NULL && strcmp(sig, "0") == 0;
+    int tid;
 
     tid = (int)adapter_mi_int(res, "thread-id", g->cur_thread);
     if (json_object_get(res, "stopped-threads") != NULL)

@@ -231,6 +231,33 @@ print(json.dumps({"apiVersion": "%(api)s", "kind": "ExecCredential", "status": s
             self.assertEqual(f.read().strip(), g.read().strip(),
                              "the plugin leads its own process group")
 
+    def test_exec_plugin_timeout_kills_its_group(self):
+        """A plugin that never finishes, with a child holding its stdout: at the 60 s
+        timeout kdap kills the plugin's whole process group (the child too, or its pipe
+        would stay open), and says so."""
+        C.write("hang.sh", "#!/bin/sh\n"
+                "cd \"$(dirname \"$0\")\"\n"
+                "sleep 300 2>/dev/null &\n"
+                "echo $! > hang.child\n"
+                "exec sleep 300 2>/dev/null\n", 0o755)
+        kc = C.write("hang.kubeconfig", kubeconfig_text(user={"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": "./hang.sh",
+            "interactiveMode": "Never"}}))
+        t0 = time.monotonic()
+        try:
+            p = C.kdap("doctor", "--kubeconfig", kc, timeout=90)
+        finally:
+            with open(os.path.join(C.tmp, "hang.child")) as f:
+                child = int(f.read())
+            alive = os.path.exists("/proc/%d" % child) and \
+                "State:\tZ" not in open("/proc/%d/status" % child).read()
+            if alive:
+                os.kill(child, 9)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("did not finish in 60 s", p.stdout + p.stderr)
+        self.assertLess(time.monotonic() - t0, 75)
+        self.assertFalse(alive, "the plugin's child outlived the timeout")
+
     def test_in_cluster(self):
         sa = os.path.join(C.tmp, "sa")
         os.makedirs(sa, exist_ok=True)

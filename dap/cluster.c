@@ -5,7 +5,8 @@
  *   1. resolve the target to one running pod and container (say which and
  *      why; close names when it does not exist);
  *   2. append an ephemeral container with the runtime's debugger image,
- *      targetContainerName, SYS_PTRACE only and a unique name; its shell
+ *      targetContainerName, only the capabilities its debugger needs
+ *      (kube/target.c) and a unique name; its shell
  *      picks the process (PID 1, or the `process` pattern) and becomes the
  *      debugger listening on 127.0.0.1 inside the pod;
  *   3. watch the pod until that container runs (failing fast, with the
@@ -534,9 +535,32 @@ static void on_patched(void *data, int status, long http, json_t *body,
     then(c, watch_pod);
 }
 
-static void add_debug_container(struct dap_cluster_svc *c)
+/* "SYS_PTRACE, KILL" from the container's capabilities.add, for messages. */
+static void caps_said(json_t *ec, char *out, size_t n)
+{
+    json_t *add = json_object_get(
+        json_object_get(json_object_get(ec, "securityContext"), "capabilities"),
+        "add");
+    json_t *v;
+    size_t i, o = 0;
+
+    out[0] = '\0';
+    json_array_foreach(add, i, v)
+    {
+        int w = snprintf(out + o, n - o, "%s%s", i ? ", " : "",
+                         json_string_value(v) ? json_string_value(v) : "");
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
+    }
+    if (o == 0)
+        snprintf(out, n, "no capability");
+}
+
+static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
 {
     char path[600];
+    char caps[64];
     struct kube_request_opts o = {0};
     struct dap_error err;
     json_t *ec;
@@ -547,11 +571,15 @@ static void add_debug_container(struct dap_cluster_svc *c)
     c->step = CL_PATCH;
     snprintf(c->dbg, sizeof(c->dbg), "kdap-%s-%06x", c->runtime,
              (unsigned)((uv_hrtime() / 1000) & 0xffffff));
-    c->port = strcmp(c->runtime, "node") == 0
-                  ? 9229
-                  : 40000 + (int)(uv_hrtime() % 10000);
+    c->port = strcmp(c->runtime, "node") != 0
+                  ? 40000 + (int)(uv_hrtime() % 10000)
+              : kube_target_node_port(pod, c->container) > 0
+                  ? kube_target_node_port(pod, c->container)
+                  : 9229;
     ec = kube_debug_container_new(c->runtime, c->dbg, c->image, c->container,
-                                  c->process[0] ? c->process : NULL, c->port);
+                                  c->process[0] ? c->process : NULL, c->port,
+                                  pod);
+    caps_said(ec, caps, sizeof(caps));
     patch = json_pack("{s:{s:[o]}}", "spec", "ephemeralContainers", ec);
     body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
@@ -567,9 +595,9 @@ static void add_debug_container(struct dap_cluster_svc *c)
     o.content_type = "application/strategic-merge-patch+json";
     o.body = body;
     o.body_len = strlen(body);
-    progress(c, "adding debug container %s (image %s, SYS_PTRACE only) to "
-                "pod %s",
-             c->dbg, c->image, c->pod);
+    progress(c, "adding debug container %s (image %s, capabilities: %s; "
+                "no other) to pod %s",
+             c->dbg, c->image, caps, c->pod);
     rc = kube_request_start(c->s->kube, &o, on_patched, c, &c->req, &err);
     free(body);
     if (rc < 0)
@@ -634,7 +662,7 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
     dap__output(c->s, "console",
                 "kdap: service \"%s\": %s, container %s", c->svc->name, why,
                 c->container);
-    add_debug_container(c);
+    add_debug_container(c, pod);
 }
 
 static void on_pods(void *data, int status, long http, json_t *body,

@@ -310,7 +310,8 @@ static void ns_done(void *data, int status, long http, json_t *body,
             (strcmp(lvl, "baseline") == 0 || strcmp(lvl, "restricted") == 0))
             snprintf(doc.psa_note, sizeof(doc.psa_note),
                      "this level forbids the SYS_PTRACE capability "
-                     "debuggers need; use a namespace whose "
+                     "the go and gdb debuggers need (node's needs only "
+                     "KILL); use a namespace whose "
                      "pod-security.kubernetes.io/enforce is privileged");
     } else if (http == 404) {
         doc.ns_missing = 1;

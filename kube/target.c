@@ -389,9 +389,114 @@ static const char select_script[] =
     "fi\n"
     "echo \"kdap: debugging process $pid: $(tr '\\0' ' ' < /proc/$pid/cmdline)\"\n";
 
+int kube_target_node_port(json_t *pod, const char *container)
+{
+    json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
+    json_t *c, *e;
+    size_t i, j;
+    int port = 0;
+
+    json_array_foreach(cs, i, c)
+    {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n == NULL || strcmp(n, container) != 0)
+            continue;
+        json_array_foreach(json_object_get(c, "env"), j, e)
+        {
+            const char *k = json_string_value(json_object_get(e, "name"));
+            const char *v = json_string_value(json_object_get(e, "value"));
+            if (k == NULL || v == NULL || strcmp(k, "NODE_OPTIONS") != 0)
+                continue;
+            for (const char *p = v; (p = strstr(p, "--")) != NULL; p += 2) {
+                static const char *const opts[] = {
+                    "--inspect=", "--inspect-brk=", "--inspect-wait=",
+                    "--inspect-port=", "--debug-port="};
+                for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
+                    size_t l = strlen(opts[o]);
+                    const char *end, *colon;
+                    if (strncmp(p, opts[o], l) != 0)
+                        continue;
+                    end = p + l + strcspn(p + l, " \t");
+                    colon = p + l;
+                    for (const char *q = p + l; q < end; q++)
+                        if (*q == ':')
+                            colon = q + 1;
+                    if (colon < end && end - colon <= 5 &&
+                        strspn(colon, "0123456789") == (size_t)(end - colon))
+                        port = atoi(colon);
+                }
+            }
+        }
+    }
+    return port > 0 && port < 65536 ? port : 0;
+}
+
+/* `key` (runAsUser, runAsGroup) of the target container's securityContext,
+ * else of the pod's: NULL when neither says (the image's USER applies). */
+static json_t *target_run_as(json_t *pod, const char *target, const char *key)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *cs = json_object_get(spec, "containers");
+    json_t *c, *v;
+    size_t i;
+
+    json_array_foreach(cs, i, c)
+    {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n != NULL && strcmp(n, target) == 0) {
+            v = json_object_get(json_object_get(c, "securityContext"), key);
+            if (json_is_integer(v))
+                return v;
+        }
+    }
+    v = json_object_get(json_object_get(spec, "securityContext"), key);
+    return json_is_integer(v) ? v : NULL;
+}
+
+/* The least the debugger needs, nothing the runtime would add by default
+ * (README "The debug container").  delve and gdbserver ptrace the target
+ * (SYS_PTRACE, which only root keeps: Kubernetes sets no ambient
+ * capabilities) and signal it (delve stops threads with tgkill, the gdb
+ * script relays SIGINT): KILL, for a target of another user.  node needs
+ * no ptrace, only SIGUSR1: as the target's own user when its spec says
+ * which, with no capability at all; else root with KILL alone.  No new
+ * privileges, a read-only root (the scripts and debuggers write nothing),
+ * the runtime's seccomp profile. */
+static json_t *debug_security_context(const char *runtime, json_t *pod,
+                                      const char *target)
+{
+    json_t *uid = strcmp(runtime, "node") == 0
+                      ? target_run_as(pod, target, "runAsUser")
+                      : NULL;
+    json_t *gid = target_run_as(pod, target, "runAsGroup");
+    json_t *sc = json_pack("{s:b, s:b, s:{s:s}}", "allowPrivilegeEscalation",
+                           0, "readOnlyRootFilesystem", 1, "seccompProfile",
+                           "type", "RuntimeDefault");
+    json_t *caps = json_pack("{s:[s]}", "drop", "ALL");
+
+    if (sc == NULL || caps == NULL) {
+        json_decref(sc);
+        json_decref(caps);
+        return NULL;
+    }
+    if (strcmp(runtime, "node") != 0)
+        json_object_set_new(caps, "add", json_pack("[s, s]", "SYS_PTRACE", "KILL"));
+    else if (uid == NULL)
+        json_object_set_new(caps, "add", json_pack("[s]", "KILL"));
+    json_object_set_new(sc, "capabilities", caps);
+    json_object_set_new(sc, "runAsUser",
+                        json_integer(uid != NULL ? json_integer_value(uid) : 0));
+    if (uid != NULL && gid != NULL)
+        json_object_set(sc, "runAsGroup", gid);
+    /* explicit, so a pod-level runAsNonRoot cannot refuse a root debugger */
+    json_object_set_new(sc, "runAsNonRoot",
+                        json_boolean(uid != NULL && json_integer_value(uid) != 0));
+    return sc;
+}
+
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
-                                 const char *process, int port)
+                                 const char *process, int port, json_t *pod)
 {
     char script[sizeof(select_script) + 1024];
     char portstr[16];
@@ -459,12 +564,12 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "opened (process $pid)\"",
                  select_script);
     }
-    c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:{s:{s:[s]}}, "
+    c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o?, "
                   "s:s, s:s, s:[{s:s, s:s}], s:b, s:b}",
                   "name", name, "image", image, "targetContainerName", target,
                   "command", "/bin/sh", "-c", script, "kdap-debug",
                   process != NULL ? process : "", portstr, "securityContext",
-                  "capabilities", "add", "SYS_PTRACE",
+                  debug_security_context(runtime, pod, target),
                   "terminationMessagePolicy", "FallbackToLogsOnError",
                   "imagePullPolicy", "IfNotPresent", "env", "name", "HOME",
                   "value", "/root", "stdin", 0, "tty", 0);

@@ -66,13 +66,24 @@ const char *kube_target_guess_runtime(json_t *pod, const char *container,
 /* How long a debugger in the pod waits for kdap before giving up. */
 #define KUBE_DEBUG_CLIENT_WAIT_S 30
 
+/* The inspector port that NODE_OPTIONS in the target container's env
+ * (`--inspect-port=[HOST:]PORT` and the other --inspect forms) names, or 0.
+ * The debug container, having no ptrace access to a process with more
+ * capabilities than its own, cannot read the target's /proc/PID/environ
+ * (it still reads the command line), so kdap reads the spec. */
+int kube_target_node_port(json_t *pod, const char *container);
+
 /* The ephemeral container that attaches a debugger to the target.
  * `process` (may be NULL: PID 1 of the target container) is a pattern
  * matched against the command lines of the target's processes; `port` is
- * where the debugger listens on 127.0.0.1 inside the pod.  Returns a new
- * EphemeralContainer object. */
+ * where the debugger listens on 127.0.0.1 inside the pod; `pod` (borrowed,
+ * may be NULL) the Pod object, whose securityContexts say the target's
+ * user.  Returns a new EphemeralContainer object whose securityContext
+ * drops every capability but the runtime's own (go, gdb: SYS_PTRACE and
+ * KILL as root; node: none as the target's user, else KILL as root), with
+ * no privilege escalation, a read-only root and RuntimeDefault seccomp. */
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
-                                 const char *process, int port);
+                                 const char *process, int port, json_t *pod);
 
 #endif

@@ -283,7 +283,7 @@ def validate_ephemeral_update(new_spec, old_spec):
     return errs
 
 
-# -- Pod Security Admission (baseline) ---------------------------------------------------------
+# -- Pod Security Admission (baseline, restricted) ---------------------------------------------
 
 BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                  "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
@@ -295,8 +295,8 @@ def _quote_list(items):
 
 
 def pod_security_violations(spec, level):
-    """Returns the list of "check (detail)" strings of Kubernetes' PSA for `baseline`
-    (and the same subset for `restricted`)."""
+    """Returns the list of "check (detail)" strings of Kubernetes' PSA for `baseline`, and for
+    `restricted` baseline's plus restricted's own."""
     if level not in ("baseline", "restricted"):
         return []
     out = []
@@ -343,6 +343,65 @@ def pod_security_violations(spec, level):
                        'to "Unconfined")' % c.get("name"))
     if ((spec.get("securityContext") or {}).get("seccompProfile") or {}).get("type") == "Unconfined":
         out.append('seccompProfile (pod must not set securityContext.seccompProfile.type to "Unconfined")')
+    if level == "restricted":
+        out += _restricted_violations(spec, [c for _, c in conts])
+    return out
+
+
+def _names(what, names):
+    return '%s %s' % (what if len(names) == 1 else what + "s", _quote_list(names))
+
+
+def _restricted_violations(spec, conts):
+    """The checks `restricted` adds to `baseline` (Kubernetes' pod-security-admission, latest),
+    worded as it words them; volume types are not checked (the cluster has no volumes)."""
+    out = []
+    psc = spec.get("securityContext") or {}
+
+    def sc(c):
+        return c.get("securityContext") or {}
+    ape = [c.get("name") for c in conts if sc(c).get("allowPrivilegeEscalation") is not False]
+    if ape:
+        out.append("allowPrivilegeEscalation != false (%s must set securityContext.allowPrivilegeEscalation=false)"
+                   % _names("container", ape))
+    nodrop = [c.get("name") for c in conts
+              if "ALL" not in [x.upper() for x in (sc(c).get("capabilities") or {}).get("drop") or []]]
+    added = {}
+    for c in conts:
+        bad = [x for x in (sc(c).get("capabilities") or {}).get("add") or [] if x != "NET_BIND_SERVICE"]
+        if bad:
+            added[c.get("name")] = bad
+    if nodrop or added:
+        parts = []
+        if nodrop:
+            parts.append('%s must set securityContext.capabilities.drop=["ALL"]' % _names("container", nodrop))
+        if added:
+            allbad = sorted({x for v in added.values() for x in v})
+            parts.append("%s must not include %s in securityContext.capabilities.add"
+                         % (_names("container", list(added)), _quote_list(allbad)))
+        out.append("unrestricted capabilities (%s)" % "; ".join(parts))
+    pod_nr = psc.get("runAsNonRoot")
+    explicit_false = [c.get("name") for c in conts if sc(c).get("runAsNonRoot") is False]
+    unset = [c.get("name") for c in conts if sc(c).get("runAsNonRoot") is None]
+    if pod_nr is False or explicit_false or (pod_nr is not True and unset):
+        if explicit_false:
+            out.append("runAsNonRoot != true (%s must not set securityContext.runAsNonRoot=false)"
+                       % _names("container", explicit_false))
+        else:
+            out.append("runAsNonRoot != true (pod or %s must set securityContext.runAsNonRoot=true)"
+                       % _names("container", unset))
+    root = [c.get("name") for c in conts if sc(c).get("runAsUser") == 0]
+    if psc.get("runAsUser") == 0 or root:
+        out.append("runAsUser=0 (%s must not set runAsUser=0)"
+                   % ("pod and " + _names("container", root) if psc.get("runAsUser") == 0 and root
+                      else "pod" if not root else _names("container", root)))
+    ok = ("RuntimeDefault", "Localhost")
+    pod_sp = (psc.get("seccompProfile") or {}).get("type")
+    nosp = [c.get("name") for c in conts if ((sc(c).get("seccompProfile") or {}).get("type")
+                                             or pod_sp) not in ok]
+    if nosp:
+        out.append('seccompProfile (pod or %s must set securityContext.seccompProfile.type to "RuntimeDefault" '
+                   'or "Localhost")' % _names("container", nosp))
     return out
 
 

@@ -6,8 +6,10 @@
       (and new PID namespace, or the target container's one for ephemeral containers), started by
       `nsenter --net --uts --ipc [--pid] -- unshare --mount [--pid --fork]`. It mounts the overlay
       root filesystem, /proc (from inside the PID namespace), a minimal /dev, the pod's /etc/hosts,
-      /etc/resolv.conf and /etc/hostname, chroots, changes to workingDir, becomes a session leader,
-      drops capabilities outside the container's set, and execs the container's command.
+      /etc/resolv.conf and /etc/hostname, makes the root read-only for readOnlyRootFilesystem,
+      chroots, changes to workingDir, becomes a session leader, sets user, groups, capabilities
+      (bounding/effective/permitted/inheritable/ambient) and no_new_privs as the securityContext
+      says (apply_security), and execs the container's command.
 
   kl_nsinit.py exec SPEC.json
       `kubectl exec`: join all namespaces and the root of the container's main process (host pid
@@ -29,9 +31,12 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.capget.argtypes = libc.capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
-PR_CAPBSET_DROP = 24
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+MS_REMOUNT = 32
 CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
         "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
         "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
@@ -66,11 +71,50 @@ def setns(path, nstype=0):
         os.close(fd)
 
 
-def drop_caps(keep):
-    keep = set(keep)
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _check(rc, what):
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+
+
+def apply_security(spec):
+    """The container's process identity, as runc sets it before exec: capability bounding set
+    reduced to spec["caps"], ambient and inheritable sets cleared, groups/gid/uid (a non-root uid
+    keeps no effective or permitted capability: Kubernetes sets no ambient ones), for uid 0 the
+    effective and permitted sets = the container's set, then no_new_privs when asked
+    (allowPrivilegeEscalation: false)."""
+    keep = set(spec.get("caps", []))
     for i, name in enumerate(CAPS):
         if name not in keep:
             libc.prctl(PR_CAPBSET_DROP, i, 0, 0, 0)  # EINVAL for caps the kernel lacks: ignored
+    _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    uid, gid = spec.get("uid"), spec.get("gid")
+    if gid is not None or uid:
+        g = gid if gid is not None else 0
+        os.setgroups(sorted(set([g] + list(spec.get("groups") or []))))
+        os.setresgid(g, g, g)
+    if uid:
+        os.setresuid(uid, uid, uid)   # no PR_SET_KEEPCAPS: the kernel clears permitted/effective
+    hdr, data = CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (CapData * 2)()
+    _check(libc.capget(ctypes.byref(hdr), data), "capget")
+    mask = sum(1 << i for i, name in enumerate(CAPS) if name in keep) if not uid else 0
+    for w in (0, 1):
+        part = (mask >> (32 * w)) & 0xffffffff
+        data[w].permitted &= part      # never more than this process has (root here lacks some)
+        data[w].effective = data[w].permitted
+        data[w].inheritable = 0
+    _check(libc.capset(ctypes.byref(hdr), data), "capset")
+    if spec.get("no_new_privs"):
+        _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
 def touch(path, content=None):
@@ -139,9 +183,13 @@ def container(spec):
                 os.unlink(target)
             touch(target)
             mount(src, target, None, MS_BIND)
-        os.chroot(root)
         wd = spec.get("workdir") or "/"
-        os.makedirs(wd, exist_ok=True)
+        os.makedirs(os.path.join(root, wd.lstrip("/")), exist_ok=True)
+        if spec.get("readonly_root"):
+            # readOnlyRootFilesystem: the root mount read-only; /dev, /dev/shm, /proc and the
+            # pod's /etc files stay the separate writable mounts they are in a real runtime
+            mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.chroot(root)
         os.chdir(wd)
     except OSError as e:
         die(sfd, "failed to create container rootfs: %s" % e)
@@ -149,7 +197,10 @@ def container(spec):
         os.setsid()
     except OSError:
         pass
-    drop_caps(spec.get("caps", []))
+    try:
+        apply_security(spec)
+    except OSError as e:
+        die(sfd, "failed to set the container's user and capabilities: %s" % e)
     exec_command(spec, sfd)
 
 
@@ -176,7 +227,10 @@ def exec_in(spec):
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             except OSError:
                 pass
-        drop_caps(spec.get("caps", []))
+        try:
+            apply_security(spec)
+        except OSError as e:
+            die(sfd, "failed to set the exec process's user and capabilities: %s" % e)
         exec_command(spec, sfd)
     os.write(sfd, ("pid %d\n" % child).encode())
     os.close(sfd)

@@ -456,7 +456,7 @@ class CState:
         self.run_started = 0.0
         self.exec_env = []
         self.workdir = "/"
-        self.caps = []
+        self.security = {"caps": []}
         self.log_path = None
         self.pumps = []
         self.stdin_w = None
@@ -468,6 +468,36 @@ class CState:
 
     def running(self):
         return self.proc is not None and "running" in self.state
+
+
+def container_security(pod_spec, spec, image_cfg, pod_ref):
+    """What the runtime applies to a container's process, from its and the pod's securityContext
+    (container fields win) and the image's User: (dict for kl_nsinit.py, None) or (None, the
+    kubelet's CreateContainerConfigError message)."""
+    psc = pod_spec.get("securityContext") or {}
+    sc = spec.get("securityContext") or {}
+    caps = container_caps(spec)
+    if caps == ["ALL"]:
+        from kl_nsinit import CAPS
+        caps = CAPS
+    uid, gid = sc.get("runAsUser", psc.get("runAsUser")), sc.get("runAsGroup", psc.get("runAsGroup"))
+    user = (image_cfg.get("User") or "").split(":")
+    if uid is None and user[0]:
+        if not user[0].isdigit() and user[0] != "root":
+            return None, "kdap's kubelet resolves numeric image users only (image User %r)" % user[0]
+        uid = 0 if user[0] == "root" else int(user[0])
+    if gid is None and len(user) > 1 and user[1].isdigit():
+        gid = int(user[1])
+    non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+    if non_root and not uid:
+        what = "container has runAsNonRoot and image will run as root" if uid is None else \
+            "container's runAsUser breaks non-root policy"
+        return None, '%s (pod: "%s", container: %s)' % (what, pod_ref, spec["name"])
+    groups = list(psc.get("supplementalGroups") or []) + ([psc["fsGroup"]] if psc.get("fsGroup") is not None else [])
+    return {"caps": caps, "uid": uid, "gid": gid, "groups": groups,
+            # privileged implies allowPrivilegeEscalation; otherwise only an explicit false sets no_new_privs
+            "no_new_privs": sc.get("allowPrivilegeEscalation") is False and not sc.get("privileged"),
+            "readonly_root": bool(sc.get("readOnlyRootFilesystem"))}, None
 
 
 def container_caps(spec):
@@ -853,10 +883,11 @@ class PodWorker(threading.Thread):
             argv = list(entry) + list(cmd)
         argv = [expand_vars(a, env) for a in argv]
         workdir = spec.get("workingDir") or cfg.get("WorkingDir") or "/"
-        caps = container_caps(spec)
-        if caps == ["ALL"]:
-            from kl_nsinit import CAPS
-            caps = CAPS
+        sec, why = container_security(self.pod["spec"], spec, cfg, "%s_%s(%s)" % (self.name, self.ns, self.uid))
+        if why:
+            cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": why}}
+            cs.next_start = time.time() + 2
+            return
         restarting = "terminated" in cs.state or cs.state.get("waiting", {}).get("reason") == "CrashLoopBackOff"
         if restarting and cs.started:
             cs.restart_count += 1
@@ -880,7 +911,7 @@ class PodWorker(threading.Thread):
             "files": {"/etc/hosts": os.path.join(self.dir, "etc", "hosts"),
                       "/etc/hostname": os.path.join(self.dir, "etc", "hostname"),
                       "/etc/resolv.conf": os.path.join(self.dir, "etc", "resolv.conf")},
-            "workdir": workdir, "argv": argv, "env": env_list, "caps": caps,
+            "workdir": workdir, "argv": argv, "env": env_list, **sec,
         }
         spec_path = os.path.join(root, "spec.json")
         with open(spec_path, "w") as f:
@@ -926,7 +957,7 @@ class PodWorker(threading.Thread):
         cs.image_id = img["image_id"]
         cs.container_id = "kdap://" + cid
         cs.rootdir = root
-        cs.exec_env, cs.workdir, cs.caps = env_list, workdir, caps
+        cs.exec_env, cs.workdir, cs.security = env_list, workdir, sec
         cs.started = True
         cs.run_started = time.time()
         cs.pumps = [threading.Thread(target=self.k.pump_log, args=(proc.stdout, cs.log_path, "stdout"), daemon=True),
@@ -1374,7 +1405,7 @@ class Kubelet:
         d = tempfile.mkdtemp(prefix="exec-", dir=os.path.join(w.dir))
         r, wfd = os.pipe()
         spec = {"status_fd": wfd, "pid": cs.pid, "argv": argv, "env": cs.exec_env, "workdir": cs.workdir,
-                "caps": cs.caps, "tty": tty}
+                "tty": tty, **cs.security}
         path = os.path.join(d, "spec.json")
         with open(path, "w") as f:
             json.dump(spec, f)

@@ -250,6 +250,34 @@ class T03Auth(unittest.TestCase):
 
 
 class T04DebugAndPodSecurity(unittest.TestCase):
+    def test_restricted(self):
+        """restricted = baseline + its own checks: kdap's node debug container as the target's
+        non-root user passes, the same as root with KILL does not."""
+        S.kubectl("create", "ns", "t-psa-r")
+        S.kubectl("label", "ns", "t-psa-r", "pod-security.kubernetes.io/enforce=restricted")
+        locked = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                  "runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+        ok = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ok"},
+              "spec": {"containers": [{"name": "c", "image": "x", "securityContext": locked}]}}
+        st, obj = S.rawj("POST", "/api/v1/namespaces/t-psa-r/pods", ok)
+        self.assertEqual(st, 201, obj)
+        root = dict(locked, capabilities={"drop": ["ALL"], "add": ["KILL"]}, runAsUser=0, runAsNonRoot=False)
+        bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"},
+               "spec": {"containers": [{"name": "c", "image": "x", "securityContext": root},
+                                       {"name": "d", "image": "x"}]}}
+        st, obj = S.rawj("POST", "/api/v1/namespaces/t-psa-r/pods", bad)
+        self.assertEqual((st, obj["reason"]), (403, "Forbidden"))
+        for part in ('allowPrivilegeEscalation != false (container "d" must set '
+                     'securityContext.allowPrivilegeEscalation=false)',
+                     'unrestricted capabilities (container "d" must set securityContext.capabilities.drop=["ALL"]; '
+                     'container "c" must not include "KILL" in securityContext.capabilities.add)',
+                     'runAsNonRoot != true (container "c" must not set securityContext.runAsNonRoot=false)',
+                     'runAsUser=0 (container "c" must not set runAsUser=0)',
+                     'seccompProfile (pod or container "d" must set securityContext.seccompProfile.type to '
+                     '"RuntimeDefault" or "Localhost")'):
+            self.assertIn(part, obj["message"])
+        self.assertIn('violates PodSecurity "restricted:latest"', obj["message"])
+
     def test_debug_general_and_baseline(self):
         make_pod("default", "dbg-target")
         p = S.kubectl("debug", "dbg-target", "--image=127.0.0.1:5000/kdap/dbg:latest", "--target=app",

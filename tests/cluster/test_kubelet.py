@@ -405,6 +405,78 @@ class T1Pods(unittest.TestCase):
         self.assertIn("pod %s/victim: deleting" % NS, logs)
 
 
+class T2SecurityContext(unittest.TestCase):
+    """The kubelet enforces what securityContext says, seen from inside the container."""
+
+    @staticmethod
+    def status(pod, container="app", field=None):
+        out = kubectl("exec", pod, "-c", container, "--", "cat", "/proc/1/status").stdout
+        vals = dict(ln.split(":\t", 1) for ln in out.splitlines() if ":\t" in ln)
+        return vals if field is None else vals[field].strip()
+
+    def test_a_default_set_and_no_flags(self):
+        create_pod("plain", "node-debug:latest", command=["sleep", "300"])
+        wait_ready("plain")
+        st = self.status("plain")
+        self.assertEqual(st["CapBnd"].strip(), "00000000a80425fb")   # containerd's default set
+        self.assertEqual(st["CapEff"].strip(), "00000000a80425fb")
+        self.assertEqual(st["CapAmb"].strip(), "0000000000000000")
+        self.assertEqual(st["NoNewPrivs"].strip(), "0")
+        kubectl("exec", "plain", "--", "touch", "/written")
+
+    def test_drop_all_read_only_no_new_privs(self):
+        sc = {"capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE"]}, "allowPrivilegeEscalation": False,
+              "readOnlyRootFilesystem": True, "runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}}
+        create_pod("locked", "node-debug:latest", command=["sleep", "300"], securityContext=sc)
+        wait_ready("locked")
+        st = self.status("locked")
+        for f in ("CapBnd", "CapEff", "CapPrm"):
+            self.assertEqual(st[f].strip(), "0000000000080000", f)   # SYS_PTRACE (19) alone
+        self.assertEqual(st["CapInh"].strip(), "0000000000000000")
+        self.assertEqual(st["CapAmb"].strip(), "0000000000000000")
+        self.assertEqual(st["NoNewPrivs"].strip(), "1")
+        # an exec into it gets the same
+        out = kubectl("exec", "locked", "--", "cat", "/proc/self/status").stdout
+        self.assertIn("CapEff:\t0000000000080000", out)
+        self.assertIn("NoNewPrivs:\t1", out)
+        # the root file system is read-only; /dev/shm is the writable tmpfs it is everywhere
+        for path in ("/x", "/tmp/x", "/root/x"):
+            p = kubectl("exec", "locked", "--", "touch", path, check=False)
+            self.assertNotEqual(p.returncode, 0, path)
+            self.assertIn("Read-only file system", p.stderr, path)
+        kubectl("exec", "locked", "--", "touch", "/dev/shm/x")
+        # a dropped capability is really gone: DAC_OVERRIDE (root cannot read a mode-0 directory)
+        probe = ["sh", "-c", "mkdir -m 0 /dev/shm/d && ls /dev/shm/d"]
+        p = kubectl("exec", "locked", "--", *probe, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("Permission denied", p.stderr)
+        self.assertEqual(kubectl("exec", "plain", "--", *probe, check=False).returncode, 0)
+
+    def test_run_as_user_and_group(self):
+        sc = {"runAsUser": 1000, "runAsGroup": 2000, "capabilities": {"add": ["SYS_PTRACE"]}}
+        create_pod("asuser", "node-debug:latest", command=["sleep", "300"], securityContext=sc)
+        wait_ready("asuser")
+        st = self.status("asuser")
+        self.assertEqual(st["Uid"].split(), ["1000"] * 4)
+        self.assertEqual(st["Gid"].split(), ["2000"] * 4)
+        # a non-root process keeps no capability (Kubernetes sets no ambient ones); the bounding set
+        # is the container's
+        self.assertEqual(st["CapEff"].strip(), "0000000000000000")
+        self.assertEqual(st["CapPrm"].strip(), "0000000000000000")
+        self.assertEqual(st["CapBnd"].strip(), "00000000a80c25fb")   # default + SYS_PTRACE
+        self.assertEqual(kubectl("exec", "asuser", "--", "id", "-u").stdout.strip(), "1000")
+
+    def test_run_as_non_root_refuses_root(self):
+        create_pod("nonroot", "node-debug:latest", command=["sleep", "300"],
+                   securityContext={"runAsNonRoot": True})
+
+        def waiting():
+            cs = (get_pod("nonroot")["status"].get("containerStatuses") or [{}])[0]
+            return cs.get("state", {}).get("waiting", {}).get("reason") == "CreateContainerConfigError" and cs
+        cs = wait_for(waiting, 30, what="CreateContainerConfigError")
+        self.assertIn("container has runAsNonRoot and image will run as root", cs["state"]["waiting"]["message"])
+
+
 class T9Down(unittest.TestCase):
     def test_zz_down(self):
         if os.environ.get("KDAP_KEEP_CLUSTER"):

@@ -133,19 +133,33 @@ class ClusterAttach(unittest.TestCase):
         steps = [e["body"].get("message", "") for e in c.events()
                  if e["event"] in ("progressStart", "progressUpdate")]
         self.assertTrue(any("resolving deployment/go-hello" in s for s in steps), steps)
-        self.assertTrue(any("debug container" in s and "SYS_PTRACE" in s for s in steps), steps)
+        self.assertTrue(any("debug container" in s and "capabilities: SYS_PTRACE, KILL; no other" in s
+                            for s in steps), steps)
         self.assertTrue(any("tunnel open" in s for s in steps), steps)
         self.assertTrue(c.has_event("progressEnd"))
         said = " ".join(e["body"]["output"] for e in c.events("output"))
         self.assertIn(app.pod, said)
         self.assertIn("runtime go", said)
 
-        # exactly one debug container: SYS_PTRACE only, targeting the app container
+        # exactly one debug container, targeting the app container: every capability dropped
+        # but SYS_PTRACE and KILL, no privilege escalation, a read-only root
         pod = json.loads(kubectl("get", "pod", app.pod, "-o", "json"))
         ecs = [e for e in pod["spec"].get("ephemeralContainers", []) if e["name"].startswith("kdap-go-")]
         self.assertEqual(len(ecs), 1, ecs)
         self.assertEqual(ecs[0]["targetContainerName"], "app")
-        self.assertEqual(ecs[0]["securityContext"], {"capabilities": {"add": ["SYS_PTRACE"]}})
+        self.assertEqual(ecs[0]["securityContext"], {
+            "capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE", "KILL"]},
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsUser": 0,
+            "runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}})
+        # and the kubelet enforces it: inside the debug container the rest is gone
+        st = kubectl("exec", app.pod, "-c", ecs[0]["name"], "--", "cat", "/proc/self/status")
+        self.assertIn("CapBnd:\t0000000000080020", st)     # KILL (5) and SYS_PTRACE (19)
+        self.assertIn("CapEff:\t0000000000080020", st)
+        self.assertIn("NoNewPrivs:\t1", st)
+        r = subprocess.run(["kubectl", "exec", app.pod, "-c", ecs[0]["name"], "--", "touch", "/tmp/x"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, KUBECONFIG=CL.kubeconfig))
+        self.assertIn("Read-only file system", r.stderr)
 
         result = {}
         th = threading.Thread(target=lambda: result.update(body=app.get("/from-the-cluster", 30)))

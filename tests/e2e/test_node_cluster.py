@@ -146,7 +146,12 @@ class ClusterNodeApp:
                                 else None)(self.debug_containers()), 20)
         for name, (_, spec) in dbg.items():
             case.assertTrue(name.startswith("kdap-node-"), name)
-            case.assertEqual(spec["securityContext"], {"capabilities": {"add": ["SYS_PTRACE"]}})
+            # node needs no ptrace: KILL (for SIGUSR1) alone, as root since the app's spec names
+            # no user; nothing else, read-only, no privilege escalation
+            case.assertEqual(spec["securityContext"], {
+                "capabilities": {"drop": ["ALL"], "add": ["KILL"]}, "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True, "runAsUser": 0, "runAsNonRoot": False,
+                "seccompProfile": {"type": "RuntimeDefault"}})
             case.assertEqual(spec["targetContainerName"], "app")
         case.assertTrue(self.alive(), "%s was restarted or replaced" % self.pod)
         return dbg
@@ -262,7 +267,7 @@ class TestNodeJSCluster(ClusterNodeCase, test_node.TestNodeJS):
 
     def test_attach_without_restart(self):
         """The runtime detected from the container, the steps reported, one debug container
-        (SYS_PTRACE only), the process kept (its state too), nothing left running."""
+        (KILL only), the process kept (its state too), nothing left running."""
         svc = self.node()
         self.assertEqual(svc.get("/before", 5), "hello /before #1 (ann, 3, 250)\n")
         c, bps = self.node_session(svc, [{"line": test_node.BP_HANDLE}], runtime=None)

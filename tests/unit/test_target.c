@@ -3,6 +3,14 @@
 #include "kube/target.h"
 #include "tests/test.h"
 
+static void expect_sc(json_t *ec, const char *want)
+{
+    char *got = json_dumps(json_object_get(ec, "securityContext"),
+                           JSON_COMPACT | JSON_SORT_KEYS);
+    ASSERT_STR_EQ(got, want);
+    free(got);
+}
+
 static json_t *pod(const char *name, const char *phase, int ready,
                    const char *created)
 {
@@ -84,13 +92,13 @@ int main(void)
     json_decref(names);
 
     p = kube_debug_container_new("go", "kdap-go-1a2b3c", "reg/dlv:1", "app",
-                                 "server", 40000);
+                                 "server", 40000, NULL);
     ASSERT_STR_EQ(json_string_value(json_object_get(p, "targetContainerName")), "app");
-    ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(json_object_get(
-                      json_object_get(p, "securityContext"), "capabilities"), "add"), 0)),
-                  "SYS_PTRACE");
-    ASSERT_EQ(json_array_size(json_object_get(json_object_get(
-                  json_object_get(p, "securityContext"), "capabilities"), "add")), 1);
+    /* every capability dropped but ptrace and signals, as root */
+    expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
+                 "[\"SYS_PTRACE\",\"KILL\"],\"drop\":[\"ALL\"]},"
+                 "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
+                 "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(json_object_get(p, "ports") == NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "--listen=127.0.0.1:$port") != NULL);
@@ -101,7 +109,11 @@ int main(void)
     json_decref(p);
     /* gdbserver: one client, and SIGTERM (it ignores SIGINT) if none came. */
     p = kube_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
-                                 "app", NULL, 40001);
+                                 "app", NULL, 40001, NULL);
+    expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
+                 "[\"SYS_PTRACE\",\"KILL\"],\"drop\":[\"ALL\"]},"
+                 "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
+                 "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "gdbserver --once --attach 127.0.0.1:$port $pid &") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
@@ -113,8 +125,48 @@ int main(void)
     json_decref(p);
     /* node: the port of a process started with --inspect=PORT (or given
      * in NODE_OPTIONS), said before the ready marker */
+    /* node: no ptrace; the target's user when its spec says (container
+     * over pod), with no capability; else root with KILL only */
+    {
+        json_t *pod = json_loads(
+            "{\"spec\":{\"securityContext\":{\"runAsUser\":2000},"
+            "\"containers\":[{\"name\":\"side\"},{\"name\":\"app\","
+            "\"securityContext\":{\"runAsUser\":1000,\"runAsGroup\":3000}}]}}",
+            0, NULL);
+        p = kube_debug_container_new("node", "n", "i", "app", NULL, 9229, pod);
+        expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
+                     "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
+                     "\"runAsGroup\":3000,\"runAsNonRoot\":true,\"runAsUser\":1000,"
+                     "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+        json_decref(p);
+        p = kube_debug_container_new("node", "n", "i", "side", NULL, 9229, pod);
+        expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
+                     "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
+                     "\"runAsNonRoot\":true,\"runAsUser\":2000,"
+                     "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+        json_decref(p);
+        json_decref(pod);
+    }
+    {
+        json_t *pod = json_loads(
+            "{\"spec\":{\"containers\":[{\"name\":\"app\",\"env\":["
+            "{\"name\":\"X\",\"value\":\"--inspect-port=1\"},{\"name\":"
+            "\"NODE_OPTIONS\",\"value\":\"--max-old-space-size=99 "
+            "--inspect-port=127.0.0.1:9231\"}]},{\"name\":\"b\",\"env\":[{"
+            "\"name\":\"NODE_OPTIONS\",\"value\":\"--inspect=9300x\"}]}]}}",
+            0, NULL);
+        ASSERT_EQ(kube_target_node_port(pod, "app"), 9231);
+        ASSERT_EQ(kube_target_node_port(pod, "b"), 0);
+        ASSERT_EQ(kube_target_node_port(pod, "none"), 0);
+        ASSERT_EQ(kube_target_node_port(NULL, "app"), 0);
+        json_decref(pod);
+    }
     p = kube_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
-                                 "app", NULL, 9229);
+                                 "app", NULL, 9229, NULL);
+    expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
+                 "[\"KILL\"],\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
+                 "\"runAsNonRoot\":false,\"runAsUser\":0,"
+                 "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "--inspect=*|--inspect-brk=*|--inspect-wait=*|--inspect-port=*") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),

@@ -1775,6 +1775,10 @@ def main():
         except OSError:
             time.sleep(0.05)
             continue
+        # As Go's net/http (every TCP connection has TCP_NODELAY): with Nagle, a small write after
+        # another (the second TLS session ticket, the next watch event) waits for the client's
+        # delayed ACK, ~40 ms per new connection and per event, which kube-apiserver never shows.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         threading.Thread(target=handle, args=(raw, addr), daemon=True).start()
 
 

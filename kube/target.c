@@ -549,8 +549,11 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     } else {
         /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
          * 9229 unless the process's options say another port: a process
-         * started with --inspect=PORT is used as it is.  The port is said
-         * before "opened", kdap's ready marker, so it is whole when seen. */
+         * started with --inspect=PORT is used as it is.  Node opens it a
+         * moment after the signal, so the marker waits (up to 5 s) for
+         * the port to listen: a kubelet shows the line at once.  The port
+         * is said before "opened", kdap's ready marker, so it is whole
+         * when seen. */
         snprintf(script, sizeof(script),
                  "%sset -f\nfor a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
                  "$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | "
@@ -560,8 +563,12 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "    v=${a#*=}; v=${v##*:}\n"
                  "    case \"$v\" in ''|*[!0-9]*) ;; *) port=$v;; esac;; esac\n"
                  "done\n"
-                 "kill -USR1 $pid && echo \"kdap: inspector on port $port "
-                 "opened (process $pid)\"",
+                 "kill -USR1 $pid || exit 1\n"
+                 "hex=$(printf ':%%04X ' $port); n=0\n"
+                 "while [ $n -lt 100 ] && ! grep -q \"$hex[0-9A-F:]* 0A \" "
+                 "/proc/net/tcp /proc/net/tcp6 2>/dev/null; do\n"
+                 "  sleep 0.05; n=$((n+1)); done\n"
+                 "echo \"kdap: inspector on port $port opened (process $pid)\"",
                  select_script);
     }
     c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o?, "

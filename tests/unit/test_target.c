@@ -171,9 +171,13 @@ int main(void)
                   "--inspect=*|--inspect-brk=*|--inspect-wait=*|--inspect-port=*") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "sed -n 's/^NODE_OPTIONS=//p'") != NULL);
+    /* ... and only once the inspector listens (state 0A) */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "kill -USR1 $pid && echo \"kdap: inspector on port $port opened "
-                  "(process $pid)\"") != NULL);
+                  "kill -USR1 $pid || exit 1\nhex=$(printf ':%04X ' $port); n=0\n"
+                  "while [ $n -lt 100 ] && ! grep -q \"$hex[0-9A-F:]* 0A \" "
+                  "/proc/net/tcp /proc/net/tcp6 2>/dev/null; do\n  sleep 0.05; "
+                  "n=$((n+1)); done\n"
+                  "echo \"kdap: inspector on port $port opened (process $pid)\"") != NULL);
     json_decref(p);
     printf("test_target: ok\n");
     return 0;

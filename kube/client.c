@@ -15,6 +15,7 @@
 #include "../dap/log.h"
 #include "../net/curlm.h"
 #include "client_int.h"
+#include "proxy.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
@@ -30,6 +31,8 @@ struct kube_client {
                                       tls-server-name; curl borrows it */
     kube_request *reqs;      /* in flight, doubly linked */
     int warned_insecure;
+    int has_proxy;
+    struct kube_proxy proxy; /* for every connection (see proxy.h) */
 };
 
 struct kube_request {
@@ -284,8 +287,9 @@ static int send_now(kube_request *r, const struct kube_cred *cred,
             curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
         }
     }
-    if (k->proxy_url != NULL)
-        curl_easy_setopt(e, CURLOPT_PROXY, k->proxy_url);
+    /* "" keeps libcurl from reading the environment itself: proxy.h
+     * chose as client-go chooses (loopback exempt, CIDRs in NO_PROXY). */
+    curl_easy_setopt(e, CURLOPT_PROXY, c->has_proxy ? c->proxy.url : "");
     if (cred->token != NULL)
         rc |= net_header_add(&r->headers, "Authorization: Bearer %s", cred->token);
     else if (k->username != NULL) {
@@ -359,12 +363,30 @@ static void transfer_error(kube_request *r, CURLcode cc, struct dap_error *e)
                       "the API server %s did not answer %s %s in time (%s)",
                       k->server, r->method, r->path, where);
         break;
-    default:
-        dap_error_set(e, DAP_ECONNECT,
-                      "cannot reach the API server %s (%s): %s%s", k->server,
-                      where, detail,
-                      k->proxy_url ? " (through proxy-url)" : "");
+    default: {
+        long connect_code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+        if (c->has_proxy && connect_code >= 300)
+            dap_error_set(e, DAP_ECONNECT,
+                          "the proxy %s refused the tunnel to the API server "
+                          "%s: HTTP %ld%s (%s)",
+                          c->proxy.display, k->server, connect_code,
+                          connect_code == 407
+                              ? ": check the user and password of the proxy "
+                                "URL"
+                              : "",
+                          where);
+        else if (c->has_proxy)
+            dap_error_set(e, DAP_ECONNECT,
+                          "cannot reach the API server %s through the proxy "
+                          "%s (%s): %s",
+                          k->server, c->proxy.display, where, detail);
+        else
+            dap_error_set(e, DAP_ECONNECT,
+                          "cannot reach the API server %s (%s): %s",
+                          k->server, where, detail);
         break;
+    }
     }
 }
 
@@ -420,6 +442,31 @@ static void xfer_done(void *data, CURL *easy, CURLcode cc)
 
 /* ---- public ------------------------------------------------------------- */
 
+/* The proxy of every connection: proxy-url, else the environment. */
+static int client_proxy(kube_client *c, struct dap_error *err)
+{
+    const struct kube_config *k = c->cfg;
+    const char *url = k->proxy_url, *var = NULL;
+    char what[600];
+    int rc;
+
+    if (url != NULL)
+        snprintf(what, sizeof(what), "proxy-url of cluster \"%s\" (%s)",
+                 k->cluster_name, k->source);
+    else if ((url = kube_proxy_from_env(c->srv.tls, c->srv.host, c->srv.port,
+                                        &var)) != NULL)
+        snprintf(what, sizeof(what), "the environment's %s", var);
+    else
+        return 0;
+    rc = kube_proxy_parse(url, what, &c->proxy, err);
+    if (rc < 0)
+        return rc;
+    c->has_proxy = 1;
+    DAP_LOGI("kube: the API server %s through the proxy %s (%s)", k->server,
+             c->proxy.display, what);
+    return 0;
+}
+
 int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
                     kube_client **out, struct dap_error *err)
 {
@@ -453,6 +500,9 @@ int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
             goto fail;
         }
     }
+    rc = client_proxy(c, err);
+    if (rc < 0)
+        goto fail;
     rc = kube_auth_new(loop, cfg, &c->auth, err);
     if (rc < 0)
         goto fail;
@@ -465,6 +515,7 @@ int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
 fail:
     kube_auth_free(c->auth);
     curl_slist_free_all(c->connect_to);
+    kube_proxy_cleanup(&c->proxy);
     kube_config_free(cfg);
     free(c);
     return rc;
@@ -483,6 +534,7 @@ void kube_client_free(kube_client *c)
     kube_auth_free(c->auth);
     kube_config_free(c->cfg);
     curl_slist_free_all(c->connect_to);
+    kube_proxy_cleanup(&c->proxy);
     free(c);
 }
 
@@ -656,6 +708,7 @@ int kube__wsc_options(kube_client *c, const struct kube_cred *cred,
     o->cert_len = wo.cert_mem_len;
     o->key_pem = wo.key_mem;
     o->key_len = wo.key_mem_len;
+    o->proxy = c->has_proxy ? &c->proxy : NULL;
     return 0;
 }
 

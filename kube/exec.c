@@ -141,10 +141,11 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     size_t i;
     json_t *c;
 
-    (void)http;
     ex->diag = NULL;
     if (status < 0) {
-        e = *err;
+        /* No answer about the pod either (the same way failed, e.g. the
+         * proxy): the tunnel's own failure is the cause to show. */
+        e = http == 0 ? ex->why : *err;
         dap_error_prefix(&e, "exec in pod %s/%s", ex->ns, ex->pod);
         finish(ex, status, -1, &e);
         return;

@@ -187,10 +187,11 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     struct dap_error e;
     const char *phase;
 
-    (void)http;
     pc->diag = NULL;
     if (status < 0) {
-        e = *err;
+        /* No answer about the pod either (the same way failed, e.g. the
+         * proxy): the tunnel's own failure is the cause to show. */
+        e = http == 0 ? pc->why : *err;
         dap_error_prefix(&e, "port-forward to pod %s/%s", pc->ns, pc->pod);
         finish(pc, status, &e);
         return;

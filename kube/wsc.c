@@ -28,6 +28,7 @@
 enum wstate {
     S_RESOLVING,
     S_CONNECTING,
+    S_PROXY,      /* CONNECT or SOCKS5 with the proxy */
     S_TLS,        /* TLS handshake */
     S_UPGRADING,  /* request sent, reading the answer */
     S_REFUSED,    /* non-101 answer: collecting its body */
@@ -76,6 +77,14 @@ struct kube_wsc {
     char proto[64];
     char *host, *name;
     int port;
+    char *dial_host;       /* the proxy's, or host */
+    int dial_port;
+    int proxy_kind;        /* 0: direct, else enum kube_proxy_kind */
+    int proxy_step;        /* SOCKS5: 1 method, 2 auth, 3 connect reply */
+    char *proxy_hello;     /* CONNECT request, or SOCKS5 user/password
+                              message or NULL (credentials: wiped) */
+    size_t proxy_hello_len;
+    char proxy_name[300];  /* for messages, no credentials */
     int tls, insecure;
     struct dap_error pending_err; /* a deferred close report */
     int pending_status;
@@ -179,6 +188,11 @@ static void maybe_release(kube_wsc *w)
         OPENSSL_cleanse(w->request, strlen(w->request));
         free(w->request);
     }
+    if (w->proxy_hello != NULL) {
+        OPENSSL_cleanse(w->proxy_hello, w->proxy_hello_len);
+        free(w->proxy_hello);
+    }
+    free(w->dial_host);
     SSL_free(w->ssl); /* frees the BIOs */
     SSL_CTX_free(w->ctx);
     dap_buf_cleanup(&w->in);
@@ -391,6 +405,7 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
 /* ---- input -------------------------------------------------------------- */
 
 static void process(kube_wsc *w);
+static void proxy_input(kube_wsc *w);
 
 static void deliver(kube_wsc *w, int opcode, const uint8_t *p, size_t n)
 {
@@ -772,6 +787,20 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
     if (w->state == S_CLOSED || w->freed)
         return;
+    if (n > 0 && w->state == S_PROXY) {
+        if (dap_buf_append(&w->in, b->base, (size_t)n) < 0) {
+            fail(w, DAP_EPROTO, "the proxy %s sent too much", w->proxy_name);
+            return;
+        }
+        proxy_input(w);
+        return;
+    }
+    if (n < 0 && w->state == S_PROXY) {
+        fail(w, DAP_ECONNECT, "the proxy %s closed the connection before "
+                              "the tunnel to %s:%d was open",
+             w->proxy_name, w->host, w->port);
+        return;
+    }
     if (n > 0) {
         if (w->tls) {
             if (BIO_write(w->rbio, b->base, (int)n) != (int)n) {
@@ -908,6 +937,143 @@ static int tls_setup(kube_wsc *w, const struct kube_wsc_options *o,
     return 0;
 }
 
+/* The byte stream to the API server is there: TLS, then the upgrade. */
+static void tunnel_open(kube_wsc *w)
+{
+    if (w->tls) {
+        /* What came after the proxy's answer is the server's. */
+        if (w->in.len > 0 &&
+            BIO_write(w->rbio, w->in.data, (int)w->in.len) != (int)w->in.len) {
+            fail(w, DAP_ENOMEM, "out of memory");
+            return;
+        }
+        dap_buf_reset(&w->in);
+        w->state = S_TLS;
+        drive(w);
+    } else if (send_request(w) < 0) {
+        fail(w, DAP_ECLOSED, "sending the upgrade to %s failed", w->host);
+    } else {
+        process(w);
+    }
+}
+
+static void proxy_send(kube_wsc *w, const void *buf, size_t len)
+{
+    if (raw_write(w, buf, len) < 0)
+        fail(w, DAP_ECLOSED, "writing to the proxy %s failed", w->proxy_name);
+}
+
+static void socks_connect(kube_wsc *w)
+{
+    uint8_t m[4 + 1 + 255 + 2];
+    int n = kube_socks5_connect(w->host, w->port, m);
+
+    if (n < 0) {
+        fail(w, DAP_EINVAL, "the server name %s is too long for SOCKS5",
+             w->host);
+        return;
+    }
+    w->proxy_step = 3;
+    proxy_send(w, m, (size_t)n);
+}
+
+static void proxy_start(kube_wsc *w)
+{
+    w->state = S_PROXY;
+    if (w->proxy_kind == KUBE_PROXY_HTTP) {
+        proxy_send(w, w->proxy_hello, w->proxy_hello_len);
+    } else {
+        uint8_t g[4];
+        w->proxy_step = 1;
+        proxy_send(w, g,
+                   (size_t)kube_socks5_greeting(w->proxy_hello != NULL, g));
+    }
+}
+
+/* The proxy's answers, as they arrive in w->in. */
+static void proxy_input(kube_wsc *w)
+{
+    const uint8_t *b = (const uint8_t *)w->in.data;
+    char reason[128];
+    int st = 0, rc;
+
+    if (w->proxy_kind == KUBE_PROXY_HTTP) {
+        rc = kube_proxy_connect_response(w->in.data, w->in.len, &st, reason,
+                                         sizeof(reason));
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            fail(w, DAP_EPROTO, "the proxy %s did not answer CONNECT with "
+                                "HTTP",
+                 w->proxy_name);
+        } else if (st < 200 || st > 299) {
+            fail(w, DAP_ECONNECT, "the proxy %s refused the tunnel to %s:%d: "
+                                  "HTTP %d %s%s",
+                 w->proxy_name, w->host, w->port, st, reason,
+                 st == 407 ? ": check the user and password of the proxy URL"
+                           : "");
+        } else {
+            dap_buf_consume(&w->in, (size_t)rc);
+            tunnel_open(w);
+        }
+        return;
+    }
+    while (w->state == S_PROXY && w->in.len >= 2) {
+        if (b[0] != (w->proxy_step == 2 ? 1 : 5)) {
+            fail(w, DAP_EPROTO, "the proxy %s does not speak SOCKS5",
+                 w->proxy_name);
+            return;
+        }
+        if (w->proxy_step == 1) {
+            int method = b[1];
+            dap_buf_consume(&w->in, 2);
+            if (method == 0) {
+                socks_connect(w);
+            } else if (method == 2 && w->proxy_hello != NULL) {
+                w->proxy_step = 2;
+                proxy_send(w, w->proxy_hello, w->proxy_hello_len);
+            } else {
+                fail(w, DAP_ECONNECT, "the SOCKS5 proxy %s accepts none of "
+                                      "kdap's authentication methods (%s)",
+                     w->proxy_name,
+                     w->proxy_hello ? "none, user/password"
+                                    : "none: the proxy URL has no "
+                                      "user:password");
+                return;
+            }
+        } else if (w->proxy_step == 2) {
+            int ok = b[1] == 0;
+            dap_buf_consume(&w->in, 2);
+            if (!ok) {
+                fail(w, DAP_ECONNECT, "the SOCKS5 proxy %s rejected the user "
+                                      "and password of the proxy URL",
+                     w->proxy_name);
+                return;
+            }
+            socks_connect(w);
+        } else {
+            int rep = 0;
+            rc = kube_socks5_reply(b, w->in.len, &rep);
+            if (rc == 0)
+                return;
+            if (rc < 0) {
+                fail(w, DAP_EPROTO, "the proxy %s sent a bad SOCKS5 reply",
+                     w->proxy_name);
+            } else if (rep != 0) {
+                fail(w, DAP_ECONNECT, "the SOCKS5 proxy %s could not open the "
+                                      "tunnel to %s:%d: %s",
+                     w->proxy_name, w->host, w->port,
+                     kube_socks5_reply_text(rep));
+            } else {
+                dap_buf_consume(&w->in, (size_t)rc);
+                tunnel_open(w);
+            }
+            return;
+        }
+        b = (const uint8_t *)w->in.data;
+    }
+}
+
 static void connected_cb(uv_connect_t *c, int status)
 {
     kube_wsc *w = c->data;
@@ -920,19 +1086,19 @@ static void connected_cb(uv_connect_t *c, int status)
     if (w->state == S_CLOSED)
         return;
     if (status < 0) {
-        fail(w, DAP_ECONNECT, "cannot connect to %s:%d: %s", w->host, w->port,
+        fail(w, DAP_ECONNECT, "cannot connect to %s%s:%d: %s",
+             w->proxy_kind ? "the proxy " : "", w->dial_host, w->dial_port,
              uv_strerror(status));
         return;
     }
     uv_tcp_nodelay(&w->tcp, 1);
     if (uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb) == 0)
         w->reading = 1;
-    if (w->tls) {
-        w->state = S_TLS;
-        drive(w);
-    } else if (send_request(w) < 0) {
-        fail(w, DAP_ECLOSED, "sending the upgrade to %s failed", w->host);
+    if (w->proxy_kind) {
+        proxy_start(w);
+        return;
     }
+    tunnel_open(w);
 }
 
 static void start_connect(kube_wsc *w, const struct sockaddr *sa)
@@ -943,8 +1109,8 @@ static void start_connect(kube_wsc *w, const struct sockaddr *sa)
     w->conn.data = w;
     rc = uv_tcp_connect(&w->conn, &w->tcp, sa, connected_cb);
     if (rc < 0) {
-        fail(w, DAP_ECONNECT, "cannot connect to %s:%d: %s", w->host, w->port,
-             uv_strerror(rc));
+        fail(w, DAP_ECONNECT, "cannot connect to %s:%d: %s", w->dial_host,
+             w->dial_port, uv_strerror(rc));
         return;
     }
     w->conn_pending = 1;
@@ -963,7 +1129,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status,
     }
     if (status < 0 || res == NULL) {
         uv_freeaddrinfo(res);
-        fail(w, DAP_ECONNECT, "cannot resolve %s: %s", w->host,
+        fail(w, DAP_ECONNECT, "cannot resolve %s: %s", w->dial_host,
              uv_strerror(status));
         return;
     }
@@ -1008,6 +1174,48 @@ static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
     w->request = dap_buf_take(&b, NULL);
     dap_buf_cleanup(&b);
     return w->request != NULL ? 0 : DAP_ENOMEM;
+}
+
+/* Where to connect, and what to say to the proxy first. */
+static int proxy_setup(kube_wsc *w, const struct kube_proxy *p,
+                       struct dap_error *err)
+{
+    w->dial_port = p ? p->port : w->port;
+    w->dial_host = strdup(p ? p->host : w->host);
+    if (w->dial_host == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    if (p == NULL)
+        return 0;
+    snprintf(w->proxy_name, sizeof(w->proxy_name), "%s", p->display);
+    w->proxy_kind = p->kind;
+    if (p->kind == KUBE_PROXY_HTTP) {
+        w->proxy_hello = kube_proxy_connect_request(p, w->host, w->port);
+        if (w->proxy_hello == NULL)
+            return dap_error_set(err, DAP_ENOMEM, "out of memory");
+        w->proxy_hello_len = strlen(w->proxy_hello);
+    } else if (p->kind == KUBE_PROXY_SOCKS5) {
+        int n;
+        if (p->user == NULL)
+            return 0;
+        w->proxy_hello = malloc(3 + 2 * 255);
+        if (w->proxy_hello == NULL)
+            return dap_error_set(err, DAP_ENOMEM, "out of memory");
+        n = kube_socks5_auth(p, (uint8_t *)w->proxy_hello);
+        if (n < 0)
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "the user and password of the proxy %s must "
+                                 "be 1-255 and 0-255 bytes for SOCKS5",
+                                 p->display);
+        w->proxy_hello_len = (size_t)n;
+    } else {
+        return dap_error_set(err, DAP_EUNSUPPORTED,
+                             "the proxy %s is https://: kdap's tunnels "
+                             "(attach, port-forward, exec) go through http:// "
+                             "and socks5:// proxies; give the proxy's "
+                             "http:// address",
+                             p->display);
+    }
+    return 0;
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -1058,6 +1266,9 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
         dap_error_set(err, rc, "cannot build the WebSocket request");
         goto fail;
     }
+    rc = proxy_setup(w, o->proxy, err);
+    if (rc < 0)
+        goto fail;
     if (w->tls) {
         rc = tls_setup(w, o, err);
         if (rc < 0)
@@ -1065,14 +1276,16 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
     }
     uv_timer_start(&w->timer, timeout_cb,
                    o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS, 0);
-    if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&ss) == 0) {
+    if (uv_ip4_addr(w->dial_host, w->dial_port, (struct sockaddr_in *)&ss) ==
+            0 ||
+        uv_ip6_addr(w->dial_host, w->dial_port,
+                    (struct sockaddr_in6 *)&ss) == 0) {
         w->in_new = 1;
         start_connect(w, (struct sockaddr *)&ss);
         w->in_new = 0;
         if (w->state == S_CLOSED) {
             rc = dap_error_set(err, DAP_ECONNECT, "cannot connect to %s:%d",
-                               o->host, o->port);
+                               w->dial_host, w->dial_port);
             goto fail;
         }
     } else {
@@ -1081,13 +1294,13 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
         memset(&hints, 0, sizeof(hints));
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
-        snprintf(port, sizeof(port), "%d", o->port);
+        snprintf(port, sizeof(port), "%d", w->dial_port);
         w->gai.data = w;
-        rc = uv_getaddrinfo(loop, &w->gai, resolved_cb, o->host, port,
+        rc = uv_getaddrinfo(loop, &w->gai, resolved_cb, w->dial_host, port,
                             &hints);
         if (rc < 0) {
             rc = dap_error_set(err, DAP_ECONNECT, "cannot resolve %s: %s",
-                               o->host, uv_strerror(rc));
+                               w->dial_host, uv_strerror(rc));
             goto fail;
         }
         w->gai_pending = 1;

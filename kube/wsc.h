@@ -20,6 +20,9 @@
  * - The upgrade answer is checked (101, Sec-WebSocket-Accept, one of our
  *   subprotocols).  Any other answer ends with the HTTP status and the
  *   first part of its body, so callers can show the API server's Status.
+ * - Through a proxy (proxy.h), the TCP connection goes to the proxy, and
+ *   CONNECT (HTTP) or the SOCKS5 exchange comes before TLS with the API
+ *   server, which then runs inside that tunnel.
  * - Every message goes out as one unfragmented, masked frame.  Incoming
  *   fragments are reassembled up to max_message; pings are answered.
  * - Callbacks run from the loop; a kube_wsc may be closed inside them but
@@ -34,6 +37,7 @@
 #include <uv.h>
 
 #include "../dap/err.h"
+#include "proxy.h"
 
 typedef struct kube_wsc kube_wsc;
 
@@ -50,6 +54,8 @@ struct kube_wsc_options {
     int insecure;              /* do not verify the server */
     const void *ca_pem, *cert_pem, *key_pem;
     size_t ca_len, cert_len, key_len;
+    const struct kube_proxy *proxy; /* http:// or socks5:// proxy to go
+                                       through (copied), or NULL */
     size_t max_message;        /* 0 = 16 MiB */
     unsigned timeout_ms;       /* connect + TLS + upgrade; 0 = 15 s */
 };

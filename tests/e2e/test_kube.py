@@ -13,9 +13,7 @@ import http.server
 import json
 import os
 import re
-import select
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -341,48 +339,6 @@ class TestConfig(unittest.TestCase):
         self.assertIn("WARNING:     insecure-skip-tls-verify", p.stdout)
         with open(env["KDAP_LOG"]) as f:
             self.assertIn("NOT verified", f.read())
-
-    def test_proxy_url(self):
-        seen = []
-
-        class Proxy(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self):
-                line = self.rfile.readline().decode()
-                seen.append(line.strip())
-                while self.rfile.readline() not in (b"\r\n", b""):
-                    pass
-                host, port = line.split()[1].rsplit(":", 1)
-                up = socket.create_connection((host, int(port)))
-                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self.wfile.flush()
-                socks = [self.connection, up]
-                while True:
-                    r, _, _ = select.select(socks, [], [], 10)
-                    if not r:
-                        break
-                    for s in r:
-                        d = s.recv(65536)
-                        if not d:
-                            up.close()
-                            return
-                        (up if s is self.connection else self.connection).sendall(d)
-
-        srv = Proxy(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        try:
-            cl = {"server": "https://127.0.0.1:%d" % C.port, "certificate-authority": C.ca_file,
-                  "proxy-url": "http://127.0.0.1:%d" % srv.server_address[1]}
-            kc = C.write("proxy", kubeconfig_text(cluster=cl, user={"token": admin_token()}))
-            p = C.kdap("doctor", "--kubeconfig", kc)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            self.assertTrue(seen and seen[0].startswith("CONNECT 127.0.0.1:%d" % C.port), seen)
-        finally:
-            srv.shutdown()
-            srv.server_close()
 
 
 class TestApiErrors(unittest.TestCase):

@@ -17,7 +17,8 @@
  * and socks5h:// proxies get RFC 1928 CONNECT (user/password of RFC 1929
  * when the URL has them), always with the server's name as written, as
  * Go's SOCKS dialer does for both schemes.  Credentials are never part of
- * kube_proxy.display, which is what messages and logs show.
+ * kube_proxy.display, which is what messages and logs show.  The facts:
+ * docs/protocols.md, "Proxies".
  */
 #ifndef KDAP_KUBE_PROXY_H
 #define KDAP_KUBE_PROXY_H

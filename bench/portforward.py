@@ -121,18 +121,35 @@ def latency(sock, n):
     return statistics.median(rtts), rtts[int(len(rtts) * 0.99) - 1]
 
 
-def measure(name, connect, size, n):
+def cpu_seconds(pid):
+    """user + system CPU time of a process so far (/proc/PID/stat utime, stime)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def measure(name, connect, size, n, procs=None):
+    """procs: {label: pid} whose CPU time during the throughput run is reported, per GiB moved
+    each way (where the time goes, whatever else the machine is doing)."""
+    procs = procs or {}
     s = connect()
     try:
         lat = latency(s, n)
+        before = {k: cpu_seconds(p) for k, p in procs.items()}
         thr = throughput(s, size)
+        cpu = {k: (cpu_seconds(p) - before[k]) * 1024 / size for k, p in procs.items()}
     finally:
         try:
             s.close()
         except OSError:
             pass
-    print("  %-28s %10.1f MiB/s %10.3f ms %10.3f ms" % (name, thr, lat[0], lat[1]), flush=True)
-    return {"throughput_mib_s": thr, "rtt_median_ms": lat[0], "rtt_p99_ms": lat[1]}
+    print("  %-28s %10.1f MiB/s %10.3f ms %10.3f ms   %s" % (
+        name, thr, lat[0], lat[1], "  ".join("%s %.2f" % kv for kv in cpu.items())), flush=True)
+    return {"throughput_mib_s": thr, "rtt_median_ms": lat[0], "rtt_p99_ms": lat[1],
+            "cpu_s_per_gib": cpu}
 
 
 def main():
@@ -154,17 +171,21 @@ def main():
         netns = pod_netns(c, "echo")
         print("port-forward benchmark: pod %s/echo, %d MiB each way, %d round trips of 64 B"
               % (c.ns, args.size, args.rtt))
-        print("  %-28s %16s %13s %13s" % ("", "throughput", "rtt median", "rtt p99"))
+        print("  %-28s %16s %13s %13s   %s" % ("", "throughput", "rtt median", "rtt p99",
+                                               "CPU s per GiB each way"))
+        cluster = {k: int(open(os.path.join(c.dir, k + ".pid")).read()) for k in ("apiserver", "kubelet")}
         res = {}
         res["direct"] = measure("direct TCP (the limit)", lambda: connect_in_netns(netns, PORT),
                                 args.size, args.rtt)
         pf = PortForward(c, "echo", ":%d" % PORT)
-        res["kdap"] = measure("kdap port-forward", lambda: pf.connect(30), args.size, args.rtt)
+        res["kdap"] = measure("kdap port-forward", lambda: pf.connect(30), args.size, args.rtt,
+                              dict(cluster, client=pf.proc.pid))
         for key, label, ws in (("kubectl", "kubectl port-forward", True),
                                ("kubectl_spdy", "kubectl (plain SPDY)", False)):
             kpf = KubectlPortForward(c, "echo", [PORT], websockets=ws)
             try:
-                res[key] = measure(label, lambda: kpf.connect(PORT), args.size, args.rtt)
+                res[key] = measure(label, lambda: kpf.connect(PORT), args.size, args.rtt,
+                                   dict(cluster, client=kpf.proc.pid))
             finally:
                 kpf.stop()
 
@@ -179,7 +200,8 @@ def main():
             s = fwd.socket(PORT)
             s.settimeout(60)
             return s
-        res["python"] = measure("python3-kubernetes", py_connect, args.size, args.rtt)
+        res["python"] = measure("python3-kubernetes", py_connect, args.size, args.rtt,
+                                dict(cluster, client=os.getpid()))
 
         k, kc, p, d = res["kdap"], res["kubectl"], res["python"], res["direct"]
         ratios = {

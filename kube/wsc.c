@@ -63,6 +63,10 @@ struct kube_wsc {
     dap_buf msg;           /* fragments being reassembled */
     int msg_opcode;
     dap_buf pre;           /* frames queued before the upgrade */
+    uint8_t *frame;        /* outgoing frame being built, reused: a fresh
+                              128 KiB block per message cost brk calls and
+                              page faults */
+    size_t frame_size;
     size_t max_message;
     size_t queued, drain_low;
     int closing;           /* kube_wsc_close called */
@@ -198,6 +202,7 @@ static void maybe_release(kube_wsc *w)
     dap_buf_cleanup(&w->in);
     dap_buf_cleanup(&w->msg);
     dap_buf_cleanup(&w->pre);
+    free(w->frame);
     free(w->offered);
     free(w->host);
     free(w->name);
@@ -385,9 +390,16 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
 
     if (RAND_bytes(mask, 4) != 1)
         return DAP_EPROTO;
-    f = malloc(14 + total);
-    if (f == NULL)
-        return DAP_ENOMEM;
+    if (w->frame_size < 14 + total) {
+        /* net_write and the pre-upgrade queue copy the frame, so the buffer
+         * is free again when this returns */
+        f = realloc(w->frame, 14 + total);
+        if (f == NULL)
+            return DAP_ENOMEM;
+        w->frame = f;
+        w->frame_size = 14 + total;
+    }
+    f = w->frame;
     h = kube_wsc_frame_header(f, opcode, total, mask);
     mask_copy(f + h, prefix, plen, mask, 0);
     mask_copy(f + h + plen, data, len, mask, plen);
@@ -398,7 +410,6 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
         if (rc == 0)
             w->queued += h + total;
     }
-    free(f);
     return rc;
 }
 

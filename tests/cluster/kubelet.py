@@ -1515,7 +1515,7 @@ class SpdyPortForward:
             pair = self.pairs.get(rid)
             if pair is None:
                 pair = self.pairs[rid] = {}
-                threading.Timer(self.CREATION_TIMEOUT, self.expire, (rid, pair)).start()
+                _later(self.CREATION_TIMEOUT, self.expire, rid, pair)
             dup = kind in pair
             if not dup:
                 pair[kind] = st
@@ -1560,7 +1560,7 @@ class SpdyPortForward:
 
         def client_ended():
             client_done.set()
-            threading.Timer(1.0, _shutdown, (pod,)).start()
+            _later(1.0, _shutdown, pod)
 
         data.attach(to_pod, client_ended)
         try:
@@ -1575,6 +1575,14 @@ class SpdyPortForward:
         pod.close()
         data.close()
         err.close()
+
+
+def _later(delay, fn, *args):
+    """fn(*args) after delay seconds, on a daemon thread (a pending one must not hold up the
+    kubelet's exit)."""
+    t = threading.Timer(delay, fn, args)
+    t.daemon = True
+    t.start()
 
 
 def _shutdown(s):

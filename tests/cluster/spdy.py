@@ -26,8 +26,7 @@ import zlib
 VERSION = 3
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FLAG_FIN, FLAG_UNIDIRECTIONAL = 0x01, 0x02
-PROTOCOL_ERROR, INVALID_STREAM, REFUSED_STREAM, UNSUPPORTED_VERSION, CANCEL = 1, 2, 3, 4, 5
-MAX_FRAME = (1 << 24) - 1
+PROTOCOL_ERROR, CANCEL = 1, 5    # RST_STREAM status codes used here
 
 
 def _dictionary():
@@ -225,12 +224,6 @@ class Stream:
             self.local_done = True
             self.session.send(Codec.data(self.id, b"", fin=True))
         self.session.forget(self)
-
-    def reset(self, status=CANCEL):
-        self.local_done = True
-        self.session.send(self.session.codec.rst(self.id, status))
-        self.session.forget(self)
-        self._remote_end()
 
 
 class ServerSession:

@@ -208,7 +208,7 @@ class SpdyWire(unittest.TestCase):
         self.assertIn("X-Stream-Protocol-Version: portforward.k8s.io", head)
         reader = spdy.Codec()
         reader.feed(rest)
-        deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, spdy.DICTIONARY)
+        deflate = spdy.Codec().deflate      # the client's own header compression context
         pending = []
 
         def syn(sid, **headers):

@@ -1033,6 +1033,7 @@ static void get_connected(uv_connect_t *c, int status)
                  g->port, uv_strerror(status));
         return;
     }
+    uv_tcp_nodelay(&g->tcp, 1); /* as every socket kdap owns */
     b = uv_buf_init(g->request, (unsigned)strlen(g->request));
     g->wr.data = g;
     rc = uv_write(&g->wr, (uv_stream_t *)&g->tcp, &b, 1, get_written);

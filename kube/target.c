@@ -456,8 +456,12 @@ static json_t *target_run_as(json_t *pod, const char *target, const char *key)
 /* The least the debugger needs, nothing the runtime would add by default
  * (README "The debug container").  delve and gdbserver ptrace the target
  * (SYS_PTRACE, which only root keeps: Kubernetes sets no ambient
- * capabilities) and signal it (delve stops threads with tgkill, the gdb
- * script relays SIGINT): KILL, for a target of another user.  node needs
+ * capabilities), signal it (delve stops threads with tgkill, the gdb
+ * script relays SIGINT): KILL, and open its /proc/PID/auxv and mem, mode
+ * 0400 and 0600 of the target's user: delve only reads them
+ * (DAC_READ_SEARCH; it writes through ptrace), gdbserver opens mem
+ * read-write (DAC_OVERRIDE).  A target running as root needs neither KILL
+ * nor the DAC one, but its user is not known here.  node needs
  * no ptrace, only SIGUSR1: as the target's own user when its spec says
  * which, with no capability at all; else root with KILL alone.  No new
  * privileges, a read-only root (the scripts and debuggers write nothing),
@@ -480,7 +484,11 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
         return NULL;
     }
     if (strcmp(runtime, "node") != 0)
-        json_object_set_new(caps, "add", json_pack("[s, s]", "SYS_PTRACE", "KILL"));
+        json_object_set_new(caps, "add",
+                            json_pack("[s, s, s]", "SYS_PTRACE", "KILL",
+                                      strcmp(runtime, "gdb") == 0
+                                          ? "DAC_OVERRIDE"
+                                          : "DAC_READ_SEARCH"));
     else if (uid == NULL)
         json_object_set_new(caps, "add", json_pack("[s]", "KILL"));
     json_object_set_new(sc, "capabilities", caps);

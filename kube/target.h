@@ -79,8 +79,9 @@ int kube_target_node_port(json_t *pod, const char *container);
  * where the debugger listens on 127.0.0.1 inside the pod; `pod` (borrowed,
  * may be NULL) the Pod object, whose securityContexts say the target's
  * user.  Returns a new EphemeralContainer object whose securityContext
- * drops every capability but the runtime's own (go, gdb: SYS_PTRACE and
- * KILL as root; node: none as the target's user, else KILL as root), with
+ * drops every capability but the runtime's own (as root, go: SYS_PTRACE,
+ * KILL, DAC_READ_SEARCH; gdb: SYS_PTRACE, KILL, DAC_OVERRIDE; node: none as
+ * the target's user, else KILL as root), with
  * no privilege escalation, a read-only root and RuntimeDefault seccomp. */
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,

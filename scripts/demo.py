@@ -5,7 +5,7 @@
    service go-hello;
 2. drive kdap exactly as an editor does: initialize, then attach with
    "target": "deployment/go-hello" -- kdap resolves the pod, adds an
-   ephemeral debug container with delve (SYS_PTRACE and KILL only), opens a
+   ephemeral debug container with delve (SYS_PTRACE, KILL, DAC_READ_SEARCH only), opens a
    port-forward tunnel to it and attaches -- then a breakpoint in the
    request handler, an HTTP request to the service (through
    `kdap port-forward`), the stack and the variables of that request,

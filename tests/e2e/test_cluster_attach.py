@@ -70,12 +70,14 @@ def wait_all_terminated(pod, ns="default", timeout=20):
     raise AssertionError("kdap's debug containers still running in %s: %s" % (pod, st))
 
 
-def deploy(name, ns="default", replicas=1, command=None, wait=True):
-    """A Deployment of the go-hello image (optionally another command)."""
-    c = {"name": "app", "image": "127.0.0.1:5000/kdap/go-hello:latest",
+def deploy(name, ns="default", replicas=1, command=None, wait=True, image="go-hello", security=None):
+    """A Deployment of the go-hello image (optionally another image, command, securityContext)."""
+    c = {"name": "app", "image": "127.0.0.1:5000/kdap/%s:latest" % image,
          "ports": [{"containerPort": 8080}], "env": [{"name": "PORT", "value": "8080"}]}
     if command:
         c["command"] = command
+    if security:
+        c["securityContext"] = security
     obj = {"apiVersion": "apps/v1", "kind": "Deployment",
            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
@@ -133,7 +135,7 @@ class ClusterAttach(unittest.TestCase):
         steps = [e["body"].get("message", "") for e in c.events()
                  if e["event"] in ("progressStart", "progressUpdate")]
         self.assertTrue(any("resolving deployment/go-hello" in s for s in steps), steps)
-        self.assertTrue(any("debug container" in s and "capabilities: SYS_PTRACE, KILL; no other" in s
+        self.assertTrue(any("debug container" in s and "capabilities: SYS_PTRACE, KILL, DAC_READ_SEARCH; no other" in s
                             for s in steps), steps)
         self.assertTrue(any("tunnel open" in s for s in steps), steps)
         self.assertTrue(c.has_event("progressEnd"))
@@ -142,19 +144,19 @@ class ClusterAttach(unittest.TestCase):
         self.assertIn("runtime go", said)
 
         # exactly one debug container, targeting the app container: every capability dropped
-        # but SYS_PTRACE and KILL, no privilege escalation, a read-only root
+        # but SYS_PTRACE, KILL and DAC_READ_SEARCH, no privilege escalation, a read-only root
         pod = json.loads(kubectl("get", "pod", app.pod, "-o", "json"))
         ecs = [e for e in pod["spec"].get("ephemeralContainers", []) if e["name"].startswith("kdap-go-")]
         self.assertEqual(len(ecs), 1, ecs)
         self.assertEqual(ecs[0]["targetContainerName"], "app")
         self.assertEqual(ecs[0]["securityContext"], {
-            "capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE", "KILL"]},
+            "capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE", "KILL", "DAC_READ_SEARCH"]},
             "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsUser": 0,
             "runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}})
         # and the kubelet enforces it: inside the debug container the rest is gone
         st = kubectl("exec", app.pod, "-c", ecs[0]["name"], "--", "cat", "/proc/self/status")
-        self.assertIn("CapBnd:\t0000000000080020", st)     # KILL (5) and SYS_PTRACE (19)
-        self.assertIn("CapEff:\t0000000000080020", st)
+        self.assertIn("CapBnd:\t0000000000080024", st)     # DAC_READ_SEARCH (2), KILL (5), SYS_PTRACE (19)
+        self.assertIn("CapEff:\t0000000000080024", st)
         self.assertIn("NoNewPrivs:\t1", st)
         r = subprocess.run(["kubectl", "exec", app.pod, "-c", ecs[0]["name"], "--", "touch", "/tmp/x"],
                            capture_output=True, text=True, timeout=60,
@@ -294,6 +296,68 @@ class ClusterAttach(unittest.TestCase):
         self.attach_error({"target": "deployment/hello-psa", "namespace": "kdap-baseline"},
                           ["PodSecurity", "SYS_PTRACE", "label"], within=5)
         self.assertEqual(debug_containers(pods[0], "kdap-baseline"), {})
+
+    def attach_ok(self, args, pod=None, bp=None):
+        """attach must succeed; with bp = (source, line) a request to the pod's :8080 stops
+        there (the debugger wrote its breakpoint into the target) and completes after continue."""
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", dict({"name": "svc", "kubeconfig": CL.kubeconfig}, **args))
+        c.wait_event("initialized", 40)
+        if bp:
+            bps = c.request("setBreakpoints", {"source": {"path": bp[0]}, "breakpoints": [{"line": bp[1]}]},
+                            timeout=20)
+            self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        c.request("configurationDone", timeout=20)
+        c.expect_response(seq, 40, success=True)
+        self.assertTrue(c.request("threads")["threads"])
+        if bp:
+            result = {}
+            web = CL.tunnel(pod, 8080)
+            th = threading.Thread(target=lambda: result.update(body=urlget(web.local, "/as-user")), daemon=True)
+            th.start()
+            ev = c.wait_event("stopped", 30)
+            self.assertEqual(ev["body"]["reason"], "breakpoint", ev)
+            c.request("continue", {"threadId": ev["body"]["threadId"]}, timeout=20)
+            th.join(30)
+            self.assertIn("/as-user", result.get("body", ""))
+        c.request("disconnect", {})
+        c.wait_exit(10)
+
+    def debug_spec(self, pod, ns="default"):
+        p = json.loads(kubectl("get", "pod", pod, "-n", ns, "-o", "json"))
+        return [e for e in p["spec"]["ephemeralContainers"] if e["name"].startswith("kdap-")][-1]
+
+    def test_node_under_pod_security_baseline(self):
+        """node's debug container needs no SYS_PTRACE (KILL only): baseline admits it."""
+        pods = deploy("node-psa", ns="kdap-baseline", image="node-hello", command=["node", "/app/app.js"])
+        self.attach_ok({"target": "deployment/node-psa", "namespace": "kdap-baseline", "runtime": "node"})
+        self.assertEqual(self.debug_spec(pods[0], "kdap-baseline")["securityContext"]["capabilities"],
+                         {"drop": ["ALL"], "add": ["KILL"]})
+
+    def test_non_root_targets(self):
+        """node runs as the target's user with no capability at all; go and gdb stay root with
+        SYS_PTRACE, KILL (stopping another user's threads) and DAC_READ_SEARCH / DAC_OVERRIDE
+        (its /proc/PID/auxv and mem are mode 0400/0600, owned by it; gdbserver writes mem),
+        attach and stop at a breakpoint."""
+        user = {"runAsUser": 1000, "runAsGroup": 1000}
+        pods = deploy("node-user", image="node-hello", command=["node", "/app/app.js"], security=user)
+        self.attach_ok({"target": "deployment/node-user", "runtime": "node"})
+        sc = self.debug_spec(pods[0])["securityContext"]
+        self.assertEqual((sc["runAsUser"], sc["runAsGroup"], sc["runAsNonRoot"], sc["capabilities"]),
+                         (1000, 1000, True, {"drop": ["ALL"]}))
+        c_src = os.path.join(os.path.dirname(os.path.dirname(APP_SRC)), "c-hello", "main.c")
+        with open(c_src) as f:
+            c_line = next(i for i, t in enumerate(f, 1) if "if (write(fd, resp" in t)
+        for app, args, bp in (("go-hello", {"runtime": "go"}, (APP_SRC, 27)),
+                              ("c-hello", {"runtime": "gdb",
+                                           "program": os.path.join(BUILD, "apps", "c-hello", "c-hello")},
+                               (c_src, c_line))):
+            pods = deploy(app.split("-")[0] + "-user", image=app, security=user)
+            self.attach_ok(dict({"target": "deployment/%s-user" % app.split("-")[0]}, **args), pods[0], bp)
+            sc = self.debug_spec(pods[0])["securityContext"]
+            self.assertEqual((sc["runAsUser"], sc["capabilities"]["add"]),
+                             (0, ["SYS_PTRACE", "KILL", "DAC_OVERRIDE" if app == "c-hello" else "DAC_READ_SEARCH"]))
 
     def test_debugger_image_cannot_be_pulled(self):
         app = CL.deploy_go_hello()

@@ -96,7 +96,7 @@ int main(void)
     ASSERT_STR_EQ(json_string_value(json_object_get(p, "targetContainerName")), "app");
     /* every capability dropped but ptrace and signals, as root */
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
-                 "[\"SYS_PTRACE\",\"KILL\"],\"drop\":[\"ALL\"]},"
+                 "[\"SYS_PTRACE\",\"KILL\",\"DAC_READ_SEARCH\"],\"drop\":[\"ALL\"]},"
                  "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(json_object_get(p, "ports") == NULL);
@@ -111,7 +111,7 @@ int main(void)
     p = kube_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
                                  "app", NULL, 40001, NULL);
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
-                 "[\"SYS_PTRACE\",\"KILL\"],\"drop\":[\"ALL\"]},"
+                 "[\"SYS_PTRACE\",\"KILL\",\"DAC_OVERRIDE\"],\"drop\":[\"ALL\"]},"
                  "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),

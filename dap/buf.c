@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 void dap_buf_init(dap_buf *b, size_t cap)
 {
     b->data = NULL;
@@ -110,4 +112,12 @@ char *dap_buf_take(dap_buf *b, size_t *len)
     b->len = 0;
     b->alloc = 0;
     return p;
+}
+
+void dap_secret_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
 }

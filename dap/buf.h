@@ -28,4 +28,7 @@ void dap_buf_reset(dap_buf *b);
 /* Move the contents out (caller frees); the buffer is left empty. */
 char *dap_buf_take(dap_buf *b, size_t *len);
 
+/* Wipe a string that held a secret, then free it; NULL is a no-op. */
+void dap_secret_free(char *s);
+
 #endif

@@ -15,7 +15,7 @@
 #include "../dap/log.h"
 #include "../net/curlm.h"
 #include "client_int.h"
-#include "proxy.h"
+#include "../net/proxy.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 10000
@@ -32,7 +32,7 @@ struct kube_client {
     kube_request *reqs;      /* in flight, doubly linked */
     int warned_insecure;
     int has_proxy;
-    struct kube_proxy proxy; /* for every connection (see proxy.h) */
+    struct net_proxy proxy; /* for every connection (see proxy.h) */
 };
 
 struct kube_request {
@@ -453,12 +453,12 @@ static int client_proxy(kube_client *c, struct dap_error *err)
     if (url != NULL)
         snprintf(what, sizeof(what), "proxy-url of cluster \"%s\" (%s)",
                  k->cluster_name, k->source);
-    else if ((url = kube_proxy_from_env(c->srv.tls, c->srv.host, c->srv.port,
+    else if ((url = net_proxy_from_env(c->srv.tls, c->srv.host, c->srv.port,
                                         &var)) != NULL)
         snprintf(what, sizeof(what), "the environment's %s", var);
     else
         return 0;
-    rc = kube_proxy_parse(url, what, &c->proxy, err);
+    rc = net_proxy_parse(url, what, &c->proxy, err);
     if (rc < 0)
         return rc;
     c->has_proxy = 1;
@@ -515,7 +515,7 @@ int kube_client_new(uv_loop_t *loop, struct kube_config *cfg,
 fail:
     kube_auth_free(c->auth);
     curl_slist_free_all(c->connect_to);
-    kube_proxy_cleanup(&c->proxy);
+    net_proxy_cleanup(&c->proxy);
     kube_config_free(cfg);
     free(c);
     return rc;
@@ -534,7 +534,7 @@ void kube_client_free(kube_client *c)
     kube_auth_free(c->auth);
     kube_config_free(c->cfg);
     curl_slist_free_all(c->connect_to);
-    kube_proxy_cleanup(&c->proxy);
+    net_proxy_cleanup(&c->proxy);
     free(c);
 }
 

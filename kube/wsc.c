@@ -83,7 +83,7 @@ struct kube_wsc {
     int port;
     char *dial_host;       /* the proxy's, or host */
     int dial_port;
-    int proxy_kind;        /* 0: direct, else enum kube_proxy_kind */
+    int proxy_kind;        /* 0: direct, else enum net_proxy_kind */
     int proxy_step;        /* SOCKS5: 1 method, 2 auth, 3 connect reply */
     char *proxy_hello;     /* CONNECT request, or SOCKS5 user/password
                               message or NULL (credentials: wiped) */
@@ -977,7 +977,7 @@ static void proxy_send(kube_wsc *w, const void *buf, size_t len)
 static void socks_connect(kube_wsc *w)
 {
     uint8_t m[4 + 1 + 255 + 2];
-    int n = kube_socks5_connect(w->host, w->port, m);
+    int n = net_socks5_connect(w->host, w->port, m);
 
     if (n < 0) {
         fail(w, DAP_EINVAL, "the server name %s is too long for SOCKS5",
@@ -991,13 +991,13 @@ static void socks_connect(kube_wsc *w)
 static void proxy_start(kube_wsc *w)
 {
     w->state = S_PROXY;
-    if (w->proxy_kind == KUBE_PROXY_HTTP) {
+    if (w->proxy_kind == NET_PROXY_HTTP) {
         proxy_send(w, w->proxy_hello, w->proxy_hello_len);
     } else {
         uint8_t g[4];
         w->proxy_step = 1;
         proxy_send(w, g,
-                   (size_t)kube_socks5_greeting(w->proxy_hello != NULL, g));
+                   (size_t)net_socks5_greeting(w->proxy_hello != NULL, g));
     }
 }
 
@@ -1008,8 +1008,8 @@ static void proxy_input(kube_wsc *w)
     char reason[128];
     int st = 0, rc;
 
-    if (w->proxy_kind == KUBE_PROXY_HTTP) {
-        rc = kube_proxy_connect_response(w->in.data, w->in.len, &st, reason,
+    if (w->proxy_kind == NET_PROXY_HTTP) {
+        rc = net_proxy_connect_response(w->in.data, w->in.len, &st, reason,
                                          sizeof(reason));
         if (rc == 0)
             return;
@@ -1064,7 +1064,7 @@ static void proxy_input(kube_wsc *w)
             socks_connect(w);
         } else {
             int rep = 0;
-            rc = kube_socks5_reply(b, w->in.len, &rep);
+            rc = net_socks5_reply(b, w->in.len, &rep);
             if (rc == 0)
                 return;
             if (rc < 0) {
@@ -1074,7 +1074,7 @@ static void proxy_input(kube_wsc *w)
                 fail(w, DAP_ECONNECT, "the SOCKS5 proxy %s could not open the "
                                       "tunnel to %s:%d: %s",
                      w->proxy_name, w->host, w->port,
-                     kube_socks5_reply_text(rep));
+                     net_socks5_reply_text(rep));
             } else {
                 dap_buf_consume(&w->in, (size_t)rc);
                 tunnel_open(w);
@@ -1188,7 +1188,7 @@ static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
 }
 
 /* Where to connect, and what to say to the proxy first. */
-static int proxy_setup(kube_wsc *w, const struct kube_proxy *p,
+static int proxy_setup(kube_wsc *w, const struct net_proxy *p,
                        struct dap_error *err)
 {
     w->dial_port = p ? p->port : w->port;
@@ -1199,19 +1199,19 @@ static int proxy_setup(kube_wsc *w, const struct kube_proxy *p,
         return 0;
     snprintf(w->proxy_name, sizeof(w->proxy_name), "%s", p->display);
     w->proxy_kind = p->kind;
-    if (p->kind == KUBE_PROXY_HTTP) {
-        w->proxy_hello = kube_proxy_connect_request(p, w->host, w->port);
+    if (p->kind == NET_PROXY_HTTP) {
+        w->proxy_hello = net_proxy_connect_request(p, w->host, w->port);
         if (w->proxy_hello == NULL)
             return dap_error_set(err, DAP_ENOMEM, "out of memory");
         w->proxy_hello_len = strlen(w->proxy_hello);
-    } else if (p->kind == KUBE_PROXY_SOCKS5) {
+    } else if (p->kind == NET_PROXY_SOCKS5) {
         int n;
         if (p->user == NULL)
             return 0;
         w->proxy_hello = malloc(3 + 2 * 255);
         if (w->proxy_hello == NULL)
             return dap_error_set(err, DAP_ENOMEM, "out of memory");
-        n = kube_socks5_auth(p, (uint8_t *)w->proxy_hello);
+        n = net_socks5_auth(p, (uint8_t *)w->proxy_hello);
         if (n < 0)
             return dap_error_set(err, DAP_ECONFIG,
                                  "the user and password of the proxy %s must "

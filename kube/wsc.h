@@ -37,7 +37,7 @@
 #include <uv.h>
 
 #include "../dap/err.h"
-#include "proxy.h"
+#include "../net/proxy.h"
 
 typedef struct kube_wsc kube_wsc;
 
@@ -54,7 +54,7 @@ struct kube_wsc_options {
     int insecure;              /* do not verify the server */
     const void *ca_pem, *cert_pem, *key_pem;
     size_t ca_len, cert_len, key_len;
-    const struct kube_proxy *proxy; /* http:// or socks5:// proxy to go
+    const struct net_proxy *proxy; /* http:// or socks5:// proxy to go
                                        through (copied), or NULL */
     size_t max_message;        /* 0 = 16 MiB */
     unsigned timeout_ms;       /* connect + TLS + upgrade; 0 = 15 s */

@@ -14,19 +14,11 @@
 
 #define HELPER_OUT_MAX (64 * 1024)
 
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 void oci_cred_cleanup(struct oci_cred *c)
 {
-    wipe_free(c->username);
-    wipe_free(c->password);
-    wipe_free(c->identity_token);
+    dap_secret_free(c->username);
+    dap_secret_free(c->password);
+    dap_secret_free(c->identity_token);
     c->username = c->password = c->identity_token = NULL;
 }
 
@@ -373,7 +365,7 @@ static int from_file(const char *path, const char *host, struct oci_cred *c,
             c->identity_token = strdup(tok);
             if (auth != NULL && auth[0])
                 b64_userpass(auth, c); /* docker keeps the user name too */
-            wipe_free(c->password);
+            dap_secret_free(c->password);
             c->password = NULL;
         } else if (auth != NULL && auth[0] && b64_userpass(auth, c) < 0) {
             json_decref(j);

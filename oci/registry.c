@@ -18,6 +18,7 @@
 #include "../dap/buf.h"
 #include "../dap/log.h"
 #include "../net/curlm.h"
+#include "../net/proxy.h"
 #include "creds.h"
 #include "ref.h"
 
@@ -612,6 +613,19 @@ static int send_req(struct req *q, struct dap_error *err)
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
     setup_tls(q, e);
+    {
+        /* The environment's proxy as skopeo and containerd read it
+         * (net/proxy.h); libcurl's own reading has no loopback exemption
+         * and no CIDRs.  A blob redirect goes the same way. */
+        char *px = net_proxy_env_for_url(q->url, err);
+        if (px == NULL) {
+            easy_drop(q);
+            return err->code;
+        }
+        curl_easy_setopt(e, CURLOPT_PROXY, px);
+        OPENSSL_cleanse(px, strlen(px));
+        free(px);
+    }
     if (q->accept[0])
         rc |= net_header_add(&q->headers, "Accept: %s", q->accept);
     if (q->content_range[0])

@@ -7,7 +7,7 @@ clear error naming it; no proxy credential reaches kdap's log.  kubectl reads th
 kubeconfig the same way.
 
 The environment (HTTPS_PROXY, NO_PROXY) is chosen as client-go chooses it, loopback servers
-exempt: unit-tested in tests/unit/test_kube_proxy.c; here only that a loopback cluster stays
+exempt: unit-tested in tests/unit/test_net_proxy.c; here only that a loopback cluster stays
 direct with HTTPS_PROXY set, for kdap as for kubectl.
 """
 import base64

@@ -95,6 +95,22 @@ class AnonymousRegistry(unittest.TestCase):
             shutil.rmtree(home2, ignore_errors=True)
         self.assertEqual(len(self.reg.uploads()), before + 3)
 
+    def test_proxy_environment_read_as_skopeo_reads_it(self):
+        """http_proxy/HTTPS_PROXY name a proxy that is not there: a loopback registry is still
+        reached directly, as Go clients (skopeo) do; libcurl's own reading would use it."""
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = "http://127.0.0.1:%d" % s.getsockname()[1]
+        env = dict(self.env, http_proxy=dead, HTTP_PROXY=dead, https_proxy=dead, HTTPS_PROXY=dead,
+                   ALL_PROXY=dead, all_proxy=dead)
+        ref = the_ref(self.debugger("node", "kdap/via-env", env))
+        import subprocess
+        p = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + ref],
+                           capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["Digest"], ref.split("@")[1])
+
     def test_skopeo_copy_verifies_every_blob(self):
         ref = the_ref(self.debugger("gdb", "kdap/gdb"))
         out = os.path.join(self.tmp, "layout")

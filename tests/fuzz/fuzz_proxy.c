@@ -1,4 +1,4 @@
-/* fuzz_proxy.c - kube/proxy's parsers over arbitrary bytes: a proxy URL
+/* fuzz_proxy.c - net/proxy's parsers over arbitrary bytes: a proxy URL
  * (no credential in any message), NO_PROXY text, the proxy's answer to
  * CONNECT and a SOCKS5 reply.  Must never crash or read past the input. */
 #include <stddef.h>
@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube/proxy.h"
+#include "net/proxy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);
-    struct kube_proxy p;
+    struct net_proxy p;
     struct dap_error e;
     char reason[64];
     int st, rep, rc;
@@ -22,23 +22,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data, size);
     s[size] = '\0';
-    if (kube_proxy_parse(s, "fuzz", &p, &e) == 0) {
-        char *req = kube_proxy_connect_request(&p, "api.example", 6443);
+    if (net_proxy_parse(s, "fuzz", &p, &e) == 0) {
+        char *req = net_proxy_connect_request(&p, "api.example", 6443);
         uint8_t m[3 + 2 * 255];
         if (p.port <= 0 || p.port > 65535 || p.host[0] == '\0' ||
             strchr(p.display, '@') != NULL)
             abort();
-        (void)kube_socks5_auth(&p, m);
+        (void)net_socks5_auth(&p, m);
         free(req);
-        kube_proxy_cleanup(&p);
+        net_proxy_cleanup(&p);
     }
-    (void)kube_proxy_exempt(s, "api.example.com", 443);
-    (void)kube_proxy_exempt(s, "10.1.2.3", 6443);
-    (void)kube_proxy_exempt(s, "fd00::1", 443);
-    rc = kube_proxy_connect_response(s, size, &st, reason, sizeof(reason));
+    (void)net_proxy_exempt(s, "api.example.com", 443);
+    (void)net_proxy_exempt(s, "10.1.2.3", 6443);
+    (void)net_proxy_exempt(s, "fd00::1", 443);
+    rc = net_proxy_connect_response(s, size, &st, reason, sizeof(reason));
     if (rc > 0 && ((size_t)rc > size || st < 0 || st > 999))
         abort();
-    rc = kube_socks5_reply(data, size, &rep);
+    rc = net_socks5_reply(data, size, &rep);
     if (rc > 0 && (size_t)rc > size)
         abort();
     free(s);

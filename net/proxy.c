@@ -9,25 +9,19 @@
 #include <strings.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
-#include "config.h"
+#include "../dap/buf.h"
 
 #define MAX_CONNECT_HEAD 8192
 
-static void wipe_free(char *s)
+void net_proxy_cleanup(struct net_proxy *p)
 {
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
-void kube_proxy_cleanup(struct kube_proxy *p)
-{
-    wipe_free(p->user);
-    wipe_free(p->password);
-    wipe_free(p->url);
+    dap_secret_free(p->user);
+    dap_secret_free(p->password);
+    dap_secret_free(p->url);
     memset(p, 0, sizeof(*p));
 }
 
@@ -60,7 +54,7 @@ static char *unescape(const char *s, size_t n)
     return o;
 }
 
-int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
+int net_proxy_parse(const char *url, const char *what, struct net_proxy *p,
                      struct dap_error *err)
 {
     const char *s = url, *at, *end, *hs, *he, *colon;
@@ -80,12 +74,12 @@ int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
         }
     }
     if (strcasecmp(scheme, "http") == 0) {
-        p->kind = KUBE_PROXY_HTTP;
+        p->kind = NET_PROXY_HTTP;
     } else if (strcasecmp(scheme, "https") == 0) {
-        p->kind = KUBE_PROXY_HTTPS;
+        p->kind = NET_PROXY_HTTPS;
     } else if (strcasecmp(scheme, "socks5") == 0 ||
                (socks_h = strcasecmp(scheme, "socks5h") == 0)) {
-        p->kind = KUBE_PROXY_SOCKS5;
+        p->kind = NET_PROXY_SOCKS5;
     } else {
         return dap_error_set(err, DAP_ECONFIG,
                              "%s: scheme \"%s\" is not supported (use "
@@ -110,8 +104,8 @@ int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
     if (he == hs || (size_t)(he - hs) >= sizeof(p->host))
         goto bad;
     memcpy(p->host, hs, (size_t)(he - hs));
-    p->port = p->kind == KUBE_PROXY_SOCKS5  ? 1080
-              : p->kind == KUBE_PROXY_HTTPS ? 443
+    p->port = p->kind == NET_PROXY_SOCKS5  ? 1080
+              : p->kind == NET_PROXY_HTTPS ? 443
                                             : 80;
     if (colon < end && *colon == ':') {
         char *pe;
@@ -131,8 +125,8 @@ int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
     }
     {
         int v6 = strchr(p->host, ':') != NULL;
-        const char *sch = p->kind == KUBE_PROXY_HTTP    ? "http"
-                          : p->kind == KUBE_PROXY_HTTPS ? "https"
+        const char *sch = p->kind == NET_PROXY_HTTP    ? "http"
+                          : p->kind == NET_PROXY_HTTPS ? "https"
                           : socks_h                     ? "socks5h"
                                                         : "socks5";
         snprintf(p->display, sizeof(p->display), "%s://%s%s%s:%d", sch,
@@ -140,7 +134,7 @@ int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
         /* libcurl resolves socks5:// names itself; Go's dialer (kubectl)
          * hands the name to the proxy for both schemes. */
         if (asprintf(&p->url, "%s://%.*s%s%s%s:%d",
-                     p->kind == KUBE_PROXY_SOCKS5 ? "socks5h" : sch,
+                     p->kind == NET_PROXY_SOCKS5 ? "socks5h" : sch,
                      at ? (int)(at - s + 1) : 0, s, v6 ? "[" : "", p->host,
                      v6 ? "]" : "", p->port) < 0) {
             p->url = NULL;
@@ -149,14 +143,14 @@ int kube_proxy_parse(const char *url, const char *what, struct kube_proxy *p,
     }
     return 0;
 bad:
-    kube_proxy_cleanup(p);
+    net_proxy_cleanup(p);
     /* The URL may hold a password: say only where it is. */
     return dap_error_set(err, DAP_ECONFIG,
                          "%s is not a valid proxy URL "
                          "(SCHEME://[USER:PASSWORD@]HOST[:PORT])",
                          what);
 nomem:
-    kube_proxy_cleanup(p);
+    net_proxy_cleanup(p);
     return dap_error_set(err, DAP_ENOMEM, "out of memory");
 }
 
@@ -251,7 +245,7 @@ static int entry_exempts(const char *e, size_t n, const char *host,
     }
 }
 
-int kube_proxy_exempt(const char *no_proxy, const char *host, int port)
+int net_proxy_exempt(const char *no_proxy, const char *host, int port)
 {
     unsigned char ip[16];
     int ip_len = 0;
@@ -281,7 +275,7 @@ int kube_proxy_exempt(const char *no_proxy, const char *host, int port)
     return 0;
 }
 
-const char *kube_proxy_from_env(int tls, const char *host, int port,
+const char *net_proxy_from_env(int tls, const char *host, int port,
                                 const char **var)
 {
     const char *nv, *no_proxy, *proxy;
@@ -299,14 +293,56 @@ const char *kube_proxy_from_env(int tls, const char *host, int port,
         memcmp(ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0)
         return NULL;
     no_proxy = env_any("NO_PROXY", "no_proxy", &nv);
-    if (kube_proxy_exempt(no_proxy, host, port))
+    if (net_proxy_exempt(no_proxy, host, port))
         return NULL;
     return proxy;
 }
 
+char *net_proxy_env_for_url(const char *url, struct dap_error *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    const char *env = NULL, *var = NULL;
+
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+            CURLUE_OK) {
+        char *h = host;
+        size_t hl = strlen(h);
+        if (hl > 1 && h[0] == '[' && h[hl - 1] == ']') { /* IPv6 */
+            h[hl - 1] = '\0';
+            h++;
+        }
+        env = net_proxy_from_env(strcasecmp(scheme, "https") == 0, h,
+                                 atoi(port), &var);
+    }
+    if (env == NULL) {
+        out = strdup("");
+    } else {
+        struct net_proxy p;
+        char what[64];
+        snprintf(what, sizeof(what), "the environment's %s", var);
+        if (net_proxy_parse(env, what, &p, err) == 0) {
+            out = strdup(p.url);
+            net_proxy_cleanup(&p);
+        } else {
+            var = NULL; /* err says why */
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    if (out == NULL && (env == NULL || var != NULL))
+        dap_error_set(err, DAP_ENOMEM, "out of memory");
+    return out;
+}
+
 /* ---- HTTP CONNECT -------------------------------------------------------- */
 
-char *kube_proxy_connect_request(const struct kube_proxy *p, const char *host,
+char *net_proxy_connect_request(const struct net_proxy *p, const char *host,
                                  int port)
 {
     int v6 = strchr(host, ':') != NULL;
@@ -318,13 +354,14 @@ char *kube_proxy_connect_request(const struct kube_proxy *p, const char *host,
         n = asprintf(&up, "%s:%s", p->user, p->password ? p->password : "");
         if (n < 0)
             return NULL;
-        if (kube_base64_encode(up, (size_t)n, &b64) < 0)
-            b64 = NULL;
-        wipe_free(up);
+        b64 = malloc(4 * ((size_t)n / 3 + 1) + 1);
+        if (b64 != NULL)
+            EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)up, n);
+        dap_secret_free(up);
         if (b64 == NULL)
             return NULL;
         n = asprintf(&auth, "Proxy-Authorization: Basic %s\r\n", b64);
-        wipe_free(b64);
+        dap_secret_free(b64);
         if (n < 0)
             return NULL;
     }
@@ -333,11 +370,11 @@ char *kube_proxy_connect_request(const struct kube_proxy *p, const char *host,
                  "User-Agent: kdap/" KDAP_VERSION "\r\n%s\r\n",
                  v6 ? "[" : "", host, v6 ? "]" : "", port, v6 ? "[" : "",
                  host, v6 ? "]" : "", port, auth ? auth : "");
-    wipe_free(auth);
+    dap_secret_free(auth);
     return n < 0 ? NULL : out;
 }
 
-int kube_proxy_connect_response(const char *buf, size_t len, int *status,
+int net_proxy_connect_response(const char *buf, size_t len, int *status,
                                 char *reason, size_t reason_size)
 {
     const char *end = NULL, *sp, *eol;
@@ -373,7 +410,7 @@ int kube_proxy_connect_response(const char *buf, size_t len, int *status,
 
 /* ---- SOCKS5 (RFC 1928, RFC 1929) ---------------------------------------- */
 
-int kube_socks5_greeting(int with_auth, uint8_t *out)
+int net_socks5_greeting(int with_auth, uint8_t *out)
 {
     out[0] = 5;
     if (with_auth) {
@@ -387,7 +424,7 @@ int kube_socks5_greeting(int with_auth, uint8_t *out)
     return 3;
 }
 
-int kube_socks5_auth(const struct kube_proxy *p, uint8_t *out)
+int net_socks5_auth(const struct net_proxy *p, uint8_t *out)
 {
     size_t ul = p->user ? strlen(p->user) : 0;
     size_t pl = p->password ? strlen(p->password) : 0;
@@ -403,7 +440,7 @@ int kube_socks5_auth(const struct kube_proxy *p, uint8_t *out)
     return (int)(3 + ul + pl);
 }
 
-int kube_socks5_connect(const char *host, int port, uint8_t *out)
+int net_socks5_connect(const char *host, int port, uint8_t *out)
 {
     size_t n = 4;
     size_t hl = strlen(host);
@@ -430,7 +467,7 @@ int kube_socks5_connect(const char *host, int port, uint8_t *out)
     return (int)n;
 }
 
-int kube_socks5_reply(const uint8_t *buf, size_t len, int *rep)
+int net_socks5_reply(const uint8_t *buf, size_t len, int *rep)
 {
     size_t need;
 
@@ -456,7 +493,7 @@ int kube_socks5_reply(const uint8_t *buf, size_t len, int *rep)
     return len < need ? 0 : (int)need;
 }
 
-const char *kube_socks5_reply_text(int rep)
+const char *net_socks5_reply_text(int rep)
 {
     static const char *const t[] = {
         "succeeded",

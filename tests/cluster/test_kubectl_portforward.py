@@ -84,6 +84,19 @@ def api_log_since(off):
         return f.read().decode(errors="replace")
 
 
+def portforwards_logged(off, n):
+    """The API server's log lines of portforward requests since off.  It logs a request when the
+    request ends, a moment after the client has gone: wait for n lines (so that none turns up
+    during the next test)."""
+    deadline = time.monotonic() + 15
+    while True:
+        lines = [ln for ln in api_log_since(off).splitlines()
+                 if "/pods/echo/portforward" in ln and "/namespaces/%s/" % C.ns in ln]
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 class Mode:
     websockets = True
     upgrade = "GET"          # what kubectl's first (and only) portforward request must be
@@ -134,7 +147,7 @@ class Mode:
         self.assertLess(closed_after, 10)
         self.assertEqual(out.count("Handling connection for"), CONNS + 2, out)
         self.assertNotIn("error", err.lower(), err)
-        self.assert_upgrades(api_log_since(off), 1)
+        self.assert_upgrades(off, 1)
 
     def test_port_nobody_listens_on(self):
         off = api_log_offset()
@@ -155,10 +168,10 @@ class Mode:
                          r'\\"kdap-[0-9a-f]+-[0-9a-f]{8}\\", IPv4: dial tcp4 127\.0\.0\.1:7999: connect: connection '
                          r'refused IPv6 dial tcp6 \[::1\]:7999: connect: ' % local)
         self.assertIn("error: lost connection to pod", err)
-        self.assert_upgrades(api_log_since(off), 1)
+        self.assert_upgrades(off, 1)
 
-    def assert_upgrades(self, log, n):
-        lines = [ln for ln in log.splitlines() if "/pods/echo/portforward" in ln and "/namespaces/%s/" % C.ns in ln]
+    def assert_upgrades(self, off, n):
+        lines = portforwards_logged(off, n)
         self.assertEqual(len(lines), n, "\n".join(lines))
         for ln in lines:
             self.assertRegex(ln, r" %s /api/v1/namespaces/%s/pods/echo/portforward +101 " % (self.upgrade, C.ns))
@@ -177,6 +190,12 @@ class PlainSpdy(Mode, unittest.TestCase):
 class SpdyWire(unittest.TestCase):
     """The SPDY/3.1 details kubectl's happy path does not show, spoken directly (plain SPDY
     upgrade through the API server, as KUBECTL_PORT_FORWARD_WEBSOCKETS=false does)."""
+
+    def setUp(self):
+        self.off = api_log_offset()
+
+    def tearDown(self):
+        portforwards_logged(self.off, 1)   # each test makes one request
 
     def upgrade(self, protocol):
         ctx = ssl.create_default_context(cafile=C.ca_file)

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "msg.h"
 #include "session_int.h"
+#include "utf8.h"
 
 #define ATTACH_TIMEOUT_MS 60000
 #define LOG_LINE_MAX 8192
@@ -95,7 +96,7 @@ static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    dap_utf8_vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     DAP_LOGI("service %s: %s", c->svc->name, msg);
     if (!c->s->client_progress)
@@ -104,7 +105,8 @@ static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
         char title[300];
         snprintf(c->progress, sizeof(c->progress), "kdap-attach-%u",
                  c->svc->id);
-        snprintf(title, sizeof(title), "Attaching to %s", c->svc->name);
+        dap_utf8_snprintf(title, sizeof(title), "Attaching to %s",
+                          c->svc->name);
         dap__event(c->s, "progressStart",
                    json_pack("{s:s, s:s, s:s}", "progressId", c->progress,
                              "title", title, "message", msg));
@@ -174,7 +176,7 @@ static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
     c->failed = 1;
     err.code = code;
     va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+    dap_utf8_vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
     va_end(ap);
     stop_streams(c);
     progress_end(c, "failed");
@@ -194,18 +196,26 @@ static int app_log_chunk(void *data, const char *buf, size_t len)
     struct dap_cluster_svc *c = data;
 
     for (size_t i = 0; i < len; i++) {
+        size_t n;
+
         if (dap_buf_append(&c->app_line, buf + i, 1) < 0)
             dap_buf_reset(&c->app_line); /* an absurd line: drop it */
         if (buf[i] != '\n' && c->app_line.len < LOG_LINE_MAX)
             continue;
+        /* A long line goes out in pieces cut between characters: the
+         * start of a character cut off here begins the next piece. */
+        n = c->app_line.len;
+        if (buf[i] != '\n' && dap_utf8_cut(c->app_line.data, n) > 0)
+            n = dap_utf8_cut(c->app_line.data, n);
         if (c->s->state == SS_ATTACHED) {
             char text[LOG_LINE_MAX + 300];
-            snprintf(text, sizeof(text), "%s%s%s",
-                     c->s->nsvc > 1 ? c->svc->name : "",
-                     c->s->nsvc > 1 ? ": " : "", c->app_line.data);
+            dap_utf8_snprintf(text, sizeof(text), "%s%s%.*s",
+                              c->s->nsvc > 1 ? c->svc->name : "",
+                              c->s->nsvc > 1 ? ": " : "", (int)n,
+                              c->app_line.data);
             dap__send(c->s, dap_msg_output_new("stdout", text));
         }
-        dap_buf_reset(&c->app_line);
+        dap_buf_consume(&c->app_line, n);
     }
     return 0;
 }

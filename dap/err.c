@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 const char *dap_strerror(int code)
 {
     switch (code) {
@@ -51,7 +53,7 @@ int dap_error_set(struct dap_error *err, int code, const char *fmt, ...)
         va_list ap;
         err->code = code;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        dap_utf8_vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
     }
     return code;
@@ -66,11 +68,10 @@ int dap_error_prefix(struct dap_error *err, const char *fmt, ...)
     if (err == NULL)
         return 0;
     va_start(ap, fmt);
-    vsnprintf(pre, sizeof(pre), fmt, ap);
+    dap_utf8_vsnprintf(pre, sizeof(pre), fmt, ap);
     va_end(ap);
     snprintf(both, sizeof(both), "%s: %s", pre, err->msg);
-    /* Truncate to the message size on purpose. */
-    memcpy(err->msg, both, sizeof(err->msg) - 1);
-    err->msg[sizeof(err->msg) - 1] = '\0';
+    /* Truncate to the message size on purpose, on a character boundary. */
+    dap_utf8_snprintf(err->msg, sizeof(err->msg), "%s", both);
     return err->code;
 }

@@ -65,14 +65,17 @@ static const char *find_ci(const char *p, size_t n, const char *needle)
 }
 
 /* Parse the header block [p, p+n) (without the final CRLFCRLF).  Returns 0
- * and the length, or DAP_EPROTO. */
+ * and the length, or DAP_EPROTO with *bad set to where the block went wrong:
+ * the end of the offending line, or the block's start when no line did but
+ * the block as a whole lacks a Content-Length. */
 static int parse_headers(const char *p, size_t n, size_t *out,
-                         struct dap_error *err)
+                         const char **bad, struct dap_error *err)
 {
     const char *end = p + n;
     int found = 0;
     size_t value = 0;
 
+    *bad = p;
     while (p < end) {
         const char *eol = memchr(p, '\r', (size_t)(end - p));
         const char *colon;
@@ -80,6 +83,7 @@ static int parse_headers(const char *p, size_t n, size_t *out,
 
         if (eol == NULL)
             eol = end;
+        *bad = eol;
         colon = memchr(p, ':', (size_t)(eol - p));
         if (colon == NULL)
             return dap_error_set(err, DAP_EPROTO,
@@ -118,9 +122,11 @@ static int parse_headers(const char *p, size_t n, size_t *out,
         if (p < end && *p == '\n')
             p++;
     }
-    if (!found)
+    if (!found) {
+        *bad = end - n;
         return dap_error_set(err, DAP_EPROTO,
                              "message header without Content-Length");
+    }
     return 0;
 }
 
@@ -129,6 +135,7 @@ int dap_frame_next(dap_frame *f, const char **body, size_t *len,
 {
     const char *start;
     const char *hdr_end;
+    const char *bad;
     size_t avail;
     size_t blen = 0;
     size_t hlen;
@@ -165,19 +172,21 @@ int dap_frame_next(dap_frame *f, const char **body, size_t *len,
                              drop);
     }
     hlen = (size_t)(hdr_end - start);
+    bad = start;
     if (hlen > DAP_FRAME_MAX_HEADER)
         rc = dap_error_set(err, DAP_EPROTO, "message header too long");
     else
-        rc = parse_headers(start, hlen, &blen, err);
+        rc = parse_headers(start, hlen, &blen, &bad, err);
     if (rc < 0) {
-        /* Garbage glued in front of a real header: resync at the last
-         * Content-Length of the block rather than losing the message. */
-        const char *cl = NULL;
-        for (const char *p = start + 1; p != NULL;) {
-            p = find_ci(p, hlen - (size_t)(p - start), "Content-Length");
-            if (p != NULL)
-                cl = p++;
-        }
+        /* Garbage glued in front of a real header: resync at the first
+         * Content-Length after what went wrong rather than losing the
+         * message.  Never at one before it or on the bad line itself: with
+         * two conflicting lengths that would take the second as the
+         * truth and eat the next message as this one's body; then the
+         * whole block goes. */
+        const char *from = bad > start ? bad : start + 1;
+        const char *cl =
+            find_ci(from, hlen - (size_t)(from - start), "Content-Length");
         f->pos += cl != NULL ? (size_t)(cl - start) : hlen + 4;
         return rc;
     }

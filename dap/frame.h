@@ -7,7 +7,9 @@
  * other than Content-Length are ignored.
  *
  * Resynchronisation: a header block without a valid Content-Length is
- * dropped (DAP_EPROTO, the stream goes on with the next block); garbage with
+ * dropped (DAP_EPROTO, the stream goes on with the first "Content-Length"
+ * after the line that was wrong, else with the next block: two conflicting
+ * lengths drop the whole block, never the message after it); garbage with
  * no header terminator is dropped up to the next "Content-Length" once it
  * exceeds the header limit.  A length above the body cap is DAP_ETOOBIG and
  * fatal: the caller closes the connection, because skipping an attacker's

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "msg.h"
 #include "session_int.h"
+#include "utf8.h"
 
 /* Sorted by command (strcmp order); test_handlers checks it. */
 static const struct dap_handler handlers[] = {
@@ -122,7 +123,7 @@ void dap__respond_err(dap_session *s, struct dap_request *req, int code,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    dap_utf8_vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     respond_err_text(s, req, code, text);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 json_t *dap_msg_response_new(int64_t request_seq, const char *command,
                              json_t *body_new)
 {
@@ -16,6 +18,21 @@ json_t *dap_msg_response_new(int64_t request_seq, const char *command,
     else
         json_decref(body_new);
     return m;
+}
+
+/* `s` itself when it is valid UTF-8, else a repaired copy in *tofree: text
+ * that jansson refuses would lose the whole message (a response never
+ * sent, an event without its body). */
+static const char *text_of(const char *s, char **tofree)
+{
+    size_t n = strlen(s);
+    size_t outn;
+
+    *tofree = NULL;
+    if (dap_utf8_valid(s, n))
+        return s;
+    *tofree = dap_utf8_repair(s, n, &outn);
+    return *tofree != NULL ? *tofree : "(text lost: out of memory)";
 }
 
 /* DAP formats substitute {name}; a literal brace in our text must not be
@@ -44,20 +61,23 @@ static char *escape_braces(const char *s)
 json_t *dap_msg_error_new(int64_t request_seq, const char *command, int code,
                           const char *message, const char *format)
 {
-    char *fmt = escape_braces(format != NULL ? format : dap_strerror(code));
+    char *fixed;
+    const char *text =
+        text_of(format != NULL ? format : dap_strerror(code), &fixed);
+    char *fmt = escape_braces(text);
     json_t *m;
 
-    if (fmt == NULL)
+    if (fmt == NULL) {
+        free(fixed);
         return NULL;
+    }
     m = json_pack("{s:s, s:I, s:b, s:s, s:s, s:{s:{s:i, s:s, s:b}}}", "type",
                   "response", "request_seq", (json_int_t)request_seq,
                   "success", 0, "command", command, "message",
-                  message != NULL ? message
-                                  : (format != NULL ? format
-                                                    : dap_strerror(code)),
-                  "body", "error", "id", dap_err_id(code), "format", fmt,
-                  "showUser", 1);
+                  message != NULL ? message : text, "body", "error", "id",
+                  dap_err_id(code), "format", fmt, "showUser", 1);
     free(fmt);
+    free(fixed);
     return m;
 }
 
@@ -74,6 +94,11 @@ json_t *dap_msg_event_new(const char *event, json_t *body_new)
 
 json_t *dap_msg_output_new(const char *category, const char *text)
 {
-    return dap_msg_event_new("output", json_pack("{s:s, s:s}", "category",
-                                                 category, "output", text));
+    char *fixed;
+    json_t *m = dap_msg_event_new(
+        "output", json_pack("{s:s, s:s}", "category", category, "output",
+                            text_of(text, &fixed)));
+
+    free(fixed);
+    return m;
 }

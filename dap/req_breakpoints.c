@@ -19,6 +19,23 @@
 
 #include "fanout.h"
 #include "log.h"
+#include "utf8.h"
+
+/* Breakpoints per request.  Far more than any editor sets in one file, few
+ * enough that the answer (an entry per breakpoint, from every service)
+ * stays well inside a DAP message and the debuggers are not asked to plant
+ * a hundred thousand at once. */
+#define MAX_BREAKPOINTS 10000
+
+static int check_count(struct dap_request *req, size_t n)
+{
+    if (n <= MAX_BREAKPOINTS)
+        return 0;
+    return dap_error_set(&req->err, DAP_ETOOBIG,
+                         "%s: %zu breakpoints in one request; at most %d are "
+                         "accepted",
+                         req->command, n, MAX_BREAKPOINTS);
+}
 
 /* ---- merging ----------------------------------------------------------- */
 
@@ -81,7 +98,7 @@ static json_t *merge_breakpoints(dap_session *s, struct dap_request *req,
         }
         if (best == NULL) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "%s",
+            dap_utf8_snprintf(msg, sizeof(msg), "%s",
                      first_error != NULL ? first_error
                                          : "no service accepted this "
                                            "breakpoint");
@@ -199,6 +216,8 @@ int dap__req_set_breakpoints(dap_session *s, struct dap_request *req,
         return dap_error_set(&req->err, DAP_EINVAL,
                              "setBreakpoints: \"breakpoints\" must be an "
                              "array of {\"line\": N}");
+    if (check_count(req, requested_count(args)) < 0)
+        return req->err.code;
     json_array_foreach(bps, i, b)
     {
         if (!json_is_integer(json_object_get(b, "line")))
@@ -215,7 +234,7 @@ int dap__req_set_breakpoints(dap_session *s, struct dap_request *req,
             /* Nobody runs this file: every entry unverified, with why. */
             json_t *out = json_array();
             char msg[512];
-            snprintf(msg, sizeof(msg),
+            dap_utf8_snprintf(msg, sizeof(msg),
                      "no service of this session maps %s: set localRoot/"
                      "remoteRoot (or substitutePath) of the service that "
                      "runs it",
@@ -255,6 +274,8 @@ int dap__req_set_function_breakpoints(dap_session *s, struct dap_request *req,
         return dap_error_set(&req->err, DAP_EINVAL,
                              "setFunctionBreakpoints needs \"breakpoints\": "
                              "[{\"name\": FUNCTION}]");
+    if (check_count(req, json_array_size(bps)) < 0)
+        return req->err.code;
     json_array_foreach(bps, i, b)
     {
         if (!json_is_string(json_object_get(b, "name")))

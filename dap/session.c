@@ -17,6 +17,7 @@
 #include "log.h"
 #include "msg.h"
 #include "session_int.h"
+#include "utf8.h"
 
 #define SHUTDOWN_TIMEOUT_MS 4000
 #define TERMINATED_GRACE_MS 2000
@@ -125,6 +126,29 @@ void dap_session_free(dap_session *s)
 /* ---- output ------------------------------------------------------------ */
 
 
+/* A response that cannot be serialised (over the frame limit, or out of
+ * memory) becomes an error response to the same request: the editor waits
+ * for an answer to every request, and "too large" is one it can show. */
+static json_t *unsendable_response(json_t *msg, int rc)
+{
+    const char *command = json_string_value(json_object_get(msg, "command"));
+    char text[512];
+
+    if (rc == DAP_ETOOBIG)
+        dap_utf8_snprintf(text, sizeof(text),
+                          "the response to '%s' is larger than the %u MiB "
+                          "limit of a DAP message: ask for less (fewer "
+                          "breakpoints, a smaller file, a page of variables)",
+                          command, DAP_FRAME_MAX_BODY >> 20);
+    else
+        dap_utf8_snprintf(text, sizeof(text),
+                          "the response to '%s' could not be built: %s",
+                          command, dap_strerror(rc));
+    return dap_msg_error_new(
+        json_integer_value(json_object_get(msg, "request_seq")), command, rc,
+        NULL, text);
+}
+
 void dap__send(dap_session *s, json_t *msg_new)
 {
     const char *frame;
@@ -135,15 +159,32 @@ void dap__send(dap_session *s, json_t *msg_new)
         DAP_LOGE("out of memory building a message");
         return;
     }
-    json_object_set_new(msg_new, "seq", json_integer(s->out_seq++));
+    json_object_set_new(msg_new, "seq", json_integer(s->out_seq));
     /* One serialisation into a buffer reused for every message: this is
      * the hot path of every response and event. */
     rc = dap_frame_encode(&s->out, msg_new, &frame, &len);
+    if (rc < 0 && strcmp(json_string_value(json_object_get(msg_new, "type")),
+                         "response") == 0) {
+        json_t *alt = unsendable_response(msg_new, rc);
+        DAP_LOGE("cannot serialise the response to %s (%s); answering with "
+                 "an error",
+                 json_string_value(json_object_get(msg_new, "command")),
+                 dap_strerror(rc));
+        json_decref(msg_new);
+        msg_new = alt;
+        if (msg_new != NULL) {
+            json_object_set_new(msg_new, "seq", json_integer(s->out_seq));
+            rc = dap_frame_encode(&s->out, msg_new, &frame, &len);
+        }
+    }
     json_decref(msg_new);
-    if (rc < 0) {
+    if (rc < 0 || msg_new == NULL) {
+        /* Only events get here (or no memory at all): the seq is not used,
+         * so the editor sees no gap. */
         DAP_LOGE("cannot serialise a message (%s); dropped", dap_strerror(rc));
         return;
     }
+    s->out_seq++;
     if (dap_log_enabled(DAP_LOG_DEBUG)) {
         const char *body = strstr(frame, "\r\n\r\n") + 4;
         size_t n = len - (size_t)(body - frame);
@@ -167,9 +208,8 @@ void dap__output(dap_session *s, const char *category, const char *fmt, ...)
     size_t n;
 
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text) - 1, fmt, ap);
+    n = dap_utf8_vsnprintf(text, sizeof(text) - 1, fmt, ap);
     va_end(ap);
-    n = strlen(text);
     if (n == 0 || text[n - 1] != '\n') {
         text[n] = '\n';
         text[n + 1] = '\0';
@@ -421,7 +461,7 @@ static void service_ready(dap_session *s, struct dap_service *svc, int status,
     if (req->extra != NULL) {
         int code = (int)json_integer_value(json_object_get(req->extra, "code"));
         char msg[512];
-        snprintf(msg, sizeof(msg), "%s",
+        dap_utf8_snprintf(msg, sizeof(msg), "%s",
                  json_string_value(json_object_get(req->extra, "message")));
         /* Detach the services that did attach: all or nothing. */
         dap__set_state(s, SS_READY);

@@ -1,6 +1,7 @@
 /* utf8.c - see utf8.h. */
 #include "utf8.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +136,55 @@ char *dap_utf8_repair(const char *p, size_t n, size_t *outn)
 char *dap_utf8_json_repair(const char *p, size_t n, size_t *outn)
 {
     return repair(p, n, outn, 1);
+}
+
+size_t dap_utf8_cut(const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t k = 0; /* continuation bytes at the end */
+    size_t want;
+    unsigned char c;
+
+    while (k < 3 && k < n && (u[n - 1 - k] & 0xc0) == 0x80)
+        k++;
+    if (k == n)
+        return n; /* nothing but continuation bytes: not ours to judge */
+    c = u[n - 1 - k];
+    if (c >= 0xf0)
+        want = 4;
+    else if (c >= 0xe0)
+        want = 3;
+    else if (c >= 0xc0)
+        want = 2;
+    else
+        return n; /* ASCII (or stray continuations): complete */
+    return want > k + 1 ? n - 1 - k : n;
+}
+
+size_t dap_utf8_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf, cap, fmt, ap);
+    size_t len;
+
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    len = (size_t)n;
+    if (len < cap)
+        return len;
+    len = dap_utf8_cut(buf, cap - 1);
+    buf[len] = '\0';
+    return len;
+}
+
+size_t dap_utf8_snprintf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    n = dap_utf8_vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
 }

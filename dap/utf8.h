@@ -8,7 +8,10 @@
 #ifndef KDAP_UTF8_H
 #define KDAP_UTF8_H
 
+#include <stdarg.h>
 #include <stddef.h>
+
+#include "err.h"
 
 /* 1 if [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
 int dap_utf8_valid(const char *p, size_t n);
@@ -22,5 +25,18 @@ char *dap_utf8_repair(const char *p, size_t n, size_t *outn);
  * which JavaScript strings may hold (V8 serialises them so) and jansson
  * refuses. */
 char *dap_utf8_json_repair(const char *p, size_t n, size_t *outn);
+
+/* Where to cut text [p, p+n) so that it does not end inside a character:
+ * n, or less by the bytes of a trailing sequence that is incomplete (its
+ * rest lies beyond n).  Every cut of text that kdap sends goes through
+ * here: a message with half a character fails to serialise, and a lost
+ * response or an event without its body is worse than a shorter text. */
+size_t dap_utf8_cut(const char *p, size_t n);
+
+/* vsnprintf/snprintf into buf[cap] (cap > 0), cut on a character boundary
+ * when the text does not fit.  Returns the length written. */
+size_t dap_utf8_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t dap_utf8_snprintf(char *buf, size_t cap, const char *fmt, ...)
+    DAP_PRINTF(3, 4);
 
 #endif

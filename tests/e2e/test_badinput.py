@@ -173,6 +173,69 @@ class TestBadInput(E2ECase):
             if how == "resynced":
                 self.finish(c)
 
+    def test_conflicting_content_lengths_resync(self):
+        """A header block with two different Content-Lengths is dropped as a whole: the
+        next valid message is answered (it used to be eaten as the second length's body)."""
+        c = self.fresh()
+        c.send_raw(b"Content-Length: 5\r\nContent-Length: 7\r\n\r\n")
+        self.assert_error(c.request_error("fooBar", {}, timeout=5), "not supported")
+        c.send_raw(b"Content-Length: 2\r\ncontent-length: 40\r\n\r\n{}")
+        self.assert_error(c.request_error("fooBaz", {}, timeout=5), "not supported")
+        self.assertTrue(any(e["body"]["output"].find("conflicting Content-Length") >= 0
+                            for e in c.events("output")),
+                        "no output event said why the block was dropped")
+        self.finish(c)
+
+    # -- text cut inside a character -------------------------------------------
+    def test_error_text_cut_on_a_character_boundary(self):
+        """Error texts are formatted into bounded buffers; cut inside a multi-byte
+        character they used to make jansson refuse the response, which was never sent."""
+        c = self.fresh()
+        for cmd in ("a" + "\u20ac" * 300, "\u20ac" * 400, "ab" + "\U0001F600" * 300):
+            r = c.request_error(cmd, {}, timeout=5)
+            self.assert_error(r, "the request")
+            self.assertEqual(r["command"], cmd)
+        r = c.request_error("attach", {"runtime": "go", "connect": "\u20ac" * 700}, timeout=5)
+        self.assert_error(r)
+        self.finish(c)
+
+    def test_output_text_cut_on_a_character_boundary(self):
+        """A service name longer than an output line: the console messages are cut between
+        characters and every output event keeps its body (schema-checked by the client)."""
+        svc = self.go_service()
+        c = self.start_kdap()
+        name = "\u20ac" * 400
+        self.attach(c, go_service_args(svc, name))
+        outs = [e for e in c.events("output") if "attached to" in e["body"]["output"]]
+        self.assertTrue(outs, "no 'attached to' console message")
+        self.assertIn("\u20ac" * 300, outs[0]["body"]["output"])
+        self.assertTrue(c.request("threads")["threads"])
+        self.disconnect_and_exit(c, [svc])
+
+    # -- responses too large to send -------------------------------------------
+    def test_unsendable_responses_are_answered(self):
+        """A response over the 16 MiB frame limit becomes an error naming the limit (it
+        used to be dropped: the editor waited forever); breakpoints per request are capped."""
+        root = os.path.join(log_file("badinput-root-%s" % self.tag()))
+        os.makedirs(root, exist_ok=True)
+        big = os.path.join(root, "control.c")
+        with open(big, "wb") as f:
+            f.write(bytes([1]) * (4 * MiB))     # each byte becomes \u0001: 24 MiB of JSON
+        svc = self.go_service()
+        c = self.start_kdap()
+        self.attach(c, go_service_args(svc, localRoot=root, remoteRoot="/nowhere"))
+        t0 = time.monotonic()
+        r = c.request_error("setBreakpoints", {"source": {"path": os.path.join(root, "a.go")},
+                                               "breakpoints": [{"line": i + 1}
+                                                               for i in range(100000)]},
+                            timeout=10)
+        self.assert_error(r, "10000")
+        r = c.request_error("source", {"source": {"path": big}}, timeout=10)
+        self.assert_error(r, "16 MiB")
+        self.assertLess(time.monotonic() - t0, 20)
+        self.assertTrue(c.request("threads")["threads"])     # still serving
+        self.disconnect_and_exit(c, [svc])
+
     # -- malformed requests ----------------------------------------------------
     def test_missing_seq_and_command(self):
         # a response to a request without seq cannot carry a valid request_seq:

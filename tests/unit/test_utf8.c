@@ -44,6 +44,27 @@ int main(void)
             free(r);
         }
     }
+    /* Cutting: never inside a character, whatever its length. */
+    ASSERT_EQ(dap_utf8_cut("ab", 2), 2);
+    ASSERT_EQ(dap_utf8_cut("a\xe2\x82\xac", 4), 4);
+    ASSERT_EQ(dap_utf8_cut("a\xe2\x82\xac", 3), 1);
+    ASSERT_EQ(dap_utf8_cut("a\xe2\x82\xac", 2), 1);
+    ASSERT_EQ(dap_utf8_cut("a\xf0\x9f\x98\x80", 4), 1);
+    ASSERT_EQ(dap_utf8_cut("a\xf0\x9f\x98\x80", 5), 5);
+    ASSERT_EQ(dap_utf8_cut("\xc3\xa9", 1), 0);
+    ASSERT_EQ(dap_utf8_cut("", 0), 0);
+    {
+        char buf[8];
+        /* "a" + "€€€" is 10 bytes; 7 fit, and 7 would end in a "€". */
+        ASSERT_EQ(dap_utf8_snprintf(buf, sizeof(buf), "a%s",
+                                    "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"),
+                  7);
+        ASSERT_STR_EQ(buf, "a\xe2\x82\xac\xe2\x82\xac");
+        ASSERT_EQ(dap_utf8_snprintf(buf, 7, "a%s",
+                                    "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"),
+                  4);
+        ASSERT(dap_utf8_valid(buf, strlen(buf)));
+    }
     printf("test_utf8: ok\n");
     return 0;
 }

@@ -97,6 +97,7 @@ static int walk_client(dap_session *s, struct dap_service *svc, json_t *j,
         } else if (json_is_string(v) && strcmp(key, "path") == 0 &&
                    is_source_key(parent)) {
             char *p = dap_pathmap_to_local(&svc->paths, json_string_value(v));
+            dap__source_named(s, p != NULL ? p : json_string_value(v));
             if (p != NULL) {
                 rc = json_object_set_new(j, key, json_string(p)) == 0
                          ? 0

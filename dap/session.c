@@ -54,6 +54,7 @@ int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
     dap_idmap_init(&s->vars, "variables", 1, INT32_MAX);
     dap_idmap_init(&s->bps, "breakpoint", 1, INT32_MAX);
     dap_idmap_init(&s->sources, "source", 1, INT32_MAX);
+    s->named_paths = json_object();
     uv_timer_init(loop, &s->reaper);
     uv_timer_init(loop, &s->grace);
     s->reaper.data = s;
@@ -104,6 +105,7 @@ void dap_session_free(dap_session *s)
 {
     if (s == NULL)
         return;
+    dap__source_detach_all(s);
     /* Answer whatever is still waiting, so no request goes unanswered. */
     while (s->live != NULL)
         dap__respond_err(s, s->live, DAP_ECANCELLED,
@@ -118,6 +120,7 @@ void dap_session_free(dap_session *s)
     dap_idmap_cleanup(&s->vars);
     dap_idmap_cleanup(&s->bps);
     dap_idmap_cleanup(&s->sources);
+    json_decref(s->named_paths);
     s->closing = 2;
     uv_close((uv_handle_t *)&s->reaper, handle_closed);
     uv_close((uv_handle_t *)&s->grace, handle_closed);

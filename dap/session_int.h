@@ -107,6 +107,8 @@ struct dap_session {
     int finish_status;
     uv_timer_t reaper;   /* deferred frees and finishing, from the loop */
     uv_timer_t grace;    /* exit after `terminated` if no disconnect */
+    json_t *named_paths; /* set of local paths a backend named (req_source.c) */
+    struct dap_source_read *source_reads; /* files being read for `source` */
     int closing;
 };
 
@@ -193,5 +195,11 @@ dap_handler_fn dap__req_set_function_breakpoints;
 dap_handler_fn dap__req_set_exception_breakpoints;
 dap_handler_fn dap__req_configuration_done;
 dap_handler_fn dap__req_source;
+/* req_source.c: a backend named this local path to the editor (a Source
+ * object), so `source` may read it. */
+void dap__source_named(dap_session *s, const char *path);
+/* The session ends: the reads in flight let go of their requests (which
+ * the session answers) and clean up after themselves. */
+void dap__source_detach_all(dap_session *s);
 
 #endif

@@ -35,7 +35,8 @@ size_t dap_utf8_cut(const char *p, size_t n);
 
 /* vsnprintf/snprintf into buf[cap] (cap > 0), cut on a character boundary
  * when the text does not fit.  Returns the length written. */
-size_t dap_utf8_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t dap_utf8_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
+    DAP_PRINTF(3, 0);
 size_t dap_utf8_snprintf(char *buf, size_t cap, const char *fmt, ...)
     DAP_PRINTF(3, 4);
 

@@ -32,6 +32,37 @@ static void wipe_free(char *p, size_t n)
     free(p);
 }
 
+/* The same for a buffer of n bytes that need not be a string. */
+static void wipe_free_n(char *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    free(p);
+}
+
+/* Wipe every string of a parsed kubeconfig in place before its last
+ * reference goes: jansson frees without wiping, and the tokens, passwords
+ * and keys are in there.  A node someone else still holds (refcount > 1:
+ * the merged tree, a resolved config's exec cluster info) is left alone;
+ * its last owner wipes it. */
+static void json_wipe(json_t *j)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (j == NULL || j->refcount > 1)
+        return;
+    if (json_is_string(j)) {
+        OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, k, v) json_wipe(v);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) json_wipe(v);
+    }
+}
+
 static const char *jstr(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -72,7 +103,7 @@ int kube_base64_decode(const char *in, size_t len, char **out, size_t *out_len)
             continue;
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
               (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=')) {
-            free(clean);
+            wipe_free_n(clean, len + 4);
             return -1;
         }
         clean[n++] = c;
@@ -82,18 +113,18 @@ int kube_base64_decode(const char *in, size_t len, char **out, size_t *out_len)
     for (size_t i = n; i > 0 && clean[i - 1] == '=' && pad < 3; i--)
         pad++;
     if (pad > 2) {
-        free(clean);
+        wipe_free_n(clean, len + 4);
         return -1;
     }
     buf = malloc(n / 4 * 3 + 1);
     if (buf == NULL) {
-        free(clean);
+        wipe_free_n(clean, len + 4);
         return -1;
     }
     r = n > 0 ? EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n) : 0;
-    free(clean);
+    wipe_free_n(clean, len + 4);
     if (r < 0 || (size_t)r < pad) {
-        free(buf);
+        wipe_free_n((char *)buf, n / 4 * 3 + 1);
         return -1;
     }
     r -= (int)pad;
@@ -118,39 +149,62 @@ int kube_base64_encode(const void *in, size_t len, char **out)
 
 int kube_read_file(const char *path, char **out, size_t *len)
 {
-    char *buf = NULL;
-    size_t n = 0, alloc = 0;
+    struct stat st;
+    char *buf;
+    size_t n = 0;
+    size_t alloc;
     int fd;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking and checked before reading: a FIFO, a tty or
+     * /proc/self/fd/0 (kdap's DAP pipe) would block the loop, or eat the
+     * editor's requests. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    if (st.st_size > (off_t)MAX_FILE) {
+        close(fd);
+        return DAP_ETOOBIG;
+    }
+    /* Sized by fstat (files that say 0, like /proc's, grow): growing copies
+     * and wipes, since a realloc would leave copies of the secrets in freed
+     * memory. */
+    alloc = (size_t)st.st_size + 2 > 4096 ? (size_t)st.st_size + 2 : 4096;
+    buf = malloc(alloc);
+    if (buf == NULL) {
+        close(fd);
+        return DAP_ENOMEM;
+    }
     for (;;) {
         ssize_t r;
-        if (n + 4097 > alloc) {
-            char *nb;
-            alloc = alloc ? alloc * 2 : 8192;
-            if (alloc > MAX_FILE + 4097) {
-                close(fd);
-                wipe_free(buf, n);
-                return DAP_ETOOBIG;
-            }
-            nb = realloc(buf, alloc);
+        if (n + 1 == alloc) {
+            char *nb = alloc * 2 > MAX_FILE + 2 ? NULL : malloc(alloc * 2);
             if (nb == NULL) {
                 close(fd);
-                wipe_free(buf, n);
-                return DAP_ENOMEM;
+                wipe_free_n(buf, n);
+                return alloc * 2 > MAX_FILE + 2 ? DAP_ETOOBIG : DAP_ENOMEM;
             }
+            memcpy(nb, buf, n);
+            wipe_free_n(buf, n);
             buf = nb;
+            alloc *= 2;
         }
-        r = read(fd, buf + n, alloc - n - 1);
+        r = read(fd, buf + n, alloc - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             int e = -errno;
             close(fd);
-            wipe_free(buf, n);
+            wipe_free_n(buf, n);
             return e;
         }
         if (r == 0)
@@ -158,11 +212,6 @@ int kube_read_file(const char *path, char **out, size_t *len)
         n += (size_t)r;
     }
     close(fd);
-    if (buf == NULL) {
-        buf = malloc(1);
-        if (buf == NULL)
-            return DAP_ENOMEM;
-    }
     buf[n] = '\0';
     *out = buf;
     if (len != NULL)
@@ -1045,6 +1094,16 @@ fail:
 
 /* ---- layer 3: files ----------------------------------------------------- */
 
+/* Why kube_read_file failed, for a message. */
+static const char *read_error(int rc)
+{
+    if (rc == DAP_ETOOBIG)
+        return "larger than 4 MiB";
+    if (rc == -EINVAL)
+        return "not a regular file (a pipe, device or socket)";
+    return strerror(-rc);
+}
+
 static int read_pem(const char *file, const char *origin, char **pem,
                     size_t *len, struct dap_error *err)
 {
@@ -1053,7 +1112,7 @@ static int read_pem(const char *file, const char *origin, char **pem,
     if (rc < 0)
         return dap_error_set(err, DAP_ECONFIG,
                              "cannot read %s (%s): %s", file, origin,
-                             rc == DAP_ETOOBIG ? "too large" : strerror(-rc));
+                             read_error(rc));
     return 0;
 }
 
@@ -1183,7 +1242,7 @@ int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
                 if (explicit_file || rc != -ENOENT) {
                     rc = dap_error_set(
                         err, DAP_ECONFIG, "cannot read kubeconfig %s: %s%s",
-                        p, rc == DAP_ETOOBIG ? "too large" : strerror(-rc),
+                        p, read_error(rc),
                         explicit_file ? " (set by the \"kubeconfig\" "
                                         "launch key / --kubeconfig)"
                                       : "");
@@ -1193,7 +1252,8 @@ int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
                 continue;
             }
             rc = kube_kubeconfig_parse(text, len, p, &files[nfiles], err);
-            free(text);
+            /* The text holds tokens and keys: wipe it (README). */
+            wipe_free_n(text, len);
             if (rc < 0)
                 goto fail;
             json_object_set_new(files[nfiles], "kdap.path", json_string(p));
@@ -1268,8 +1328,11 @@ int kube_config_load(const struct kube_load_opts *o, struct kube_config **out,
     c = NULL;
     rc = 0;
 fail:
-    for (size_t i = 0; i < nfiles; i++)
+    for (size_t i = 0; i < nfiles; i++) {
+        json_wipe(files[i]);
         json_decref(files[i]);
+    }
+    json_wipe(merged);
     json_decref(merged);
     kube_config_paths_cleanup(&paths);
     kube_config_free(c);

@@ -147,8 +147,10 @@ struct kube_config *kube_config_dup(const struct kube_config *c);
 /* NULL is a no-op.  Secret fields are wiped before being freed. */
 void kube_config_free(struct kube_config *c);
 
-/* Read a whole small file (limit 4 MiB) into a new NUL-terminated buffer.
- * Returns 0 or -errno / DAP_ETOOBIG. */
+/* Read a whole small regular file (limit 4 MiB) into a new NUL-terminated
+ * buffer; the caller wipes it when it may hold secrets.  Never blocks on a
+ * FIFO, tty or /proc/self/fd/N: anything but a regular file is -EINVAL
+ * (-EISDIR for a directory).  Returns 0 or -errno / DAP_ETOOBIG. */
 int kube_read_file(const char *path, char **out, size_t *len) DAP_WUR;
 
 #endif

@@ -236,6 +236,77 @@ class TestBadInput(E2ECase):
         self.assertTrue(c.request("threads")["threads"])     # still serving
         self.disconnect_and_exit(c, [svc])
 
+    # -- file reads ------------------------------------------------------------
+    def source_root(self):
+        root = log_file("badinput-src-%s" % self.tag())
+        subprocess.run(["rm", "-rf", root], check=True)
+        os.makedirs(os.path.join(root, "sub"))
+        with open(os.path.join(root, "ok.go"), "w") as f:
+            f.write("package main // \u20ac\n")
+        os.mkfifo(os.path.join(root, "fifo.go"))
+        os.symlink("/proc/self/fd/0", os.path.join(root, "stdin.go"))
+        os.symlink("/etc/passwd", os.path.join(root, "passwd.go"))
+        return root
+
+    def test_source_reads_only_files_it_may_show(self):
+        """`source` by path reads regular files under a service's mapped roots, off the
+        loop: a FIFO or a link to kdap's own stdin used to block the adapter for good."""
+        root = self.source_root()
+        svc = self.go_service()
+        c = self.start_kdap()
+        self.attach(c, go_service_args(svc, localRoot=root, remoteRoot="/nowhere"))
+        body = c.request("source", {"source": {"path": os.path.join(root, "ok.go")}}, timeout=5)
+        self.assertEqual(body["content"], "package main // \u20ac\n")
+        for path, words in ((os.path.join(root, "fifo.go"), ("regular file",)),
+                            (os.path.join(root, "stdin.go"), ("symbolic link",)),
+                            (os.path.join(root, "passwd.go"), ("symbolic link",)),
+                            (os.path.join(root, "sub"), ("regular file",)),
+                            (os.path.join(root, "missing.go"), ("no such file",)),
+                            (os.path.join(root, "sub", "..", "..", "..", "etc", "passwd"),
+                             ("localRoot",)),
+                            ("/proc/self/fd/0", ("localRoot",)),
+                            ("/dev/tty", ("localRoot",)),
+                            ("/etc/shadow", ("localRoot",)),
+                            ("relative/ok.go", ("localRoot",))):
+            t0 = time.monotonic()
+            r = c.request_error("source", {"source": {"path": path}}, timeout=5)
+            self.assert_error(r, *words)
+            self.assertLess(time.monotonic() - t0, 5, path)
+        self.assertTrue(c.request("threads")["threads"])     # the loop never blocked
+        self.disconnect_and_exit(c, [svc])
+
+    def test_source_of_a_file_the_debugger_named(self):
+        """Without mapping rules `source` still shows the files a debugger named (a stack
+        frame's), and nothing else."""
+        svc = self.go_service()
+        c, _ = self.session(svc, breakpoints=[self.bp_line()])
+        get = svc.get_async("/named")
+        ev = self.wait_stopped(c, 10, "breakpoint")
+        frame = self.top_frames(c, ev["body"]["threadId"])[0]
+        body = c.request("source", {"source": {"path": frame["source"]["path"]}}, timeout=5)
+        self.assertIn("package main", body["content"])
+        self.assert_error(c.request_error("source", {"source": {"path": "/etc/passwd"}}, timeout=5),
+                          "localRoot")
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        self.assertTrue(get.wait(5).startswith("hello /named"))
+        self.disconnect_and_exit(c, [svc])
+
+    def test_attach_kubeconfig_not_a_regular_file(self):
+        """A kubeconfig that is a pipe (here kdap's own stdin) is refused at once instead
+        of being read until EOF, which ate the editor's next requests."""
+        c = self.fresh()
+        fifo = log_file("badinput-fifo-%s" % self.tag())
+        if os.path.exists(fifo):
+            os.unlink(fifo)
+        os.mkfifo(fifo)
+        for kc in ("/proc/self/fd/0", fifo):
+            t0 = time.monotonic()
+            r = c.request_error("attach", {"target": "deployment/x", "kubeconfig": kc}, timeout=5)
+            self.assert_error(r, "regular file")
+            self.assertLess(time.monotonic() - t0, 5)
+        self.assert_error(c.request_error("fooBar", {}, timeout=5), "not supported")
+        self.finish(c)
+
     # -- malformed requests ----------------------------------------------------
     def test_missing_seq_and_command(self):
         # a response to a request without seq cannot carry a valid request_seq:

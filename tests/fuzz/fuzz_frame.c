@@ -8,6 +8,7 @@
 
 #include "dap/log.h"
 #include "dap/session.h"
+#include "tests/fuzz/fuzz.h"
 
 static void write_fn(void *data, const char *buf, size_t len)
 {
@@ -45,11 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cut = size > 0 ? data[0] % (size + 1) : 0;
     dap_session_input(s, (const char *)data, cut);
     dap_session_input(s, (const char *)data + cut, size - cut);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    dap_session_shutdown(s, "fuzz");
-    uv_run(&loop, UV_RUN_NOWAIT);
-    dap_session_free(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    fuzz_session_end(&loop, s);
     return 0;
 }

@@ -74,6 +74,7 @@ struct dap_cluster_svc {
     kube_watch *watch;
     kube_request *dbg_log;     /* the debugger's log, until it listens */
     kube_request *app_log;     /* the target container's log */
+    int app_log_paused;        /* app_log waits for the editor to read */
     kube_portfwd *pf;
     dap_buf dbg_text;          /* what the debugger logged so far */
     dap_buf app_line;          /* a partial line of the target's log */
@@ -194,6 +195,13 @@ static const char *mname(json_t *o)
 static int app_log_chunk(void *data, const char *buf, size_t len)
 {
     struct dap_cluster_svc *c = data;
+
+    /* Back-pressure: the log waits in the API server (and the kubelet)
+     * while the editor is behind, instead of in kdap's memory. */
+    if (dap__congested(c->s)) {
+        c->app_log_paused = 1;
+        return DAP_PENDING;
+    }
 
     for (size_t i = 0; i < len; i++) {
         size_t n;
@@ -949,6 +957,14 @@ static void timer_closed(uv_handle_t *h)
 
     if (--c->timers == 0)
         free(c);
+}
+
+void dap__cluster_resume(struct dap_cluster_svc *c)
+{
+    if (c == NULL || !c->app_log_paused)
+        return;
+    c->app_log_paused = 0;
+    kube_request_resume(c->app_log);
 }
 
 void dap__cluster_free(struct dap_cluster_svc *c)

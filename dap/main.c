@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "cli_image.h"
+#include "fds.h"
 #include "frame.h"
 #include "help.h"
 #include "kube/cli.h"
@@ -41,6 +42,7 @@ struct app {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     int writes;              /* uv_write requests in flight */
+    size_t queued;           /* their bytes, not yet taken by the editor */
     int finishing;           /* session finished: exit once flushed */
     int exit_code;
     int signals;
@@ -98,16 +100,28 @@ static void on_finished(void *data, int status)
 
 struct write_req {
     uv_write_t req;
+    size_t len;
     char data[];
 };
 
 static void write_cb(uv_write_t *req, int status)
 {
+    struct write_req *w = (struct write_req *)req;
+
     if (status < 0)
         DAP_LOGE("writing to the editor failed: %s", uv_strerror(status));
-    free(req);
+    app.queued -= w->len;
+    free(w);
     app.writes--;
+    if (app.session != NULL)
+        dap_session_drained(app.session);
     maybe_exit();
+}
+
+static size_t pending_out(void *data)
+{
+    (void)data;
+    return app.queued;
 }
 
 static void write_out(void *data, const char *buf, size_t len)
@@ -148,6 +162,7 @@ static void write_out(void *data, const char *buf, size_t len)
         return;
     }
     memcpy(w->data, buf, len);
+    w->len = len;
     b = uv_buf_init(w->data, (unsigned)len);
     rc = uv_write(&w->req, (uv_stream_t *)&app.out, &b, 1, write_cb);
     if (rc < 0) {
@@ -156,6 +171,7 @@ static void write_out(void *data, const char *buf, size_t len)
         return;
     }
     app.writes++;
+    app.queued += len;
 }
 
 /* ---- stdin ------------------------------------------------------------- */
@@ -270,6 +286,7 @@ int main(int argc, char **argv)
         .write_fn = write_out,
         .finished_fn = on_finished,
         .data = &app,
+        .pending_fn = pending_out,
     };
     int rc;
 
@@ -309,6 +326,9 @@ int main(int argc, char **argv)
                 level_s);
         return 2;
     }
+    /* Whatever the editor let kdap inherit is not passed on to the
+     * plugins and debuggers kdap starts. */
+    (void)dap_fds_cloexec(STDERR_FILENO + 1);
     rc = dap_log_open(log_path, level);
     if (rc < 0)
         fprintf(stderr, "kdap: cannot open log %s: %s; logging to stderr\n",

@@ -20,6 +20,10 @@
 #include "utf8.h"
 
 #define SHUTDOWN_TIMEOUT_MS 4000
+/* Output queued for the editor: above HIGH_WATER `output` events are
+ * dropped and log streams paused, below LOW_WATER they flow again. */
+#define HIGH_WATER (4u << 20)
+#define LOW_WATER (512u << 10)
 #define TERMINATED_GRACE_MS 2000
 
 static const char *const state_names[] = {"new",      "ready",    "attaching",
@@ -152,6 +156,55 @@ static json_t *unsendable_response(json_t *msg, int rc)
         NULL, text);
 }
 
+int dap__congested(dap_session *s)
+{
+    if (!s->congested && s->cb.pending_fn != NULL &&
+        s->cb.pending_fn(s->cb.data) > HIGH_WATER) {
+        s->congested = 1;
+        DAP_LOGW("the editor is not reading kdap's output: dropping output "
+                 "events until it does");
+    }
+    return s->congested;
+}
+
+void dap_session_drained(dap_session *s)
+{
+    if (!s->congested || s->cb.pending_fn(s->cb.data) > LOW_WATER)
+        return;
+    s->congested = 0;
+    if (s->out_dropped > 0) {
+        unsigned long n = s->out_dropped;
+        size_t bytes = s->out_dropped_bytes;
+        s->out_dropped = 0;
+        s->out_dropped_bytes = 0;
+        dap__output(s, "important",
+                    "kdap: %lu output events (%zu KiB of text) were dropped: "
+                    "the editor did not read them as fast as the program "
+                    "wrote them",
+                    n, (bytes + 1023) / 1024);
+    }
+    for (size_t i = 0; i < s->nsvc; i++)
+        dap__cluster_resume(s->svc[i]->cluster);
+}
+
+/* Drop an `output` event while the editor is behind (see HIGH_WATER):
+ * responses and the other events always go out. */
+static int drop_output(dap_session *s, json_t *msg)
+{
+    const char *text;
+
+    if (!json_is_string(json_object_get(msg, "event")) ||
+        strcmp(json_string_value(json_object_get(msg, "event")), "output") !=
+            0 ||
+        !dap__congested(s))
+        return 0;
+    text = json_string_value(
+        json_object_get(json_object_get(msg, "body"), "output"));
+    s->out_dropped++;
+    s->out_dropped_bytes += text != NULL ? strlen(text) : 0;
+    return 1;
+}
+
 void dap__send(dap_session *s, json_t *msg_new)
 {
     const char *frame;
@@ -160,6 +213,10 @@ void dap__send(dap_session *s, json_t *msg_new)
 
     if (msg_new == NULL) {
         DAP_LOGE("out of memory building a message");
+        return;
+    }
+    if (drop_output(s, msg_new)) {
+        json_decref(msg_new);
         return;
     }
     json_object_set_new(msg_new, "seq", json_integer(s->out_seq));

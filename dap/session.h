@@ -24,6 +24,11 @@ struct dap_session_callbacks {
      */
     void (*finished_fn)(void *data, int status);
     void *data;
+    /* Bytes written but not yet taken by the editor (NULL: never
+     * congested).  Above a high-water mark the session drops `output`
+     * events and pauses the target-log streams, never a response; the
+     * writer calls dap_session_drained() as its queue empties. */
+    size_t (*pending_fn)(void *data);
 };
 
 int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
@@ -34,6 +39,9 @@ void dap_session_free(dap_session *s);
 
 /* Feed raw bytes from the editor (framing included). */
 void dap_session_input(dap_session *s, const char *buf, size_t len);
+/* The writer's queue shrank: below the low-water mark the session says
+ * what output it dropped (once) and resumes the streams it paused. */
+void dap_session_drained(dap_session *s);
 /* Handle one already-unframed message body. */
 void dap_session_handle(dap_session *s, const char *body, size_t len);
 /* The editor went away (stdin closed) or a signal asked us to stop: detach

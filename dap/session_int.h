@@ -107,6 +107,9 @@ struct dap_session {
     int finish_status;
     uv_timer_t reaper;   /* deferred frees and finishing, from the loop */
     uv_timer_t grace;    /* exit after `terminated` if no disconnect */
+    int congested;             /* output over the high-water mark */
+    unsigned long out_dropped; /* output events dropped meanwhile */
+    size_t out_dropped_bytes;  /* and their text */
     json_t *named_paths; /* set of local paths a backend named (req_source.c) */
     struct dap_source_read *source_reads; /* files being read for `source` */
     int closing;
@@ -134,6 +137,8 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
                      json_t *cfg, const char *where, struct dap_error *err)
     DAP_WUR;
 void dap__send(dap_session *s, json_t *msg_new);
+/* Is the editor behind on reading (output above the high-water mark)? */
+int dap__congested(dap_session *s);
 void dap__event(dap_session *s, const char *event, json_t *body_new);
 void dap__output(dap_session *s, const char *category, const char *fmt, ...)
     DAP_PRINTF(3, 4);
@@ -166,6 +171,8 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
 void dap__cluster_attached(struct dap_cluster_svc *c);
 /* Cancel what is in flight, close the tunnel.  NULL is a no-op. */
 void dap__cluster_free(struct dap_cluster_svc *c);
+/* The editor reads again: resume the target's log if it was paused. */
+void dap__cluster_resume(struct dap_cluster_svc *c);
 
 /* ---- remap.c ---- */
 /* Rewrite a message part from a backend into the editor's terms (ids,

@@ -175,6 +175,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
     if (r->chunk_fn != NULL && http >= 200 && http < 300) {
         int rc = r->chunk_fn(r->data, ptr, n);
+        if (rc == DAP_PENDING)
+            return CURL_WRITEFUNC_PAUSE; /* the reader is full */
         if (rc < 0) {
             r->stream_status = rc;
             return 0; /* abort the transfer */
@@ -610,6 +612,12 @@ void kube_request_cancel(kube_request *r)
         return;
     req_unlink(r);
     req_free(r);
+}
+
+void kube_request_resume(kube_request *r)
+{
+    if (r != NULL && r->easy != NULL)
+        curl_easy_pause(r->easy, CURLPAUSE_CONT);
 }
 
 /* ---- WebSocket options -------------------------------------------------- */

@@ -70,8 +70,9 @@ struct kube_request_opts {
     unsigned timeout_ms;      /* whole transfer; 0 = 30 s, or no limit
                                  when chunk_fn is set */
     /* Streaming (watch, logs): each piece of a 2xx body goes here instead
-     * of being buffered.  Return 0 to continue, or a negative code to end
-     * the request with that status. */
+     * of being buffered.  Return 0 to continue, DAP_PENDING to pause the
+     * stream (this piece is delivered again after kube_request_resume()),
+     * or a negative code to end the request with that status. */
     int (*chunk_fn)(void *data, const char *buf, size_t len);
 };
 
@@ -84,6 +85,9 @@ int kube_request_start(kube_client *c, const struct kube_request_opts *o,
 /* Cancel: cb does not run.  Not from inside that request's own callbacks
  * (chunk_fn may return an error instead).  NULL is a no-op. */
 void kube_request_cancel(kube_request *r);
+/* Resume a stream its chunk_fn paused (back-pressure); not from inside
+ * that request's callbacks.  NULL is a no-op. */
+void kube_request_resume(kube_request *r);
 
 /* ---- pure helpers ------------------------------------------------------ */
 

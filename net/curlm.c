@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
+
+#include "../dap/fds.h"
 
 struct sock_ctx {
     uv_poll_t poll;
@@ -169,6 +172,9 @@ int net_curlm_new(uv_loop_t *loop, net_curlm **out)
         free(m);
         return DAP_ENOMEM;
     }
+    /* libcurl's wakeup socketpair is not close-on-exec: exec plugins and
+     * gdb would inherit it. */
+    (void)dap_fds_cloexec(STDERR_FILENO + 1);
     curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
     curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -198,9 +204,21 @@ void net_curlm_free(net_curlm *m)
     uv_close((uv_handle_t *)&m->timer, timer_closed);
 }
 
+/* Every connection libcurl opens is close-on-exec (libcurl does not ask
+ * for it): an exec plugin or gdb spawned later must not hold the API
+ * server's or a registry's connection. */
+static int sockopt_cb(void *data, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)data;
+    (void)purpose;
+    (void)dap_fd_cloexec(fd);
+    return CURL_SOCKOPT_OK;
+}
+
 int net_curlm_add(net_curlm *m, CURL *easy, struct net_xfer *x)
 {
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
     if (curl_multi_add_handle(m->multi, easy) != CURLM_OK)
         return DAP_ENOMEM;
     return 0;

@@ -270,6 +270,8 @@ class DapClient:
         self._reported_v = self._reported_g = 0
         self._consumed = set()    # indexes of events returned by wait_event
         self._cond = threading.Condition()
+        self._reading = threading.Event()     # cleared: the reader stops reading
+        self._reading.set()
         self._reader = threading.Thread(target=self._read_loop, name="dap-reader-" + name,
                                         daemon=True)
         self._reader.start()
@@ -291,6 +293,7 @@ class DapClient:
         garbage = []
         try:
             while True:
+                self._reading.wait()
                 body = read_frame(self.t.rfile, garbage)
                 if garbage:
                     with self._cond:
@@ -332,6 +335,14 @@ class DapClient:
         """Raise if the peer sent anything invalid so far."""
         with self._cond:
             self._raise_violations_locked()
+
+    def pause_reading(self):
+        """Stop reading the peer's output (after the frame being read), as an editor
+        that is busy elsewhere: the peer's writes back up."""
+        self._reading.clear()
+
+    def resume_reading(self):
+        self._reading.set()
 
     # -- sending ------------------------------------------------------------
     def send_raw(self, data):

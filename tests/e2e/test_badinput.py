@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from dapclient import encode
+from dapclient import DapClient, encode
 from e2ecase import E2ECase, go_service_args
 from godbg import free_port, log_file, kdap_path
 
@@ -306,6 +306,157 @@ class TestBadInput(E2ECase):
             self.assertLess(time.monotonic() - t0, 5)
         self.assert_error(c.request_error("fooBar", {}, timeout=5), "not supported")
         self.finish(c)
+
+    # -- descriptors and the log file --------------------------------------------
+    PLUGIN = """#!/usr/bin/python3
+import json, os
+fds = []
+for n in os.listdir("/proc/self/fd"):
+    try:
+        fds.append([int(n), os.readlink("/proc/self/fd/" + n)])
+    except OSError:
+        pass            # listdir's own descriptor, closed by now
+with open(%r, "w") as f:
+    json.dump(fds, f)
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": "fd-test-token"}}))
+"""
+
+    def test_no_descriptor_inherited_and_a_private_log(self):
+        """An exec credential plugin kdap spawns sees nothing of kdap's beyond 0-2 (the log
+        file and libcurl's socketpair used to be inherited); the log is created 0600, an old
+        0644 one is made private, and a symbolic link is never followed."""
+        d = log_file("badinput-fds-%s" % self.tag())
+        subprocess.run(["rm", "-rf", d], check=True)
+        os.makedirs(d)
+        seen = os.path.join(d, "plugin-fds.json")
+        plugin = os.path.join(d, "plugin.py")
+        with open(plugin, "w") as f:
+            f.write(self.PLUGIN % seen)
+        os.chmod(plugin, 0o755)
+        kubeconfig = os.path.join(d, "kubeconfig")
+        with open(kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+                       "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u",
+                                                              "namespace": "n"}}],
+                       "clusters": [{"name": "k", "cluster": {
+                           "server": "https://127.0.0.1:%d" % free_port(),
+                           "insecure-skip-tls-verify": True}}],
+                       "users": [{"name": "u", "user": {"exec": {
+                           "apiVersion": "client.authentication.k8s.io/v1",
+                           "command": plugin, "interactiveMode": "Never"}}}]}, f)
+        logpath = os.path.join(d, "kdap.log")
+        c = self.start_kdap("--log", logpath, "--log-level", "debug", log=False)
+        c.initialize()
+        self.assertEqual(os.stat(logpath).st_mode & 0o777, 0o600, "log file mode")
+        r = c.request_error("attach", {"target": "deployment/x", "kubeconfig": kubeconfig},
+                            timeout=20)
+        self.assert_error(r)
+        self.assertTrue(os.path.exists(seen), "the exec plugin did not run: %s" % error_text(r))
+        with open(seen) as f:
+            fds = json.load(f)
+        extra = [fd for fd in fds if fd[0] > 2]
+        self.assertEqual(extra, [], "descriptors of kdap inherited by the exec plugin")
+        self.finish(c)
+        # an old world-readable log is made private
+        os.chmod(logpath, 0o644)
+        c = self.start_kdap("--log", logpath, log=False)
+        c.initialize()
+        self.assertEqual(os.stat(logpath).st_mode & 0o777, 0o600, "old log file mode")
+        self.finish(c)
+        # a symbolic link planted where the log goes is not followed
+        victim = os.path.join(d, "victim")
+        with open(victim, "w") as f:
+            f.write("untouched\n")
+        link = os.path.join(d, "link.log")
+        os.symlink(victim, link)
+        c = self.start_kdap("--log", link, "--log-level", "debug", log=False)
+        c.initialize()
+        self.finish(c)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "untouched\n", "the log followed a symbolic link")
+
+    # -- an editor that does not read ------------------------------------------
+    @staticmethod
+    def rss_mib(pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        return 0.0
+
+    @staticmethod
+    def cpu_ticks(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])     # utime + stime
+
+    # one synchronous burst: 60000 lines of 3 KB (180 MB), then the evaluate's answer
+    SPAM = ("(() => { const x = 'x'.repeat(3000);"
+            " for (let i = 0; i < 60000; i++) console.log('spam %d %s', i, x);"
+            " return 'spammed'; })()")
+
+    def test_output_bounded_while_the_editor_does_not_read(self):
+        """A debuggee printing fast while the editor does not read kdap's stdout: kdap's
+        memory stays bounded (output events over the high-water mark are dropped; it grew
+        by the whole 180 MB), then every response arrives, one notice says what was
+        dropped, and output flows again."""
+        from nodedbg import NodeService
+        svc = NodeService(self.group, "js", "inspect", "spam")
+        env = dict(os.environ)
+        # under ASan, freed memory sits in a quarantine (256 MiB by default) that would
+        # count as growth: keep it small
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"
+        c = self.start_kdap(env=env, log=False)
+        self.attach(c, {"runtime": "node", "connect": svc.connect, "name": "web"})
+        c.request("evaluate", {"expression": "1 + 1", "context": "repl"})
+        pid = c.proc.pid
+        base = peak = self.rss_mib(pid)
+        c.pause_reading()
+        seqs = [c.send("evaluate", {"expression": self.SPAM, "context": "repl"})]
+        # the editor is away for at least 5 s, and until kdap has taken in the whole burst
+        # (its CPU time stops growing)
+        t0 = time.monotonic()
+        ticks, still = self.cpu_ticks(pid), 0.0
+        while time.monotonic() - t0 < 90 and (time.monotonic() - t0 < 5 or still < 1.0):
+            peak = max(peak, self.rss_mib(pid))
+            if len(seqs) < 4 and time.monotonic() - t0 > len(seqs):
+                seqs.append(c.send("threads"))
+            time.sleep(0.1)
+            now = self.cpu_ticks(pid)
+            still = still + 0.1 if now == ticks else 0.0
+            ticks = now
+        c.resume_reading()
+        self.assertIn("spammed", c.expect_response(seqs[0], 60)["body"]["result"])
+        for seq in seqs[1:]:
+            c.expect_response(seq, 30)
+        notice = c.wait_event("output", 30, pred=lambda m: "were dropped" in m["body"]["output"])
+        self.assertEqual(notice["body"]["category"], "important")
+        c.request("evaluate", {"expression": "console.log('after the flood')", "context": "repl"})
+        c.wait_event("output", 10, pred=lambda m: "after the flood" in m["body"]["output"])
+        notices = [e for e in c.events("output") if "were dropped" in e["body"]["output"]]
+        self.assertEqual(len(notices), 1, "one notice of the dropped output")
+        print("kdap RSS %.1f -> %.1f MiB" % (base, peak))
+        self.assertLess(peak - base, 48, "kdap grew from %.0f to %.0f MiB while the editor did "
+                        "not read" % (base, peak))
+        self.disconnect_and_exit(c)
+
+    def test_undrained_stderr_never_blocks(self):
+        """Logging to a stderr nobody reads (an editor that ignores the adapter's stderr)
+        used to block kdap as soon as the pipe was full."""
+        c = DapClient.spawn([kdap_path(), "--log-level", "debug"], stderr=subprocess.PIPE,
+                            name="kdap")
+        self.clients.append(c)
+        self.addCleanup(self._close_client, c)
+        c.initialize()
+        t0 = time.monotonic()
+        for _ in range(20):
+            seqs = [c.send("threads") for _ in range(100)]
+            for seq in seqs:
+                self.assert_error(c.expect_response(seq, 5, success=False), "attach")
+        self.assertLess(time.monotonic() - t0, 30)
+        self.finish(c)
+        c.proc.stderr.close()
 
     # -- malformed requests ----------------------------------------------------
     def test_missing_seq_and_command(self):

@@ -325,8 +325,10 @@ class TestSingleService(E2ECase):
         self.disconnect_and_exit(c, [svc])
 
     def test_source_request(self):
+        # kdap reads files under a service's mapped roots (or ones a debugger named)
         svc = self.go_service()
-        c, _ = self.session(svc)
+        c = self.start_kdap()
+        self.attach(c, go_service_args(svc, localRoot=APP_DIR, remoteRoot=APP_DIR))
         body = c.request("source", {"source": {"path": APP_SRC}, "sourceReference": 0})
         self.assertIn("fmt.Fprintln(w, msg)", body["content"])
         self.disconnect_and_exit(c, [svc])

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int init;
-    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL};
+    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL, NULL};
     uv_loop_t loop;
     dap_session *s;
     size_t cut;

@@ -217,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int init;
-    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL};
+    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL, NULL};
     const char *in = (const char *)data;
     dap_frame frames;
     uv_loop_t loop;

@@ -89,7 +89,7 @@ static void test_table_sorted(void)
 
 static void test_dispatch(uv_loop_t *loop)
 {
-    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL};
+    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL, NULL};
     dap_session *s;
     json_t *all, *m, *caps;
     const char *k;
@@ -200,7 +200,7 @@ static void test_dispatch(uv_loop_t *loop)
 
 static void test_oversize_ends_session(uv_loop_t *loop)
 {
-    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL};
+    struct dap_session_callbacks cb = {write_fn, finished_fn, NULL, NULL};
     const char *big = "Content-Length: 17000000\r\n\r\n{";
     dap_session *s;
     json_t *all;

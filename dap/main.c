@@ -290,6 +290,9 @@ int main(int argc, char **argv)
     };
     int rc;
 
+    /* Whatever the editor (or shell) let kdap inherit is not passed on to
+     * the plugins and debuggers kdap starts. */
+    (void)dap_fds_cloexec(STDERR_FILENO + 1);
     /* kdap doctor / port-forward / exec / kube-request (kube/cli.c). */
     if (kube_cli_is_command(argc, argv))
         return kube_cli_main(argc, argv);
@@ -326,9 +329,6 @@ int main(int argc, char **argv)
                 level_s);
         return 2;
     }
-    /* Whatever the editor let kdap inherit is not passed on to the
-     * plugins and debuggers kdap starts. */
-    (void)dap_fds_cloexec(STDERR_FILENO + 1);
     rc = dap_log_open(log_path, level);
     if (rc < 0)
         fprintf(stderr, "kdap: cannot open log %s: %s; logging to stderr\n",

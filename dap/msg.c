@@ -95,10 +95,10 @@ json_t *dap_msg_event_new(const char *event, json_t *body_new)
 json_t *dap_msg_output_new(const char *category, const char *text)
 {
     char *fixed;
-    json_t *m = dap_msg_event_new(
-        "output", json_pack("{s:s, s:s}", "category", category, "output",
-                            text_of(text, &fixed)));
+    json_t *body = json_pack("{s:s, s:s}", "category", category, "output",
+                             text_of(text, &fixed));
 
     free(fixed);
-    return m;
+    /* Never an output event without its body. */
+    return body != NULL ? dap_msg_event_new("output", body) : NULL;
 }

@@ -223,8 +223,8 @@ void dap__send(dap_session *s, json_t *msg_new)
     /* One serialisation into a buffer reused for every message: this is
      * the hot path of every response and event. */
     rc = dap_frame_encode(&s->out, msg_new, &frame, &len);
-    if (rc < 0 && strcmp(json_string_value(json_object_get(msg_new, "type")),
-                         "response") == 0) {
+    if (rc < 0 && json_object_get(msg_new, "request_seq") != NULL) {
+        /* A response (only they have request_seq): it must be answered. */
         json_t *alt = unsendable_response(msg_new, rc);
         DAP_LOGE("cannot serialise the response to %s (%s); answering with "
                  "an error",
@@ -258,6 +258,16 @@ void dap__send(dap_session *s, json_t *msg_new)
 
 void dap__event(dap_session *s, const char *event, json_t *body_new)
 {
+    /* Every event but these two has a required body: a body that could not
+     * be built (text jansson refused) must not become an event the schema
+     * rejects. */
+    if (body_new == NULL && strcmp(event, "initialized") != 0 &&
+        strcmp(event, "terminated") != 0) {
+        DAP_LOGE("event %s without its body (it could not be built); "
+                 "dropped",
+                 event);
+        return;
+    }
     dap__send(s, dap_msg_event_new(event, body_new));
 }
 

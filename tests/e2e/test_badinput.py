@@ -4,6 +4,7 @@ never hang, and write nothing but DAP frames on stdout."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -308,32 +309,46 @@ class TestBadInput(E2ECase):
         self.finish(c)
 
     # -- descriptors and the log file --------------------------------------------
-    PLUGIN = """#!/usr/bin/python3
-import json, os
-fds = []
-for n in os.listdir("/proc/self/fd"):
-    try:
-        fds.append([int(n), os.readlink("/proc/self/fd/" + n)])
-    except OSError:
-        pass            # listdir's own descriptor, closed by now
-with open(%r, "w") as f:
-    json.dump(fds, f)
-print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                  "status": {"token": "fd-test-token"}}))
-"""
+    @staticmethod
+    def fd_lister(path, seen, then):
+        """A python3 program at `path` that writes its descriptors ([fd, target], listdir's
+        own left out) to `seen` as JSON, then runs the statements `then`."""
+        with open(path, "w") as f:
+            f.write("#!/usr/bin/python3\n"
+                    "import json, os, sys\n"
+                    "fds = []\n"
+                    "for n in os.listdir('/proc/self/fd'):\n"
+                    "    try:\n"
+                    "        fds.append([int(n), os.readlink('/proc/self/fd/' + n)])\n"
+                    "    except OSError:\n"
+                    "        pass\n"
+                    "with open(%r, 'w') as f:\n"
+                    "    json.dump(fds, f)\n" % seen + then)
+        os.chmod(path, 0o755)
+
+    def assert_no_fds(self, seen, who):
+        self.assertTrue(os.path.exists(seen), "%s did not run" % who)
+        with open(seen) as f:
+            fds = json.load(f)
+        self.assertEqual([fd for fd in fds if fd[0] > 2], [],
+                         "descriptors of kdap inherited by %s" % who)
+
+    def fresh_dir(self, what):
+        d = log_file("badinput-%s-%s" % (what, self.tag()))
+        subprocess.run(["rm", "-rf", d], check=True)
+        os.makedirs(d)
+        return d
 
     def test_no_descriptor_inherited_and_a_private_log(self):
         """An exec credential plugin kdap spawns sees nothing of kdap's beyond 0-2 (the log
         file and libcurl's socketpair used to be inherited); the log is created 0600, an old
         0644 one is made private, and a symbolic link is never followed."""
-        d = log_file("badinput-fds-%s" % self.tag())
-        subprocess.run(["rm", "-rf", d], check=True)
-        os.makedirs(d)
+        d = self.fresh_dir("fds")
         seen = os.path.join(d, "plugin-fds.json")
         plugin = os.path.join(d, "plugin.py")
-        with open(plugin, "w") as f:
-            f.write(self.PLUGIN % seen)
-        os.chmod(plugin, 0o755)
+        self.fd_lister(plugin, seen, "print(json.dumps({'apiVersion': "
+                       "'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', "
+                       "'status': {'token': 'fd-test-token'}}))\n")
         kubeconfig = os.path.join(d, "kubeconfig")
         with open(kubeconfig, "w") as f:
             json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -352,11 +367,7 @@ print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Exec
         r = c.request_error("attach", {"target": "deployment/x", "kubeconfig": kubeconfig},
                             timeout=20)
         self.assert_error(r)
-        self.assertTrue(os.path.exists(seen), "the exec plugin did not run: %s" % error_text(r))
-        with open(seen) as f:
-            fds = json.load(f)
-        extra = [fd for fd in fds if fd[0] > 2]
-        self.assertEqual(extra, [], "descriptors of kdap inherited by the exec plugin")
+        self.assert_no_fds(seen, "the exec plugin (%s)" % error_text(r))
         self.finish(c)
         # an old world-readable log is made private
         os.chmod(logpath, 0o644)
@@ -375,6 +386,22 @@ print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Exec
         self.finish(c)
         with open(victim) as f:
             self.assertEqual(f.read(), "untouched\n", "the log followed a symbolic link")
+
+    @unittest.skipUnless(shutil.which("gdb") and shutil.which("gdbserver") and shutil.which("gcc"),
+                         "needs gdb, gdbserver and gcc")
+    def test_gdb_inherits_no_descriptor(self):
+        """gdb, which kdap starts for a C service, gets its three pipes and nothing else."""
+        from cdbg import GdbTarget, build_c
+        d = self.fresh_dir("gdbfds")
+        seen = os.path.join(d, "gdb-fds.json")
+        wrapper = os.path.join(d, "gdb-wrapper.py")
+        self.fd_lister(wrapper, seen, "os.execvp('gdb', ['gdb'] + sys.argv[1:])\n")
+        t = GdbTarget(self.group, build_c())
+        c = self.start_kdap("--log", os.path.join(d, "kdap.log"), log=False)
+        self.attach(c, t.service_args(gdbPath=wrapper), check_caps=False)
+        self.assert_no_fds(seen, "gdb")
+        self.assertTrue(c.request("threads")["threads"])
+        self.disconnect_and_exit(c)
 
     # -- an editor that does not read ------------------------------------------
     @staticmethod

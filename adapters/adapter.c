@@ -1,9 +1,16 @@
 /* adapter.c - backend registry and the calls every backend shares. */
+#define _GNU_SOURCE /* struct ucred */
 #include "adapter_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../dap/log.h"
 
 static const char *const go_filters[] = {NULL};
 static const char *const gdb_filters[] = {NULL};
@@ -235,4 +242,151 @@ int adapter__request_timeout(json_t *cfg, unsigned def_ms, unsigned *ms,
     if (*ms == 0)
         *ms = 1;
     return 0;
+}
+
+void adapter_set_tunnel(adapter *a, const struct adapter_tunnel *t)
+{
+    a->tunnel = *t;
+}
+
+int adapter__dial(adapter *a, int *fd, struct dap_error *err)
+{
+    int sv[2];
+    int rc;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return dap_error_set(err, DAP_ECONNECT, "socketpair: %s",
+                             strerror(errno));
+    rc = a->tunnel.serve_fn(a->tunnel.data, sv[1], err);
+    if (rc < 0) {
+        close(sv[0]);
+        return rc;
+    }
+    *fd = sv[0];
+    return 0;
+}
+
+/* ---- a private socket for gdb ----------------------------------------- */
+
+struct adapter_privsock {
+    adapter *a;
+    uv_pipe_t listener;
+    int pid;
+    int listening; /* the listener is open */
+    int handles;   /* listener + accepted connections still closing */
+    int freeing;
+    char dir[64];
+    char path[96];
+};
+
+static void privsock_maybe_release(adapter_privsock *ps)
+{
+    if (ps->freeing && ps->handles == 0)
+        free(ps);
+}
+
+static void privsock_closed(uv_handle_t *h)
+{
+    adapter_privsock *ps = h->data;
+
+    if (h != (uv_handle_t *)&ps->listener)
+        free(h);
+    ps->handles--;
+    privsock_maybe_release(ps);
+}
+
+/* No one else may connect from now on: the socket and its directory go. */
+static void privsock_stop(adapter_privsock *ps)
+{
+    if (!ps->listening)
+        return;
+    ps->listening = 0;
+    uv_close((uv_handle_t *)&ps->listener, privsock_closed);
+    unlink(ps->path);
+    rmdir(ps->dir);
+}
+
+static void privsock_conn(uv_stream_t *server, int status)
+{
+    adapter_privsock *ps = server->data;
+    struct ucred cred = {0};
+    socklen_t len = sizeof(cred);
+    struct dap_error err;
+    uv_pipe_t *p;
+    uv_os_fd_t fd;
+    int mine;
+
+    if (status < 0 || !ps->listening || (p = malloc(sizeof(*p))) == NULL)
+        return;
+    uv_pipe_init(ps->a->loop, p, 0);
+    p->data = ps;
+    ps->handles++;
+    if (uv_accept(server, (uv_stream_t *)p) < 0 ||
+        uv_fileno((uv_handle_t *)p, &fd) < 0) {
+        uv_close((uv_handle_t *)p, privsock_closed);
+        return;
+    }
+    /* The kernel's word on who connected: nobody can fake it. */
+    mine = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+           cred.pid == ps->pid;
+    if (!mine) {
+        DAP_LOGW("service %s: refused a connection to the debugger's "
+                 "socket from process %d (only gdb, process %d, may "
+                 "connect)",
+                 ps->a->name, (int)cred.pid, ps->pid);
+        uv_close((uv_handle_t *)p, privsock_closed);
+        return;
+    }
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    uv_close((uv_handle_t *)p, privsock_closed);
+    privsock_stop(ps);
+    if (fd < 0 || ps->a->tunnel.serve_fn(ps->a->tunnel.data, fd, &err) < 0)
+        DAP_LOGW("service %s: cannot tunnel gdb's connection: %s",
+                 ps->a->name, fd < 0 ? strerror(errno) : err.msg);
+}
+
+int adapter__privsock_new(adapter *a, int pid, adapter_privsock **out,
+                          const char **path, struct dap_error *err)
+{
+    adapter_privsock *ps = calloc(1, sizeof(*ps));
+    int rc;
+
+    if (ps == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    ps->a = a;
+    ps->pid = pid;
+    snprintf(ps->dir, sizeof(ps->dir), "/tmp/kdap-XXXXXX");
+    if (mkdtemp(ps->dir) == NULL) {
+        rc = dap_error_set(err, DAP_ECONNECT,
+                           "cannot create a private directory in /tmp: %s",
+                           strerror(errno));
+        free(ps);
+        return rc;
+    }
+    snprintf(ps->path, sizeof(ps->path), "%s/debugger", ps->dir);
+    uv_pipe_init(a->loop, &ps->listener, 0);
+    ps->listener.data = ps;
+    ps->handles = 1;
+    ps->listening = 1;
+    rc = uv_pipe_bind(&ps->listener, ps->path);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ps->listener, 4, privsock_conn);
+    if (rc < 0) {
+        dap_error_set(err, DAP_ECONNECT, "cannot listen on %s: %s", ps->path,
+                      uv_strerror(rc));
+        adapter__privsock_free(ps);
+        return DAP_ECONNECT;
+    }
+    *out = ps;
+    *path = ps->path;
+    return 0;
+}
+
+void adapter__privsock_free(adapter_privsock *ps)
+{
+    if (ps == NULL)
+        return;
+    privsock_stop(ps);
+    ps->freeing = 1;
+    privsock_maybe_release(ps);
 }

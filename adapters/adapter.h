@@ -79,6 +79,22 @@ const char *adapter_kind_names(void);
 int adapter_new(uv_loop_t *loop, const char *runtime, const char *name,
                 json_t *cfg, const struct adapter_callbacks *cb, adapter **out,
                 struct dap_error *err) DAP_WUR;
+/* How a backend reaches a debugger kdap tunnels to (a pod's): instead of
+ * connecting to "connect" (which then only says where the debugger listens
+ * at the far end), the backend hands each connected socket it wants to
+ * serve_fn, which tunnels it to the debugger and takes it over.  Backends
+ * make a socketpair and keep the other end; gdb, a separate process that
+ * must connect by itself, gets a unix socket in a private directory that
+ * accepts gdb's connection alone.  So no socket exists that another process
+ * could open to reach the debugger with the developer's credentials. */
+struct adapter_tunnel {
+    int (*serve_fn)(void *data, int fd, struct dap_error *err);
+    void *data;
+};
+
+/* Use `t` (copied) instead of connecting to "connect"; before
+ * adapter_start. */
+void adapter_set_tunnel(adapter *a, const struct adapter_tunnel *t);
 /* Connect and attach; completes through ready_fn. */
 int adapter_start(adapter *a) DAP_WUR;
 /* Send one DAP request (`args` borrowed, may be NULL).  The callback runs

@@ -24,6 +24,7 @@ struct adapter {
     json_t *caps; /* capabilities reported by the debugger, or NULL */
     char *inferred_root; /* remoteRoot found from the binary, or NULL */
     void *impl;   /* the backend's own state */
+    struct adapter_tunnel tunnel; /* serve_fn NULL: connect by address */
 };
 
 extern const struct adapter_ops adapter__delve_ops;
@@ -34,6 +35,22 @@ extern const struct adapter_ops adapter__node_ops;
 void adapter__event(adapter *a, const char *event, json_t *body);
 void adapter__ready(adapter *a, int status, const struct dap_error *err);
 void adapter__closed(adapter *a, int status, const struct dap_error *err);
+
+/* With a tunnel: a new connection to the debugger, as the local end of a
+ * socketpair (close-on-exec) whose other end the tunnel serves.  Returns 0
+ * with *fd, or an error with detail. */
+int adapter__dial(adapter *a, int *fd, struct dap_error *err) DAP_WUR;
+
+/* For a debugger client that is a separate process and must connect by
+ * itself (gdb's `target remote PATH`): a unix socket in a new 0700
+ * directory that accepts exactly one connection, from process `pid`, and
+ * hands it to the tunnel; whatever else connects is closed unread.  After
+ * that connection (or at _free) the socket and its directory are removed.
+ * *path (borrowed, valid until _free) is what to connect to. */
+typedef struct adapter_privsock adapter_privsock;
+int adapter__privsock_new(adapter *a, int pid, adapter_privsock **out,
+                          const char **path, struct dap_error *err) DAP_WUR;
+void adapter__privsock_free(adapter_privsock *ps);
 
 /* Split "HOST:PORT" or "[V6]:PORT".  Returns 0 or DAP_ECONFIG. */
 int adapter__parse_hostport(const char *s, char *host, size_t hostlen,

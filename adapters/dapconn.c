@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../dap/frame.h"
 #include "../dap/log.h"
@@ -37,7 +38,10 @@ struct adapter_dapconn {
     int port;
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;   /* connected to hostport */
+        uv_pipe_t pipe; /* a socket handed over (a tunnel's) */
+    } h;
     uv_timer_t timer; /* connect deadline and request deadlines */
     uv_timer_t defer; /* close requested by the owner, run from the loop */
     uint64_t connect_deadline;
@@ -102,8 +106,8 @@ static void shut(adapter_dapconn *c, int status, const struct dap_error *err)
         return;
     c->state = C_CLOSED;
     if (was == C_CONNECTING || was == C_OPEN) {
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        if (!uv_is_closing((uv_handle_t *)&c->h))
+            uv_close((uv_handle_t *)&c->h, on_handle_closed);
     } else {
         /* The tcp handle was never initialised: count it as closed. */
         c->handles--;
@@ -277,8 +281,9 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     c->state = C_OPEN;
-    uv_tcp_nodelay(&c->tcp, 1);
-    status = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (c->h.tcp.type == UV_TCP)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    status = uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
     if (status < 0) {
         dap_error_set(&err, DAP_ECONNECT, "cannot read from %s: %s", c->what,
                       uv_strerror(status));
@@ -308,12 +313,12 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         shut(c, DAP_ECONNECT, &err);
         return;
     }
-    rc = uv_tcp_init(c->loop, &c->tcp);
+    rc = uv_tcp_init(c->loop, &c->h.tcp);
     if (rc == 0) {
-        c->tcp.data = c;
+        c->h.tcp.data = c;
         c->state = C_CONNECTING;
         c->creq.data = c;
-        rc = uv_tcp_connect(&c->creq, &c->tcp, res->ai_addr, connect_cb);
+        rc = uv_tcp_connect(&c->creq, &c->h.tcp, res->ai_addr, connect_cb);
     }
     uv_freeaddrinfo(res);
     if (rc < 0) {
@@ -323,7 +328,15 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
 }
 
-int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
+/* A socket handed over is connected already: report so from the loop. */
+static void adopted_cb(uv_timer_t *t)
+{
+    adapter_dapconn *c = t->data;
+
+    connect_cb(&c->creq, 0);
+}
+
+int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
                         const char *what, unsigned connect_timeout_ms,
                         const struct adapter_dapconn_callbacks *cb,
                         adapter_dapconn **out, struct dap_error *err)
@@ -339,6 +352,8 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
     rc = adapter__parse_hostport(hostport, c->host, sizeof(c->host), &c->port,
                                  err);
     if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
         free(c);
         return rc;
     }
@@ -358,6 +373,23 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
     c->connect_deadline = uv_now(loop) + connect_timeout_ms;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
 
+    if (fd >= 0) {
+        uv_pipe_init(loop, &c->h.pipe, 0);
+        c->h.pipe.data = c;
+        c->creq.data = c;
+        c->state = C_CONNECTING;
+        rc = uv_pipe_open(&c->h.pipe, fd);
+        if (rc < 0) {
+            close(fd);
+            dap_error_set(err, DAP_ECONNECT, "cannot use the tunnel to %s: %s",
+                          what, uv_strerror(rc));
+            adapter_dapconn_free(c);
+            return DAP_ECONNECT;
+        }
+        uv_timer_start(&c->defer, adopted_cb, 0, 0);
+        *out = c;
+        return 0;
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -417,9 +449,9 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
         return DAP_ENOMEM;
     /* Write at once when nothing is queued (the usual case); queue a copy
      * of what the socket did not take. */
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0) {
         b = uv_buf_init((char *)frame, (unsigned)len);
-        rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        rc = uv_try_write((uv_stream_t *)&c->h, &b, 1);
         if (rc > 0) {
             frame += rc;
             len -= (size_t)rc;
@@ -437,7 +469,7 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
         }
         memcpy(w->data, frame, len);
         b = uv_buf_init(w->data, (unsigned)len);
-        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+        rc = uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, write_cb);
         if (rc < 0) {
             free(w->data);
             free(w);

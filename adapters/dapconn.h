@@ -1,9 +1,11 @@
-/* dapconn.h - a DAP client connection to a debugger that speaks DAP over TCP.
+/* dapconn.h - a DAP client connection to a debugger that speaks DAP over TCP
+ * (or over a kdap tunnel's socket).
  *
  * Generic part of every DAP-speaking backend: resolve and connect (bounded by
- * a timeout), Content-Length framing in both directions, our own request seq
- * numbers, and the table of pending requests matched by request_seq (the
- * debugger's own `seq` is ignored, since delve sends 0 everywhere).  A
+ * a timeout) or use a tunnel's socket, Content-Length framing in both
+ * directions, our own request seq numbers, and the table of pending
+ * requests matched by request_seq (the debugger's own `seq` is ignored,
+ * since delve sends 0 everywhere).  A
  * request gets exactly one callback: its response, a timeout, or the close.
  */
 #ifndef KDAP_DAPCONN_H
@@ -26,9 +28,11 @@ struct adapter_dapconn_callbacks {
     void *data;
 };
 
-/* Start connecting to HOST:PORT.  `what` names the peer in messages
- * ("delve").  Returns 0 (completion through connected_fn) or an error. */
-int adapter_dapconn_new(uv_loop_t *loop, const char *hostport,
+/* Start connecting to HOST:PORT, or with `fd` >= 0 use that connected
+ * socket (taken over, also on failure; HOST:PORT then only names the peer
+ * in messages).  `what` names the peer in messages ("delve").  Returns 0
+ * (completion through connected_fn) or an error. */
+int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
                         const char *what, unsigned connect_timeout_ms,
                         const struct adapter_dapconn_callbacks *cb,
                         adapter_dapconn **out, struct dap_error *err) DAP_WUR;

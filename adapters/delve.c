@@ -465,11 +465,15 @@ static int delve_start(adapter *a)
         .data = d,
     };
     struct dap_error err;
-    int rc;
+    int fd = -1;
+    int rc = 0;
 
     d->state = D_CONNECTING;
-    rc = adapter_dapconn_new(a->loop, d->connect, "delve", CONNECT_TIMEOUT_MS,
-                             &cb, &d->conn, &err);
+    if (a->tunnel.serve_fn != NULL)
+        rc = adapter__dial(a, &fd, &err);
+    if (rc == 0)
+        rc = adapter_dapconn_new(a->loop, d->connect, fd, "delve",
+                                 CONNECT_TIMEOUT_MS, &cb, &d->conn, &err);
     if (rc < 0)
         DAP_LOGE("service %s: %s", a->name, err.msg);
     return rc;

@@ -139,7 +139,8 @@ struct gdb {
     char *gdb_path;
     char *program;
     char *connect;
-    char *target;        /* "host:port" as gdb wants it */
+    char *target;        /* "host:port" (or a socket path) as gdb wants it */
+    adapter_privsock *privsock; /* with a tunnel: gdb's socket */
     char *sysroot;
     char *solib_path;
     json_t *source_map;  /* {remote: local} */
@@ -1714,8 +1715,21 @@ static void start_loaded(struct greq *r, struct adapter_mi_record *rec,
         start_fail(g, DAP_ECONFIG, msg);
         return;
     }
+    /* Through kdap's tunnel: a socket only this gdb may connect to. */
+    if (g->a->tunnel.serve_fn != NULL && g->privsock == NULL) {
+        const char *path;
+        struct dap_error e;
+        if (adapter__privsock_new(g->a, g->proc.pid, &g->privsock, &path,
+                                  &e) < 0) {
+            start_fail(g, e.code, e.msg);
+            return;
+        }
+        free(g->target);
+        g->target = strdup(path);
+    }
     /* gdb takes the address as is (no C-string unquoting): gdb_new
-     * checked that it is host:port made of safe characters. */
+     * checked that it is host:port made of safe characters (the private
+     * socket's path is too). */
     MI(r, start_connected, 0, "-target-select %s %s",
        g->extended ? "extended-remote" : "remote", g->target);
 }
@@ -3446,6 +3460,7 @@ static void gdb_free(adapter *a)
     free(g->program);
     free(g->connect);
     free(g->target);
+    adapter__privsock_free(g->privsock);
     free(g->sysroot);
     free(g->solib_path);
     /* The handles live inside g: libuv owns them until their close

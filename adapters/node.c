@@ -32,6 +32,7 @@
 
 #include "../dap/log.h"
 #include "../kube/ws.h"
+#include "../kube/wsc.h"
 #include "adapter_int.h"
 #include "cdp.h"
 #include "srcmap.h"
@@ -133,7 +134,7 @@ struct node {
     char *host_header; /* Host: for the inspector, IP literal */
     char *title;
     kube_ws_get *get;
-    kube_ws *ws;
+    kube_wsc *ws;
     int64_t next_id;
     struct call *calls;
     json_t *overrides; /* sourceMapPathOverrides */
@@ -171,6 +172,7 @@ struct node {
     int close_status;
     int enabled_ok;
     int exiting; /* the debuggee is exiting */
+    int close_inspector; /* "closeInspector": end the inspector on detach */
 };
 
 static void report_closed(struct node *n, int status, const char *why);
@@ -273,7 +275,7 @@ static int cdp(struct node *n, const char *method, json_t *params_new,
         return DAP_ENOMEM;
     if (dap_log_enabled(DAP_LOG_DEBUG))
         DAP_LOGD("-> node %.1500s", text);
-    rc = kube_ws_send(n->ws, text, strlen(text), 0);
+    rc = kube_wsc_send(n->ws, text, strlen(text), 0);
     free(text);
     if (rc < 0)
         return rc;
@@ -2107,24 +2109,25 @@ static void on_event(struct node *n, const char *method, json_t *p)
         DAP_LOGI("node: execution context destroyed: the process exits");
         n->exiting = 1;
         if (n->ws != NULL)
-            kube_ws_close(n->ws);
+            kube_wsc_close(n->ws);
     } else if (strcmp(method, "Inspector.detached") == 0) {
         DAP_LOGW("node: inspector detached: %s",
                  json_string_value(json_object_get(p, "reason")));
     }
 }
 
-static void on_ws_message(void *data, kube_ws *ws, const char *buf, size_t len,
-                          int binary)
+static void on_ws_message(void *data, kube_wsc *ws, const uint8_t *msg,
+                          size_t len, int binary)
 {
     struct node *n = data;
+    const char *buf = (const char *)msg;
     struct adapter_cdp_msg m;
     json_t *root;
 
     (void)ws;
     (void)binary;
     if (dap_log_enabled(DAP_LOG_DEBUG))
-        DAP_LOGD("<- node %.1500s", buf);
+        DAP_LOGD("<- node %.*s", (int)(len > 1500 ? 1500 : len), buf);
     if (adapter_cdp_parse(buf, len, &root, &m) < 0 &&
         m.kind != ADAPTER_CDP_RESPONSE) {
         DAP_LOGW("node: ignoring a message that is not CDP");
@@ -2162,7 +2165,7 @@ static void start_failed(struct node *n, int code, const char *fmt, ...)
     n->state = N_CLOSED;
     n->closed_reported = 1;
     if (n->ws != NULL)
-        kube_ws_close(n->ws);
+        kube_wsc_close(n->ws);
     adapter__ready(n->a, code, &e);
 }
 
@@ -2190,11 +2193,12 @@ static void on_debugger_enabled(struct node *n, void *data, json_t *result,
     maybe_ready(n);
 }
 
-static void on_ws_open(void *data, kube_ws *ws)
+static void on_ws_open(void *data, kube_wsc *ws, const char *subprotocol)
 {
     struct node *n = data;
 
     (void)ws;
+    (void)subprotocol;
     n->state = N_ENABLING;
     /* Pipelined: the inspector answers in order. */
     (void)cdp(n, "Runtime.enable", NULL, NULL, NULL);
@@ -2219,7 +2223,8 @@ static void report_closed(struct node *n, int status, const char *why)
     adapter__closed(n->a, status, &e);
 }
 
-static void on_ws_closed(void *data, kube_ws *ws, int status,
+static void on_ws_closed(void *data, kube_wsc *ws, int status,
+                         int http_status, const char *body,
                          const struct dap_error *err)
 {
     struct node *n = data;
@@ -2227,6 +2232,8 @@ static void on_ws_closed(void *data, kube_ws *ws, int status,
     char why[300];
 
     (void)ws;
+    (void)http_status; /* err says it */
+    (void)body;
     snprintf(why, sizeof(why), "%s", err ? err->msg : "closed");
     n->state = N_CLOSED;
     fail_calls(n, "the inspector connection closed");
@@ -2275,8 +2282,9 @@ static void on_list(void *data, int status, int http_status, const char *body,
                     size_t len, const struct dap_error *err)
 {
     struct node *n = data;
-    struct kube_ws_options o;
-    struct kube_ws_callbacks cb = {on_ws_open, on_ws_message, on_ws_closed, n};
+    struct kube_wsc_options o;
+    struct kube_wsc_callbacks cb = {on_ws_open, on_ws_message, NULL,
+                                    on_ws_closed, n};
     struct dap_error e;
     json_t *list;
     json_t *t;
@@ -2332,9 +2340,17 @@ static void on_list(void *data, int status, int http_status, const char *body,
     o.port = n->port;
     o.path = path;
     o.host_header = n->host_header;
-    o.connect_timeout_ms = WS_TIMEOUT_MS;
+    o.timeout_ms = WS_TIMEOUT_MS;
+    o.max_message = 64u << 20; /* a big source, a big object */
     n->state = N_CONNECTING;
-    if (kube_ws_new(n->a->loop, &o, &cb, &n->ws, &e) < 0)
+    if (n->a->tunnel.serve_fn != NULL) {
+        o.use_fd = 1;
+        if (adapter__dial(n->a, &o.fd, &e) < 0) {
+            start_failed(n, e.code, "service \"%s\": %s", n->a->name, e.msg);
+            return;
+        }
+    }
+    if (kube_wsc_new(n->a->loop, &o, &cb, &n->ws, &e) < 0)
         start_failed(n, e.code, "service \"%s\": %s", n->a->name, e.msg);
 }
 
@@ -2342,13 +2358,34 @@ static int node_start(adapter *a)
 {
     struct node *n = a->impl;
     char path[] = "/json/list";
+    struct dap_error e;
+    int fd = -1;
 
     n->state = N_LISTING;
-    return kube_ws_get_start(a->loop, n->host, n->port, path, n->host_header,
-                             GET_TIMEOUT_MS, on_list, n, &n->get);
+    if (a->tunnel.serve_fn != NULL && adapter__dial(a, &fd, &e) < 0) {
+        DAP_LOGE("service %s: %s", a->name, e.msg);
+        return e.code;
+    }
+    return kube_ws_get_start(a->loop, n->host, n->port, fd, path,
+                             n->host_header, GET_TIMEOUT_MS, on_list, n,
+                             &n->get);
 }
 
 /* ---- stop --------------------------------------------------------------- */
+
+static void on_inspector_end(struct node *n, void *data, json_t *result,
+                             const char *error)
+{
+    (void)data;
+    (void)result;
+    /* Normally no answer: the inspector closes the connection first. */
+    if (n->state == N_CLOSED)
+        return;
+    DAP_LOGW("node: the inspector stayed open after process._debugEnd(): %s",
+             error != NULL ? error : "it answered");
+    if (n->ws != NULL)
+        kube_wsc_close(n->ws);
+}
 
 static void on_detached(struct node *n, void *data, json_t *result,
                         const char *error)
@@ -2356,8 +2393,16 @@ static void on_detached(struct node *n, void *data, json_t *result,
     (void)data;
     (void)result;
     (void)error;
+    /* The last CDP act: kdap opened the inspector, kdap closes it, so the
+     * process does not keep an unauthenticated debugger port for the rest
+     * of its life.  The inspector drops the connection (no answer). */
+    if (n->close_inspector && n->stop_mode == ADAPTER_DETACH && !n->exiting &&
+        cdp(n, "Runtime.evaluate",
+            json_pack("{s:s}", "expression", "process._debugEnd()"),
+            on_inspector_end, NULL) == 0)
+        return;
     if (n->ws != NULL)
-        kube_ws_close(n->ws);
+        kube_wsc_close(n->ws);
 }
 
 static void deadline_cb(uv_timer_t *t)
@@ -2370,7 +2415,7 @@ static void deadline_cb(uv_timer_t *t)
                   "node did not finish detaching in time");
     n->close_status = DAP_ETIMEDOUT;
     if (n->ws != NULL)
-        kube_ws_free(n->ws); /* not inside a ws callback: a timer */
+        kube_wsc_free(n->ws); /* not inside a ws callback: a timer */
     n->ws = NULL;
     n->state = N_CLOSED;
     fail_calls(n, "detaching timed out");
@@ -2393,7 +2438,7 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
         n->close_status = 0;
         snprintf(n->close_err.msg, sizeof(n->close_err.msg), "stopped");
         if (n->ws != NULL) {
-            kube_ws_close(n->ws);
+            kube_wsc_close(n->ws);
         } else {
             n->report_closed_later = 1;
             uv_timer_start(&n->defer, defer_cb, 0, 0);
@@ -2420,7 +2465,7 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
               json_pack("{s:s}", "objectGroup", OBJECT_GROUP), NULL, NULL);
     (void)cdp(n, "Debugger.disable", NULL, NULL, NULL);
     if (cdp(n, "Runtime.disable", NULL, on_detached, NULL) < 0 && n->ws != NULL)
-        kube_ws_close(n->ws);
+        kube_wsc_close(n->ws);
 }
 
 /* ---- new / free --------------------------------------------------------- */
@@ -2431,6 +2476,7 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     const char *hh = json_string_value(json_object_get(cfg, "hostHeader"));
     json_t *ov = json_object_get(cfg, "sourceMapPathOverrides");
     json_t *sm = json_object_get(cfg, "sourceMaps");
+    json_t *ci = json_object_get(cfg, "closeInspector");
     struct node *n;
     char buf[300];
     unsigned timeout_ms;
@@ -2452,6 +2498,9 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     rc = adapter__request_timeout(cfg, REQUEST_TIMEOUT_MS, &timeout_ms, err);
     if (rc < 0)
         return rc;
+    if (ci != NULL && !json_is_boolean(ci))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"closeInspector\" must be true or false");
     n = calloc(1, sizeof(*n));
     if (n == NULL)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
@@ -2468,6 +2517,7 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     n->host_header = strdup(hh != NULL ? hh : buf);
     n->overrides = ov != NULL ? json_incref(ov) : NULL;
     n->source_maps = sm == NULL || json_is_true(sm);
+    n->close_inspector = json_is_true(ci);
     n->script_index = json_object();
     n->a = a;
     n->ref_base = 0;
@@ -2498,7 +2548,7 @@ static void node_free(adapter *a)
     if (n == NULL)
         return;
     kube_ws_get_cancel(n->get);
-    kube_ws_free(n->ws);
+    kube_wsc_free(n->ws);
     n->ws = NULL;
     /* No callback may run after free: drop pending calls and queued
      * answers without delivering them (the session answered its requests
@@ -2563,5 +2613,5 @@ void adapter__node_feed(adapter *a, const char *buf, size_t len)
 
     if (n->state == N_NEW)
         n->state = N_READY;
-    on_ws_message(n, NULL, buf, len, 0);
+    on_ws_message(n, NULL, (const uint8_t *)buf, len, 0);
 }

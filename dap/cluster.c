@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../kube/client.h"
@@ -68,6 +69,7 @@ struct dap_cluster_svc {
     char want_pod[254];        /* the "pod" key, or "" */
     char want_container[254];  /* the "container" key, or "" */
     char process[256];         /* the "process" key, or "" */
+    char nonce[17];            /* starts the debug container's markers */
     int port;                  /* the debugger's port inside the pod */
     enum cl_step step;
     kube_request *req;
@@ -273,10 +275,18 @@ static void tunnel_error(void *data, const struct dap_error *err)
                     c->svc->name, err->msg);
 }
 
+static int tunnel_serve(void *data, int fd, struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    return kube_portfwd_serve(c->pf, fd, err);
+}
+
 static void open_tunnel(struct dap_cluster_svc *c)
 {
     struct kube_portfwd_opts o = {0};
     struct kube_portfwd_callbacks cb = {tunnel_error, c};
+    struct adapter_tunnel t = {tunnel_serve, c};
     struct dap_error err;
     char connect[64];
     char where[1100];
@@ -284,28 +294,46 @@ static void open_tunnel(struct dap_cluster_svc *c)
     c->step = CL_TUNNEL;
     stop_streams(c);
     /* node: the inspector's port as the debug container read it from the
-     * process's --inspect* options (9229 when they say none). */
-    if (strcmp(c->runtime, "node") == 0 && c->dbg_text.data != NULL) {
-        const char *said = strstr(c->dbg_text.data, "kdap: inspector on port ");
+     * process's --inspect* options (9229 when they say none), whether it
+     * was open already, and its host. */
+    if (strcmp(c->runtime, "node") == 0) {
+        char said[300], state[16], host[256];
         int port = 0;
-        if (said != NULL &&
-            sscanf(said, "kdap: inspector on port %d", &port) == 1 &&
-            port > 0 && port < 65536)
+        if (kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+                              "inspector", said, sizeof(said)) &&
+            sscanf(said, "%15s %d %255s", state, &port, host) == 3 &&
+            port > 0 && port < 65536) {
             c->port = port;
+            /* kdap opened it: kdap closes it when it detaches */
+            if (strcmp(state, "opened") == 0 &&
+                json_object_get(c->cfg, "closeInspector") == NULL)
+                json_object_set_new(c->cfg, "closeInspector", json_true());
+            if (strncmp(host, "127.", 4) != 0 &&
+                strcmp(host, "localhost") != 0 && strcmp(host, "::1") != 0 &&
+                strcmp(host, "[::1]") != 0)
+                dap__output(c->s, "important",
+                            "kdap: service \"%s\": the process's inspector "
+                            "listens on %s port %d, not only on loopback: "
+                            "whatever reaches the pod's network can debug "
+                            "it. kdap uses it as it is; start node with "
+                            "--inspect=127.0.0.1:%d to close that",
+                            c->svc->name, host, port, port);
+        }
     }
     o.ns = c->ns;
     o.pod = c->pod;
     o.remote_port = (uint16_t)c->port;
+    o.no_listener = 1; /* the backend's own sockets only: tunnel_serve */
     if (kube_portfwd_new(c->s->kube, &o, &cb, &c->pf, &err) < 0) {
         fail(c, err.code, "cannot open the tunnel to pod %s: %s", c->pod,
              err.msg);
         return;
     }
-    snprintf(connect, sizeof(connect), "127.0.0.1:%d",
-             kube_portfwd_port(c->pf));
-    progress(c, "tunnel open (%s -> pod %s port %d); attaching %s", connect,
-             c->pod, c->port,
-             strcmp(c->runtime, "go") == 0 ? "delve" : c->runtime);
+    /* Where the debugger listens in the pod: the backend reaches it
+     * through the tunnel, never by this address. */
+    snprintf(connect, sizeof(connect), "127.0.0.1:%d", c->port);
+    progress(c, "tunnel open (to pod %s port %d); attaching %s", c->pod,
+             c->port, strcmp(c->runtime, "go") == 0 ? "delve" : c->runtime);
     json_object_set_new(c->cfg, "connect", json_string(connect));
     json_object_set_new(c->cfg, "runtime", json_string(c->runtime));
     /* gdb runs here, the libraries are in the pod: gdbserver reads them
@@ -313,10 +341,7 @@ static void open_tunnel(struct dap_cluster_svc *c)
      * with vFile:setfs, which makes gdbserver enter the target's mount
      * namespace: that needs CAP_SYS_ADMIN, and fails. */
     if (strcmp(c->runtime, "gdb") == 0) {
-        const char *said =
-            c->dbg_text.data != NULL
-                ? strstr(c->dbg_text.data, "kdap: debugging process ")
-                : NULL;
+        char said[32];
         int pid = 0;
         char sysroot[64];
         json_t *setup = json_object_get(c->cfg, "setupCommands");
@@ -328,8 +353,9 @@ static void open_tunnel(struct dap_cluster_svc *c)
             json_array_insert_new(setup, 0,
                                   json_string("set remote "
                                               "hostio-setfs-packet off"));
-        if (said != NULL)
-            sscanf(said, "kdap: debugging process %d", &pid);
+        if (kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+                              "pid", said, sizeof(said)))
+            sscanf(said, "%d", &pid);
         if (json_object_get(c->cfg, "sysroot") == NULL && pid > 0) {
             snprintf(sysroot, sizeof(sysroot), "target:/proc/%d/root", pid);
             json_object_set_new(c->cfg, "sysroot", json_string(sysroot));
@@ -339,7 +365,7 @@ static void open_tunnel(struct dap_cluster_svc *c)
              c->ns, c->pod, c->container, c->dbg);
     c->step = CL_DONE;
     progress_end(c, "attached");
-    if (dap__service_connect(c->s, c->svc, c->cfg, where, &err) < 0) {
+    if (dap__service_connect(c->s, c->svc, c->cfg, where, &t, &err) < 0) {
         c->step = CL_TUNNEL;
         fail(c, err.code, "%s", err.msg);
     }
@@ -359,23 +385,20 @@ void dap__cluster_attached(struct dap_cluster_svc *c)
 
 /* ---- 3b. the debugger's log until it listens --------------------------- */
 
-static const char *ready_marker(const char *runtime)
-{
-    if (strcmp(runtime, "go") == 0)
-        return "API server listening at";
-    if (strcmp(runtime, "gdb") == 0)
-        return "Listening on port";
-    return "opened (process"; /* after the port: see kube/target.c */
-}
-
 static int dbg_log_chunk(void *data, const char *buf, size_t len)
 {
     struct dap_cluster_svc *c = data;
+    char rest[300];
 
     if (dap_buf_append(&c->dbg_text, buf, len) < 0)
         dap_buf_consume(&c->dbg_text, c->dbg_text.len / 2);
+    /* Whole lines with this session's nonce only: the log holds the
+     * target's command line too (see kube_debug_container_new). */
     if (c->step == CL_READY_LOG && c->dbg_text.data != NULL &&
-        strstr(c->dbg_text.data, ready_marker(c->runtime)) != NULL) {
+        kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+                          strcmp(c->runtime, "node") == 0 ? "inspector"
+                                                          : "listening",
+                          rest, sizeof(rest))) {
         c->step = CL_TUNNEL;
         /* Leave the request from outside its own callback. */
         return DAP_ECANCELLED;
@@ -553,6 +576,18 @@ static void on_patched(void *data, int status, long http, json_t *body,
     then(c, watch_pod);
 }
 
+/* 16 hex digits nobody can guess before the container starts. */
+static int session_nonce(char *out, size_t n)
+{
+    unsigned char r[8];
+
+    if (n < 2 * sizeof(r) + 1 || getrandom(r, sizeof(r), 0) != sizeof(r))
+        return -1;
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
 /* "SYS_PTRACE, KILL" from the container's capabilities.add, for messages. */
 static void caps_said(json_t *ec, char *out, size_t n)
 {
@@ -594,9 +629,14 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
               : kube_target_node_port(pod, c->container) > 0
                   ? kube_target_node_port(pod, c->container)
                   : 9229;
+    if (session_nonce(c->nonce, sizeof(c->nonce)) < 0) {
+        fail(c, DAP_EBACKEND, "no random bytes for the session's nonce: %s",
+             strerror(errno));
+        return;
+    }
     ec = kube_debug_container_new(c->runtime, c->dbg, c->image, c->container,
                                   c->process[0] ? c->process : NULL, c->port,
-                                  pod);
+                                  pod, c->nonce);
     caps_said(ec, caps, sizeof(caps));
     patch = json_pack("{s:{s:[o]}}", "spec", "ephemeralContainers", ec);
     body = json_dumps(patch, JSON_COMPACT);

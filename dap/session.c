@@ -667,7 +667,8 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
 }
 
 int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
-                         const char *where, struct dap_error *err)
+                         const char *where, const struct adapter_tunnel *t,
+                         struct dap_error *err)
 {
     const char *runtime = json_string_value(json_object_get(cfg, "runtime"));
     int rc;
@@ -676,6 +677,8 @@ int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
                      &svc->ad, err);
     if (rc < 0)
         return rc;
+    if (t != NULL)
+        adapter_set_tunnel(svc->ad, t);
     free(svc->runtime);
     svc->runtime = strdup(runtime);
     free(svc->where);

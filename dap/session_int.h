@@ -152,10 +152,12 @@ void dap__stop_all(dap_session *s, enum adapter_stop_mode mode);
 void dap__finish(dap_session *s, int status);
 void dap__schedule_reap(dap_session *s);
 
-/* A target service's tunnel is open: create its backend with `cfg` (which
- * now has "connect" and "runtime") and start it.  Returns 0 or an error. */
+/* A target service's debugger listens: create its backend with `cfg` (which
+ * now has "connect", the debugger's address in the pod, and "runtime"),
+ * give it the tunnel `t` and start it.  Returns 0 or an error. */
 int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
-                         const char *where, struct dap_error *err) DAP_WUR;
+                         const char *where, const struct adapter_tunnel *t,
+                         struct dap_error *err) DAP_WUR;
 /* A service could not be attached (cluster steps): like a backend that
  * failed to start. */
 void dap__service_failed(dap_session *s, struct dap_service *svc, int status,

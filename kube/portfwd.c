@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -422,7 +423,12 @@ void kube_pf_conn_free(kube_pf_conn *pc)
 struct bridge {
     kube_portfwd *pf;
     struct bridge *prev, *next;
-    uv_tcp_t tcp;
+    /* An accepted TCP connection, or a socket kdap handed over
+     * (kube_portfwd_serve): either way used as a uv_stream_t. */
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
     uv_shutdown_t shut;
     kube_pf_conn *pc;
     size_t wq;          /* bytes in uv_write requests in flight */
@@ -484,8 +490,8 @@ static void bridge_close_tcp(struct bridge *b)
     if (b->closing)
         return;
     b->closing = 1;
-    if (!uv_is_closing((uv_handle_t *)&b->tcp))
-        uv_close((uv_handle_t *)&b->tcp, bridge_closed);
+    if (!uv_is_closing((uv_handle_t *)&b->h))
+        uv_close((uv_handle_t *)&b->h, bridge_closed);
 }
 
 static void shut_done(uv_shutdown_t *req, int status)
@@ -502,12 +508,12 @@ static void bridge_end_local(struct bridge *b)
     if (b->closing)
         return;
     if (b->reading) {
-        uv_read_stop((uv_stream_t *)&b->tcp);
+        uv_read_stop((uv_stream_t *)&b->h);
         b->reading = 0;
     }
     b->shut.data = b;
     if (b->wq == 0 ||
-        uv_shutdown(&b->shut, (uv_stream_t *)&b->tcp, shut_done) < 0)
+        uv_shutdown(&b->shut, (uv_stream_t *)&b->h, shut_done) < 0)
         bridge_close_tcp(b);
 }
 
@@ -552,7 +558,7 @@ static void pc_drain(void *data, kube_pf_conn *pc)
     (void)pc;
     if (!b->reading && !b->eof && !b->closing &&
         kube_pf_conn_queued(b->pc) <= KUBE_PF_LOW_WATER) {
-        if (uv_read_start((uv_stream_t *)&b->tcp, tcp_alloc, tcp_read) == 0)
+        if (uv_read_start((uv_stream_t *)&b->h, tcp_alloc, tcp_read) == 0)
             b->reading = 1;
     }
 }
@@ -569,7 +575,7 @@ static void write_done(uv_write_t *req, int status)
         if (!b->eof) {
             b->eof = 1;
             if (b->reading) {
-                uv_read_stop((uv_stream_t *)&b->tcp);
+                uv_read_stop((uv_stream_t *)&b->h);
                 b->reading = 0;
             }
         }
@@ -595,7 +601,7 @@ static void pc_data(void *data, kube_pf_conn *pc, const char *buf, size_t len)
     /* Try to write it at once; queue (with a copy) only what is left. */
     if (b->wq == 0) {
         ub = uv_buf_init((char *)buf, (unsigned)len);
-        int r = uv_try_write((uv_stream_t *)&b->tcp, &ub, 1);
+        int r = uv_try_write((uv_stream_t *)&b->h, &ub, 1);
         if (r > 0) {
             buf += r;
             len -= (size_t)r;
@@ -612,7 +618,7 @@ static void pc_data(void *data, kube_pf_conn *pc, const char *buf, size_t len)
     w->len = len;
     memcpy(w->data, buf, len);
     ub = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&b->tcp, &ub, 1, write_done) < 0) {
+    if (uv_write(&w->req, (uv_stream_t *)&b->h, &ub, 1, write_done) < 0) {
         free(w);
         kube_pf_conn_close(b->pc);
         return;
@@ -636,46 +642,82 @@ static void pc_closed(void *data, kube_pf_conn *pc, int status,
     bridge_end_local(b);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new bridge in pf's list; its handle is initialised by the caller. */
+static struct bridge *bridge_add(kube_portfwd *pf)
 {
-    kube_portfwd *pf = server->data;
-    struct kube_pf_callbacks cb;
-    struct dap_error e;
-    struct bridge *b;
+    struct bridge *b = calloc(1, sizeof(*b));
 
-    if (status < 0 || pf->freeing)
-        return;
-    b = calloc(1, sizeof(*b));
     if (b == NULL)
-        return;
+        return NULL;
     b->pf = pf;
-    uv_tcp_init(kube_client_loop(pf->c), &b->tcp);
-    b->tcp.data = b;
     pf->handles++;
     pf->active++;
     b->next = pf->bridges;
     if (pf->bridges != NULL)
         pf->bridges->prev = b;
     pf->bridges = b;
-    if (uv_accept(server, (uv_stream_t *)&b->tcp) < 0) {
-        bridge_close_tcp(b);
-        return;
-    }
-    uv_tcp_nodelay(&b->tcp, 1);
+    return b;
+}
+
+/* The local side is connected: open its tunnel and start reading. */
+static int bridge_start(struct bridge *b, struct dap_error *err)
+{
+    kube_portfwd *pf = b->pf;
+    struct kube_pf_callbacks cb;
+
     memset(&cb, 0, sizeof(cb));
     cb.data_fn = pc_data;
     cb.drain_fn = pc_drain;
     cb.closed_fn = pc_closed;
     cb.data = b;
     if (kube_pf_conn_new(pf->c, pf->o.ns, pf->o.pod, pf->o.remote_port, &cb,
-                         &b->pc, &e) < 0) {
-        if (pf->cb.conn_error_fn != NULL)
-            pf->cb.conn_error_fn(pf->cb.data, &e);
+                         &b->pc, err) < 0) {
+        bridge_close_tcp(b);
+        return err->code;
+    }
+    if (uv_read_start((uv_stream_t *)&b->h, tcp_alloc, tcp_read) == 0)
+        b->reading = 1;
+    return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    kube_portfwd *pf = server->data;
+    struct dap_error e;
+    struct bridge *b;
+
+    if (status < 0 || pf->freeing || (b = bridge_add(pf)) == NULL)
+        return;
+    uv_tcp_init(kube_client_loop(pf->c), &b->h.tcp);
+    b->h.tcp.data = b;
+    if (uv_accept(server, (uv_stream_t *)&b->h) < 0) {
         bridge_close_tcp(b);
         return;
     }
-    if (uv_read_start((uv_stream_t *)&b->tcp, tcp_alloc, tcp_read) == 0)
-        b->reading = 1;
+    uv_tcp_nodelay(&b->h.tcp, 1);
+    if (bridge_start(b, &e) < 0 && pf->cb.conn_error_fn != NULL)
+        pf->cb.conn_error_fn(pf->cb.data, &e);
+}
+
+int kube_portfwd_serve(kube_portfwd *pf, int fd, struct dap_error *err)
+{
+    struct bridge *b;
+    int rc;
+
+    if (pf->freeing || (b = bridge_add(pf)) == NULL) {
+        close(fd);
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
+    uv_pipe_init(kube_client_loop(pf->c), &b->h.pipe, 0);
+    b->h.pipe.data = b;
+    rc = uv_pipe_open(&b->h.pipe, fd);
+    if (rc < 0) {
+        close(fd);
+        bridge_close_tcp(b);
+        return dap_error_set(err, DAP_ECONNECT, "cannot use socket %d: %s",
+                             fd, uv_strerror(rc));
+    }
+    return bridge_start(b, err);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -710,6 +752,10 @@ int kube_portfwd_new(kube_client *c, const struct kube_portfwd_opts *o,
     uv_tcp_init(kube_client_loop(c), &pf->listener);
     pf->listener.data = pf;
     pf->handles = 1;
+    if (o->no_listener) {
+        *out = pf;
+        return 0;
+    }
     if (strchr(addr, ':') != NULL)
         rc = uv_ip6_addr(addr, o->local_port, (struct sockaddr_in6 *)&ss);
     else

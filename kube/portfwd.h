@@ -76,6 +76,11 @@ struct kube_portfwd_opts {
     const char *address;  /* listen address, NULL = 127.0.0.1 */
     int local_port;       /* 0 = any free port */
     uint16_t remote_port;
+    /* No listener: only the sockets given to kube_portfwd_serve() are
+     * tunnelled, so nothing else on the machine can use the developer's
+     * credentials through kdap (a listener on 127.0.0.1 serves every local
+     * process). */
+    int no_listener;
 };
 
 /* Per-connection events, for the user's terminal or the log. */
@@ -90,7 +95,13 @@ struct kube_portfwd_callbacks {
 int kube_portfwd_new(kube_client *c, const struct kube_portfwd_opts *o,
                      const struct kube_portfwd_callbacks *cb,
                      kube_portfwd **out, struct dap_error *err) DAP_WUR;
-/* The bound local port. */
+/* Tunnel the connected stream socket `fd` (a socketpair end, a unix
+ * connection kdap accepted): one new port-forward for it, closed when
+ * either side ends.  Takes `fd` over, also on failure.  Returns 0 or an
+ * error with detail. */
+int kube_portfwd_serve(kube_portfwd *pf, int fd, struct dap_error *err)
+    DAP_WUR;
+/* The bound local port (0 without a listener). */
 int kube_portfwd_port(const kube_portfwd *pf);
 /* Connections currently open. */
 int kube_portfwd_active(const kube_portfwd *pf);

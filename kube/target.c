@@ -387,7 +387,15 @@ static const char select_script[] =
     ">&2; exit 4; fi\n"
     "  pid=$1; set --\n"
     "fi\n"
-    "echo \"kdap: debugging process $pid: $(tr '\\0' ' ' < /proc/$pid/cmdline)\"\n";
+    /* The target's command line on one line, so that it can never make a
+     * line of this log that kdap reads as a marker ($m: the nonce). */
+    "echo \"kdap: debugging process $pid: $(tr '\\0\\n\\r' '   ' < "
+    "/proc/$pid/cmdline)\"\n"
+    "echo \"$m pid $pid\"\n"
+    /* listening HEX: exit status 0 once something listens on the port
+     * (state 0A) in the pod's network namespace */
+    "listening() { grep -q \":$1 [0-9A-F]*:0000 0A \" /proc/net/tcp "
+    "/proc/net/tcp6 2>/dev/null; }\n";
 
 int kube_target_node_port(json_t *pod, const char *container)
 {
@@ -504,11 +512,14 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
 
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
-                                 const char *process, int port, json_t *pod)
+                                 const char *process, int port, json_t *pod,
+                                 const char *nonce)
 {
-    char script[sizeof(select_script) + 1024];
+    char script[sizeof(select_script) + 2048];
     char portstr[16];
     json_t *c;
+    /* Every line kdap acts on starts with "kdap NONCE " (the script's $m). */
+    int off = snprintf(script, sizeof(script), "m='kdap %s'\n", nonce);
 
     snprintf(portstr, sizeof(portstr), "%d", port);
     if (strcmp(runtime, "go") == 0) {
@@ -517,10 +528,14 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * gave up or died before connecting), the watchdog interrupts
          * delve, which detaches too: a debugger never holds the service
          * halted with nobody attached. */
-        snprintf(script, sizeof(script),
+        snprintf(script + off, sizeof(script) - off,
                  "%s/usr/bin/dlv --headless --api-version=2 "
                  "--listen=127.0.0.1:$port --only-same-user=false attach $pid &\n"
-                 "dlv=$!; hex=$(printf ':%%04X ' $port); n=0\n"
+                 "dlv=$!; h=$(printf %%04X $port)\n"
+                 "until listening $h; do kill -0 $dlv 2>/dev/null || break; "
+                 "sleep 0.05; done\n"
+                 "kill -0 $dlv 2>/dev/null && echo \"$m listening\"\n"
+                 "hex=$(printf ':%%04X ' $port); n=0\n"
                  "while [ $n -lt %d ] && kill -0 $dlv 2>/dev/null; do\n"
                  "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
                  "2>/dev/null && break\n"
@@ -541,10 +556,14 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * kdap's gdb runs non-stop, so gdbserver stops threads one by one
          * and never interrupts with kill(-PID, SIGINT), which for PID 1
          * would be kill(-1): every process of the container. */
-        snprintf(script, sizeof(script),
+        snprintf(script + off, sizeof(script) - off,
                  "%s/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
                  "&\n"
-                 "gs=$!; hex=$(printf ':%%04X ' $port); n=0\n"
+                 "gs=$!; h=$(printf %%04X $port)\n"
+                 "until listening $h; do kill -0 $gs 2>/dev/null || break; "
+                 "sleep 0.05; done\n"
+                 "kill -0 $gs 2>/dev/null && echo \"$m listening\"\n"
+                 "hex=$(printf ':%%04X ' $port); n=0\n"
                  "while [ $n -lt %d ] && kill -0 $gs 2>/dev/null; do\n"
                  "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
                  "2>/dev/null && break\n"
@@ -557,26 +576,37 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     } else {
         /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
          * 9229 unless the process's options say another port: a process
-         * started with --inspect=PORT is used as it is.  Node opens it a
-         * moment after the signal, so the marker waits (up to 5 s) for
-         * the port to listen: a kubelet shows the line at once.  The port
-         * is said before "opened", kdap's ready marker, so it is whole
-         * when seen. */
-        snprintf(script, sizeof(script),
-                 "%sset -f\nfor a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
+         * started with --inspect=PORT is used as it is ("open"; kdap leaves
+         * it so), else kdap opens it ("opened"; kdap closes it when it
+         * detaches).  Opening it on a host that is not loopback would give
+         * the pod's network a debugger: refused, never widened.  Node opens
+         * it a moment after the signal, so the marker waits (up to 5 s) for
+         * the port to listen. */
+        snprintf(script + off, sizeof(script) - off,
+                 "%sset -f; host=127.0.0.1\n"
+                 "for a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
                  "$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | "
                  "sed -n 's/^NODE_OPTIONS=//p'); do\n"
                  "  case \"$a\" in --inspect=*|--inspect-brk=*|--inspect-wait=*"
                  "|--inspect-port=*|--debug-port=*)\n"
-                 "    v=${a#*=}; v=${v##*:}\n"
+                 "    v=${a#*=}; [ \"${v%%:*}\" != \"$v\" ] && host=${v%%:*}; "
+                 "v=${v##*:}\n"
                  "    case \"$v\" in ''|*[!0-9]*) ;; *) port=$v;; esac;; esac\n"
                  "done\n"
-                 "kill -USR1 $pid || exit 1\n"
-                 "hex=$(printf ':%%04X ' $port); n=0\n"
-                 "while [ $n -lt 100 ] && ! grep -q \"$hex[0-9A-F:]* 0A \" "
-                 "/proc/net/tcp /proc/net/tcp6 2>/dev/null; do\n"
-                 "  sleep 0.05; n=$((n+1)); done\n"
-                 "echo \"kdap: inspector on port $port opened (process $pid)\"",
+                 "h=$(printf %%04X $port)\n"
+                 "if listening $h; then echo \"$m inspector open $port $host\"; "
+                 "exit 0; fi\n"
+                 "case \"$host\" in 127.*|localhost|::1|'[::1]') ;; *)\n"
+                 "  echo \"kdap: the process's inspector is not open and its "
+                 "options say host $host, which is not loopback: opening it "
+                 "would let anything that reaches the pod's network debug the "
+                 "process, and kdap does not. Start node with "
+                 "--inspect-port=127.0.0.1:$port (kdap opens it then), or "
+                 "with the inspector open\" >&2; exit 5;; esac\n"
+                 "kill -USR1 $pid || exit 6\n"
+                 "n=0; until listening $h || [ $n -ge 100 ]; do sleep 0.05; "
+                 "n=$((n+1)); done\n"
+                 "echo \"$m inspector opened $port $host\"",
                  select_script);
     }
     c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o?, "
@@ -589,4 +619,37 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                   "imagePullPolicy", "IfNotPresent", "env", "name", "HOME",
                   "value", "/root", "stdin", 0, "tty", 0);
     return c;
+}
+
+int kube_debug_marker(const char *log, size_t len, const char *nonce,
+                      const char *word, char *rest, size_t n)
+{
+    char head[96];
+    size_t hl = (size_t)snprintf(head, sizeof(head), "kdap %s %s", nonce,
+                                 word);
+    const char *end;
+
+    if (log == NULL)
+        return 0;
+    end = log + len;
+    for (const char *l = log; l < end;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l));
+        size_t ll;
+        if (nl == NULL)
+            return 0; /* an unfinished line is not a marker yet */
+        ll = (size_t)(nl - l);
+        if (ll > 0 && l[ll - 1] == '\r')
+            ll--;
+        if (ll >= hl && memcmp(l, head, hl) == 0 &&
+            (ll == hl || l[hl] == ' ')) {
+            size_t k = ll > hl ? ll - hl - 1 : 0;
+            if (k >= n)
+                k = n - 1;
+            memcpy(rest, l + (ll > hl ? hl + 1 : hl), k);
+            rest[k] = '\0';
+            return 1;
+        }
+        l = nl + 1;
+    }
+    return 0;
 }

@@ -82,9 +82,21 @@ int kube_target_node_port(json_t *pod, const char *container);
  * drops every capability but the runtime's own (as root, go: SYS_PTRACE,
  * KILL, DAC_READ_SEARCH; gdb: SYS_PTRACE, KILL, DAC_OVERRIDE; node: none as
  * the target's user, else KILL as root), with
- * no privilege escalation, a read-only root and RuntimeDefault seccomp. */
+ * no privilege escalation, a read-only root and RuntimeDefault seccomp.
+ * `nonce` (a per-session token of [0-9a-f]) starts every line of the
+ * container's log that kdap acts on, "kdap NONCE WORD...": "pid PID" (the
+ * process chosen), "listening" (go, gdb: the debugger listens), "inspector
+ * open|opened PORT HOST" (node: it was open, or the container opened it);
+ * such lines are matched whole (kube_debug_marker), so nothing the target
+ * controls (its command line is logged too) can fake them. */
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
-                                 const char *process, int port, json_t *pod);
+                                 const char *process, int port, json_t *pod,
+                                 const char *nonce);
+/* Find the first whole line (ended by a newline) of `log` that is "kdap
+ * NONCE WORD" or "kdap NONCE WORD REST": 1 with REST in `rest` ("" when
+ * none; cut to n - 1 bytes), else 0. */
+int kube_debug_marker(const char *log, size_t len, const char *nonce,
+                      const char *word, char *rest, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "../dap/buf.h"
@@ -864,7 +865,10 @@ struct kube_ws_get {
     uv_getaddrinfo_t gai;
     uv_connect_t conn;
     uv_write_t wr;
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* a connected socket handed over */
+    } h;
     uv_timer_t timer;
     int handles; /* tcp and timer, until their close callbacks */
     int gai_pending;
@@ -900,8 +904,8 @@ static void get_close(kube_ws_get *g)
 {
     if (!uv_is_closing((uv_handle_t *)&g->timer))
         uv_close((uv_handle_t *)&g->timer, get_handle_closed);
-    if (g->tcp_open && !uv_is_closing((uv_handle_t *)&g->tcp))
-        uv_close((uv_handle_t *)&g->tcp, get_handle_closed);
+    if (g->tcp_open && !uv_is_closing((uv_handle_t *)&g->h))
+        uv_close((uv_handle_t *)&g->h, get_handle_closed);
 }
 
 static void get_fail(kube_ws_get *g, int code, const char *fmt, ...)
@@ -1033,12 +1037,12 @@ static void get_connected(uv_connect_t *c, int status)
                  g->port, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&g->tcp, 1); /* as every socket kdap owns */
+    uv_tcp_nodelay(&g->h.tcp, 1); /* as every socket kdap owns */
     b = uv_buf_init(g->request, (unsigned)strlen(g->request));
     g->wr.data = g;
-    rc = uv_write(&g->wr, (uv_stream_t *)&g->tcp, &b, 1, get_written);
+    rc = uv_write(&g->wr, (uv_stream_t *)&g->h, &b, 1, get_written);
     if (rc == 0)
-        rc = uv_read_start((uv_stream_t *)&g->tcp, get_alloc, get_read);
+        rc = uv_read_start((uv_stream_t *)&g->h, get_alloc, get_read);
     if (rc < 0)
         get_fail(g, DAP_ECONNECT, "HTTP to %s:%d: %s", g->host, g->port,
                  uv_strerror(rc));
@@ -1062,12 +1066,12 @@ static void get_resolved(uv_getaddrinfo_t *req, int status,
                  uv_strerror(status));
         return;
     }
-    uv_tcp_init(g->loop, &g->tcp);
-    g->tcp.data = g;
+    uv_tcp_init(g->loop, &g->h.tcp);
+    g->h.tcp.data = g;
     g->tcp_open = 1;
     g->handles++;
     g->conn.data = g;
-    rc = uv_tcp_connect(&g->conn, &g->tcp, res->ai_addr, get_connected);
+    rc = uv_tcp_connect(&g->conn, &g->h.tcp, res->ai_addr, get_connected);
     uv_freeaddrinfo(res);
     if (rc < 0)
         get_fail(g, DAP_ECONNECT, "cannot connect to %s:%d: %s", g->host,
@@ -1082,7 +1086,30 @@ static void get_timeout(uv_timer_t *t)
              g->port);
 }
 
-int kube_ws_get_start(uv_loop_t *loop, const char *host, int port,
+/* The request over a socket handed over: no callback from here. */
+static int get_use_fd(kube_ws_get *g, int fd)
+{
+    uv_buf_t b;
+    int rc;
+
+    uv_pipe_init(g->loop, &g->h.pipe, 0);
+    g->h.pipe.data = g;
+    g->tcp_open = 1;
+    g->handles++;
+    rc = uv_pipe_open(&g->h.pipe, fd);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    b = uv_buf_init(g->request, (unsigned)strlen(g->request));
+    g->wr.data = g;
+    rc = uv_write(&g->wr, (uv_stream_t *)&g->h, &b, 1, get_written);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&g->h, get_alloc, get_read);
+    return rc;
+}
+
+int kube_ws_get_start(uv_loop_t *loop, const char *host, int port, int fd,
                       const char *path, const char *host_header,
                       unsigned timeout_ms, kube_ws_get_cb *cb, void *data,
                       kube_ws_get **out)
@@ -1112,6 +1139,8 @@ int kube_ws_get_start(uv_loop_t *loop, const char *host, int port,
         free(g->request);
         free(g->host);
         free(g);
+        if (fd >= 0)
+            close(fd);
         return DAP_ENOMEM;
     }
     snprintf(g->request, n, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path,
@@ -1120,6 +1149,16 @@ int kube_ws_get_start(uv_loop_t *loop, const char *host, int port,
     g->timer.data = g;
     g->handles = 1;
     uv_timer_start(&g->timer, get_timeout, timeout_ms ? timeout_ms : 5000, 0);
+    if (fd >= 0) {
+        if (get_use_fd(g, fd) < 0) {
+            g->done = 1;
+            get_close(g);
+            return DAP_ECONNECT;
+        }
+        if (out != NULL)
+            *out = g;
+        return 0;
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

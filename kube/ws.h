@@ -117,11 +117,12 @@ typedef void kube_ws_get_cb(void *data, int status, int http_status,
                             const struct dap_error *err);
 
 /* GET http://host:port/path with the given Host header (NULL =
- * "host:port"), reading until the peer closes or Content-Length is met.
+ * "host:port"); with `fd` >= 0 over that connected socket instead
+ * (taken over, also on failure; host:port then only names the peer), reading until the peer closes or Content-Length is met.
  * One request per connection (HTTP/1.0 style), bounded by timeout_ms and a
  * 16 MiB body limit.  The callback runs once, from the loop.  *out may be
  * NULL when the caller never cancels. */
-int kube_ws_get_start(uv_loop_t *loop, const char *host, int port,
+int kube_ws_get_start(uv_loop_t *loop, const char *host, int port, int fd,
                       const char *path, const char *host_header,
                       unsigned timeout_ms, kube_ws_get_cb *cb, void *data,
                       kube_ws_get **out) DAP_WUR;

@@ -1,10 +1,12 @@
-/* wsc.c - see wsc.h: RFC 6455 client over uv_tcp + OpenSSL memory BIOs. */
+/* wsc.c - see wsc.h: RFC 6455 client over uv_tcp (or a socket handed
+ * over) + OpenSSL memory BIOs. */
 #include "wsc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -52,7 +54,10 @@ struct kube_wsc {
     int gai_pending, conn_pending, writes_pending;
     uv_getaddrinfo_t gai;
     uv_connect_t conn;
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;   /* connected by us */
+        uv_pipe_t pipe; /* a connected socket handed over (use_fd) */
+    } h;
     int tcp_inited, reading, paused;
     uv_timer_t timer;
     uv_idle_t pump;
@@ -223,8 +228,8 @@ static void close_handles(kube_wsc *w)
         uv_close((uv_handle_t *)&w->timer, handle_closed);
     if (!uv_is_closing((uv_handle_t *)&w->pump))
         uv_close((uv_handle_t *)&w->pump, handle_closed);
-    if (w->tcp_inited && !uv_is_closing((uv_handle_t *)&w->tcp))
-        uv_close((uv_handle_t *)&w->tcp, handle_closed);
+    if (w->tcp_inited && !uv_is_closing((uv_handle_t *)&w->h))
+        uv_close((uv_handle_t *)&w->h, handle_closed);
 }
 
 /* Report the end once (the caller's state must allow a callback). */
@@ -237,11 +242,11 @@ static void finish(kube_wsc *w, int status, const char *body,
     uv_timer_stop(&w->timer);
     uv_idle_stop(&w->pump);
     if (w->reading) {
-        uv_read_stop((uv_stream_t *)&w->tcp);
+        uv_read_stop((uv_stream_t *)&w->h);
         w->reading = 0;
     }
-    if (w->tcp_inited && !uv_is_closing((uv_handle_t *)&w->tcp))
-        uv_close((uv_handle_t *)&w->tcp, handle_closed);
+    if (w->tcp_inited && !uv_is_closing((uv_handle_t *)&w->h))
+        uv_close((uv_handle_t *)&w->h, handle_closed);
     if (w->cb.closed_fn != NULL && !w->freed && !w->in_new)
         w->cb.closed_fn(w->cb.data, w, status, w->http_status, body, e);
 }
@@ -305,7 +310,7 @@ static int raw_write(kube_wsc *w, const void *buf, size_t len)
     r->len = len;
     memcpy(r->data, buf, len);
     b = uv_buf_init(r->data, (unsigned)len);
-    if (uv_write(&r->req, (uv_stream_t *)&w->tcp, &b, 1, write_done) < 0) {
+    if (uv_write(&r->req, (uv_stream_t *)&w->h, &b, 1, write_done) < 0) {
         free(r);
         return DAP_ECLOSED;
     }
@@ -333,7 +338,7 @@ static int flush_tls(kube_wsc *w)
         return DAP_EPROTO;
     }
     b = uv_buf_init(r->data, (unsigned)n);
-    if (uv_write(&r->req, (uv_stream_t *)&w->tcp, &b, 1, write_done) < 0) {
+    if (uv_write(&r->req, (uv_stream_t *)&w->h, &b, 1, write_done) < 0) {
         free(r);
         return DAP_ECLOSED;
     }
@@ -1102,8 +1107,9 @@ static void connected_cb(uv_connect_t *c, int status)
              uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&w->tcp, 1);
-    if (uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb) == 0)
+    if (w->h.tcp.type == UV_TCP)
+        uv_tcp_nodelay(&w->h.tcp, 1);
+    if (uv_read_start((uv_stream_t *)&w->h, alloc_cb, read_cb) == 0)
         w->reading = 1;
     if (w->proxy_kind) {
         proxy_start(w);
@@ -1118,7 +1124,7 @@ static void start_connect(kube_wsc *w, const struct sockaddr *sa)
 
     w->state = S_CONNECTING;
     w->conn.data = w;
-    rc = uv_tcp_connect(&w->conn, &w->tcp, sa, connected_cb);
+    rc = uv_tcp_connect(&w->conn, &w->h.tcp, sa, connected_cb);
     if (rc < 0) {
         fail(w, DAP_ECONNECT, "cannot connect to %s:%d: %s", w->dial_host,
              w->dial_port, uv_strerror(rc));
@@ -1161,16 +1167,20 @@ static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
     EVP_EncodeBlock((unsigned char *)w->key, raw, sizeof(raw));
     kube_wsc_accept_key(w->key, w->accept);
     dap_buf_init(&b, 64u << 10);
+    if (o->host_header != NULL)
+        rc |= dap_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", o->path,
+                             o->host_header);
+    else
+        rc |= dap_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\n",
+                             o->path, v6 ? "[" : "", name, v6 ? "]" : "",
+                             w->port);
     rc |= dap_buf_printf(&b,
-                         "GET %s HTTP/1.1\r\n"
-                         "Host: %s%s%s:%d\r\n"
                          "Upgrade: websocket\r\n"
                          "Connection: Upgrade\r\n"
                          "Sec-WebSocket-Key: %s\r\n"
                          "Sec-WebSocket-Version: 13\r\n"
                          "User-Agent: kdap/" KDAP_VERSION "\r\n",
-                         o->path, v6 ? "[" : "", name, v6 ? "]" : "",
-                         w->port, w->key);
+                         w->key);
     if (o->subprotocols != NULL)
         rc |= dap_buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n",
                              o->subprotocols);
@@ -1237,15 +1247,23 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
 {
     struct sockaddr_storage ss;
     kube_wsc *w;
+    int fd_owned = 0; /* o->fd belongs to w->h.pipe now */
     int rc;
 
     *out = NULL;
-    if (o->host == NULL || o->path == NULL || o->port <= 0 || o->port > 65535)
+    if (o->host == NULL || o->path == NULL || o->port <= 0 ||
+        o->port > 65535) {
+        if (o->use_fd)
+            close(o->fd);
         return dap_error_set(err, DAP_EINVAL,
                              "WebSocket: host, port and path are required");
+    }
     w = calloc(1, sizeof(*w));
-    if (w == NULL)
+    if (w == NULL) {
+        if (o->use_fd)
+            close(o->fd);
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
     w->loop = loop;
     w->cb = *cb;
     w->port = o->port;
@@ -1262,8 +1280,13 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
     w->timer.data = w;
     uv_idle_init(loop, &w->pump);
     w->pump.data = w;
-    uv_tcp_init(loop, &w->tcp);
-    w->tcp.data = w;
+    if (o->use_fd) {
+        uv_pipe_init(loop, &w->h.pipe, 0);
+        w->h.pipe.data = w;
+    } else {
+        uv_tcp_init(loop, &w->h.tcp);
+        w->h.tcp.data = w;
+    }
     w->tcp_inited = 1;
     w->handles = 3;
     w->state = S_RESOLVING;
@@ -1287,10 +1310,29 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
     }
     uv_timer_start(&w->timer, timeout_cb,
                    o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS, 0);
-    if (uv_ip4_addr(w->dial_host, w->dial_port, (struct sockaddr_in *)&ss) ==
-            0 ||
-        uv_ip6_addr(w->dial_host, w->dial_port,
-                    (struct sockaddr_in6 *)&ss) == 0) {
+    if (o->use_fd) {
+        w->state = S_CONNECTING;
+        rc = uv_pipe_open(&w->h.pipe, o->fd);
+        if (rc < 0) {
+            rc = dap_error_set(err, DAP_ECONNECT, "cannot use socket %d: %s",
+                               o->fd, uv_strerror(rc));
+            goto fail;
+        }
+        fd_owned = 1;
+        w->in_new = 1;
+        w->conn.data = w;
+        w->conn_pending = 1;
+        connected_cb(&w->conn, 0);
+        w->in_new = 0;
+        if (w->state == S_CLOSED) {
+            rc = dap_error_set(err, DAP_ECONNECT,
+                               "cannot send the WebSocket upgrade");
+            goto fail;
+        }
+    } else if (uv_ip4_addr(w->dial_host, w->dial_port,
+                           (struct sockaddr_in *)&ss) == 0 ||
+               uv_ip6_addr(w->dial_host, w->dial_port,
+                           (struct sockaddr_in6 *)&ss) == 0) {
         w->in_new = 1;
         start_connect(w, (struct sockaddr *)&ss);
         w->in_new = 0;
@@ -1319,6 +1361,8 @@ int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
     *out = w;
     return 0;
 fail:
+    if (o->use_fd && !fd_owned)
+        close(o->fd);
     w->state = S_CLOSED;
     w->freed = 1;
     close_handles(w);
@@ -1359,13 +1403,13 @@ void kube_wsc_pause(kube_wsc *w, int pause)
         return;
     if (pause) {
         if (w->reading && w->state == S_OPEN) {
-            uv_read_stop((uv_stream_t *)&w->tcp);
+            uv_read_stop((uv_stream_t *)&w->h);
             w->reading = 0;
         }
         return;
     }
     if (!w->reading && !w->eof && w->state >= S_TLS &&
-        w->state != S_CLOSED && uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb) == 0)
+        w->state != S_CLOSED && uv_read_start((uv_stream_t *)&w->h, alloc_cb, read_cb) == 0)
         w->reading = 1;
     /* What was already received is processed from the loop, not from
      * inside the caller. */

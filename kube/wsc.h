@@ -47,6 +47,12 @@ struct kube_wsc_options {
     const char *path;          /* with the query */
     const char *server_name;   /* Host header, SNI and certificate name;
                                   NULL = host */
+    const char *host_header;   /* the Host header as is; NULL = from
+                                  server_name and port */
+    int use_fd;                /* no connect: use `fd`, a connected stream
+                                  socket (taken over, also on failure);
+                                  host and port then name the peer */
+    int fd;
     const char *subprotocols;  /* "a, b" offered, or NULL */
     const char *const *headers; /* extra "Name: value" lines, NULL-ended;
                                    may hold credentials: never logged */

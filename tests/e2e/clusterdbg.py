@@ -383,3 +383,90 @@ def cluster_available():
     except ImportError as e:
         return "python3 module missing: %s" % e
     return None
+
+
+# -- what a process listens on ------------------------------------------------------------
+def listening_sockets(pid):
+    """The listening sockets process `pid` holds: [("tcp", "ADDR:PORT") | ("unix", PATH)],
+    from its /proc/PID/fd socket inodes matched against /proc/net/tcp, tcp6 (state 0A) and
+    /proc/net/unix (__SO_ACCEPTCON).  Same network namespace as the caller."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    found = []
+    for name in ("tcp", "tcp6"):
+        with open("/proc/net/" + name) as f:
+            for line in list(f)[1:]:
+                p = line.split()
+                if p[3] == "0A" and p[9] in inodes:
+                    found.append(("tcp", "%s:%d" % (p[1].split(":")[0], int(p[1].split(":")[1], 16))))
+    with open("/proc/net/unix") as f:
+        for line in list(f)[1:]:
+            p = line.split()
+            if int(p[3], 16) & 0x10000 and p[6] in inodes:
+                found.append(("unix", p[7] if len(p) > 7 else "(unnamed)"))
+    return found
+
+
+def process_tree(pid):
+    """pid and its descendants (kdap and the gdb it runs)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for t in os.listdir("/proc/%d/task" % p) if os.path.isdir("/proc/%d/task" % p) else []:
+            try:
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    return out
+
+
+def pod_listens(cluster, pod, container, port):
+    """Something listens on `port` in the pod's network namespace (its /proc/net/tcp*,
+    read by `kubectl exec` in `container`)."""
+    text = cluster.kubectl("exec", pod, "-c", container, "--", "cat", "/proc/net/tcp",
+                           "/proc/net/tcp6")
+    for line in text.splitlines():
+        p = line.split()
+        if len(p) > 3 and p[3] == "0A" and ":" in p[1] and int(p[1].rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
+
+
+def try_use(kind, where, probe=b"GET /json/list HTTP/1.0\r\n\r\n", timeout=3.0):
+    """Connect to a listening socket as another process would and send `probe`: the bytes
+    that came back (b"" when it closed or said nothing), or None if it could not connect."""
+    if kind == "tcp":
+        hexaddr, port = where.split(":")
+        host = "127.0.0.1" if len(hexaddr) == 8 else "::1"
+        s = socket.socket(socket.AF_INET if len(hexaddr) == 8 else socket.AF_INET6)
+        addr = (host, int(port))
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        addr = where
+    s.settimeout(timeout)
+    try:
+        s.connect(addr)
+    except OSError:
+        s.close()
+        return None
+    got = b""
+    try:
+        s.sendall(probe)
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return got

@@ -15,7 +15,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
+from clusterdbg import (APP_SRC, BUILD, LocalCluster, cluster_available,  # noqa: E402
+                        listening_sockets, try_use)
 from dapclient import DapClient  # noqa: E402
 from godbg import kdap_path, log_file  # noqa: E402
 
@@ -189,6 +190,27 @@ class ClusterAttach(unittest.TestCase):
         st = wait_all_terminated(app.pod)
         self.assertTrue(st)
         print("attach-to-ready %.2fs" % attach_s, file=sys.stderr)
+
+    def test_no_socket_another_process_can_use(self):
+        """Issue 11.1: while a cluster session lasts, kdap listens on nothing (its backend
+        speaks through the tunnel over a socketpair), so no other local process can open a
+        port-forward with the developer's credentials through kdap."""
+        app = CL.deploy_go_hello()
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
+                                "kubeconfig": CL.kubeconfig})
+        c.wait_event("initialized", 30)
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        found = listening_sockets(c.proc.pid)
+        usable = {w: try_use(k, w, b"Content-Length: 2\r\n\r\n{}") for k, w in found}
+        self.assertEqual(found, [], "kdap listens during the session: %s" % usable)
+        # the session works through the tunnel all the same
+        self.assertTrue(c.request("threads")["threads"])
+        c.request("disconnect", {})
+        c.wait_exit(10)
+        wait_all_terminated(app.pod)
 
     def test_sigterm_while_stopped_detaches(self):
         """The editor's process manager sends SIGTERM while a breakpoint holds the service:

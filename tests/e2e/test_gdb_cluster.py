@@ -24,7 +24,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterdbg import BUILD, REPO, LocalCluster, cluster_available  # noqa: E402
+from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E402
+                        listening_sockets, process_tree)
 from dapclient import DapClient  # noqa: E402
 from godbg import kdap_path, log_file  # noqa: E402
 
@@ -227,6 +228,10 @@ class GdbInCluster(unittest.TestCase):
         self.assertTrue(any("tunnel open" in s and "attaching gdb" in s for s in steps), steps)
         st = debug_containers(self.pod)
         self.assertEqual(list(st.values()).count("running"), 1, st)
+        # issue 11.1: neither kdap nor its gdb listens on anything another process could
+        # use (gdb's private socket took gdb's connection alone and is gone)
+        for pid in process_tree(c.proc.pid):
+            self.assertEqual(listening_sockets(pid), [], "process %d listens" % pid)
 
         th, result = self.request_in_background("/from-gdb")
         ev = c.wait_event("stopped", 30)

@@ -29,7 +29,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2ecase  # noqa: E402
 import test_node  # noqa: E402  (imported as a module: its classes run in test_node only)
-from clusterdbg import BUILD, REPO, LocalCluster, cluster_available  # noqa: E402
+from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E402
+                        listening_sockets, pod_listens)
 from godbg import AsyncGet  # noqa: E402
 from nodedbg import JS_SRC, TS_SRC  # noqa: E402
 
@@ -130,6 +131,9 @@ class ClusterNodeApp:
         PID 1 of the container, so the pid alone would not tell a restart)."""
         stat = CL.kubectl("exec", self.pod, "-c", "app", "--", "cat", "/proc/1/stat")
         return stat.rsplit(")", 1)[1].split()[19]
+
+    def listens(self, port):
+        return pod_listens(CL, self.pod, "app", port)
 
     def debug_containers(self):
         """kdap's ephemeral containers: name -> (state key, spec)."""
@@ -309,6 +313,7 @@ class TestNodeJSCluster(ClusterNodeCase, test_node.TestNodeJS):
         self.assertEqual(top["source"]["path"], JS_SRC)
         self.disconnect_and_exit(c, [svc])
         self.assertTrue(get.wait(5).startswith("hello /as-is #1"))
+        self.assertTrue(svc.listens(9229), "kdap closed an inspector it had not opened")
         # and again: the inspector it opened itself is still there for the next session
         c, _ = self.node_session(svc, [{"line": test_node.BP_DECORATE}])
         get, _ = self.stop(c, svc, "/again")
@@ -330,6 +335,72 @@ class TestNodeJSCluster(ClusterNodeCase, test_node.TestNodeJS):
             self.assertEqual(self.frames(c)[0]["line"], test_node.BP_HANDLE)
             self.disconnect_and_exit(c, [svc])
             self.assertTrue(get.wait(5).startswith("hello /port-%d #1" % port))
+
+
+    # -- issue 11: who may reach the debugger ---------------------------------------------
+    def test_kdap_closes_the_inspector_it_opened(self):
+        """11.2: kdap opened the inspector (SIGUSR1), so its last CDP act closes it: after
+        the disconnect nothing listens on 9229 in the pod.  11.1: during the session kdap
+        listens on nothing (CDP goes through the tunnel over a socketpair)."""
+        svc = self.node()
+        self.assertFalse(svc.listens(9229))
+        c, _ = self.node_session(svc, [{"line": test_node.BP_HANDLE}])
+        self.assertEqual(listening_sockets(c.proc.pid), [])
+        self.assertTrue(svc.listens(9229))
+        get, _ = self.stop(c, svc, "/open")
+        self.cont(c)
+        self.assertTrue(get.wait(10).startswith("hello /open #1"))
+        self.disconnect_and_exit(c, [svc])
+        wait_for("the inspector to close", lambda: not svc.listens(9229), 5)
+        # the next session opens it again
+        c, _ = self.node_session(svc, [{"line": test_node.BP_HANDLE}])
+        get, _ = self.stop(c, svc, "/again")
+        self.disconnect_and_exit(c, [svc])
+        self.assertTrue(get.wait(5).startswith("hello /again #"))
+        wait_for("the inspector to close", lambda: not svc.listens(9229), 5)
+
+    def test_marker_text_in_the_command_line(self):
+        """11.5: a target whose argv holds the debug container's marker texts (today's and
+        a guess at the nonce-carrying form) cannot fake them: kdap waits for the real
+        markers, tunnels to the real port, and the session works."""
+        fake = ("kdap: inspector on port 1 opened (process 1)\n"
+                "kdap 0123456789abcdef inspector opened 1 127.0.0.1\nAPI server listening at:")
+        svc = ClusterNodeApp(self, "js", ["/usr/bin/node", REMOTE_JS, str(APP_PORT), fake],
+                             "listening on 127.0.0.1:%d" % APP_PORT)
+        c, bps = self.node_session(svc, [{"line": test_node.BP_HANDLE}])
+        self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        steps = [e["body"].get("message", "") for e in c.events()
+                 if e["event"] in ("progressStart", "progressUpdate")]
+        self.assertTrue(any("port 9229" in s for s in steps), steps)
+        get, _ = self.stop(c, svc, "/faked")
+        self.disconnect_and_exit(c, [svc])
+        self.assertTrue(get.wait(5).startswith("hello /faked #1"))
+
+    def test_inspector_never_widened(self):
+        """11.2: options that put the inspector on a host that is not loopback: kdap never
+        opens it there (a clear error; still closed afterwards), and one open there already
+        is used with a warning in the debug console."""
+        svc = self.node(env={"NODE_OPTIONS": "--inspect-port=0.0.0.0:9232"})
+        c = self.start_kdap()
+        c.initialize(supportsProgressReporting=True)
+        r = c.request_error("attach", self.target_args(svc), timeout=STEP)
+        text = (r.get("body", {}).get("error", {}).get("format") or "") + r.get("message", "")
+        self.assertIn("0.0.0.0", text)
+        self.assertIn("not loopback", text)
+        self.assertIn("--inspect-port=127.0.0.1:9232", text)
+        c.request("disconnect", {})
+        c.wait_exit(10)
+        self.assertFalse(svc.listens(9232))
+        self.assertTrue(svc.alive())
+
+        svc = self.node(flags=["--inspect=0.0.0.0:9233"])
+        c, _ = self.node_session(svc, [{"line": test_node.BP_HANDLE}])
+        said = " ".join(e["body"]["output"] for e in c.events("output"))
+        self.assertIn("listens on 0.0.0.0 port 9233, not only on loopback", said)
+        get, _ = self.stop(c, svc, "/wide")
+        self.disconnect_and_exit(c, [svc])
+        self.assertTrue(get.wait(5).startswith("hello /wide #1"))
+        self.assertTrue(svc.listens(9233), "kdap closed an inspector it had not opened")
 
 
 class TestNodeTypeScriptCluster(ClusterNodeCase, test_node.TestNodeTypeScript):

@@ -92,7 +92,7 @@ int main(void)
     json_decref(names);
 
     p = kube_debug_container_new("go", "kdap-go-1a2b3c", "reg/dlv:1", "app",
-                                 "server", 40000, NULL);
+                                 "server", 40000, NULL, "00ff");
     ASSERT_STR_EQ(json_string_value(json_object_get(p, "targetContainerName")), "app");
     /* every capability dropped but ptrace and signals, as root */
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
@@ -109,7 +109,7 @@ int main(void)
     json_decref(p);
     /* gdbserver: one client, and SIGTERM (it ignores SIGINT) if none came. */
     p = kube_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
-                                 "app", NULL, 40001, NULL);
+                                 "app", NULL, 40001, NULL, "00ff");
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
                  "[\"SYS_PTRACE\",\"KILL\",\"DAC_OVERRIDE\"],\"drop\":[\"ALL\"]},"
                  "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
@@ -133,13 +133,13 @@ int main(void)
             "\"containers\":[{\"name\":\"side\"},{\"name\":\"app\","
             "\"securityContext\":{\"runAsUser\":1000,\"runAsGroup\":3000}}]}}",
             0, NULL);
-        p = kube_debug_container_new("node", "n", "i", "app", NULL, 9229, pod);
+        p = kube_debug_container_new("node", "n", "i", "app", NULL, 9229, pod, "00ff");
         expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
                      "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
                      "\"runAsGroup\":3000,\"runAsNonRoot\":true,\"runAsUser\":1000,"
                      "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
         json_decref(p);
-        p = kube_debug_container_new("node", "n", "i", "side", NULL, 9229, pod);
+        p = kube_debug_container_new("node", "n", "i", "side", NULL, 9229, pod, "00ff");
         expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
                      "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
                      "\"runAsNonRoot\":true,\"runAsUser\":2000,"
@@ -162,7 +162,7 @@ int main(void)
         json_decref(pod);
     }
     p = kube_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
-                                 "app", NULL, 9229, NULL);
+                                 "app", NULL, 9229, NULL, "00ff");
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
                  "[\"KILL\"],\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
                  "\"runAsNonRoot\":false,\"runAsUser\":0,"
@@ -173,12 +173,35 @@ int main(void)
                   "sed -n 's/^NODE_OPTIONS=//p'") != NULL);
     /* ... and only once the inspector listens (state 0A) */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "kill -USR1 $pid || exit 1\nhex=$(printf ':%04X ' $port); n=0\n"
-                  "while [ $n -lt 100 ] && ! grep -q \"$hex[0-9A-F:]* 0A \" "
-                  "/proc/net/tcp /proc/net/tcp6 2>/dev/null; do\n  sleep 0.05; "
-                  "n=$((n+1)); done\n"
-                  "echo \"kdap: inspector on port $port opened (process $pid)\"") != NULL);
+                  "echo \"$m inspector opened $port $host\"") != NULL);
+    ASSERT(strncmp(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                   "m='kdap 00ff'\n", 14) == 0);
     json_decref(p);
+    /* markers: whole lines with the nonce only, never a finished line's
+     * imitation inside another one, never an unfinished line */
+    {
+        char rest[64];
+        const char *log = "kdap: debugging process 1: app kdap 00ff listening\n"
+                          "kdap 00ff pid 1\n"
+                          "kdap 0fff listening\n"
+                          "kdap 00ff listeningX\n"
+                          "kdap 00ff inspector opened 9229 127.0.0.1\r\n"
+                          "kdap 00ff listening";
+        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "listening", rest,
+                                    sizeof(rest)), 0);
+        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "pid", rest,
+                                    sizeof(rest)), 1);
+        ASSERT_STR_EQ(rest, "1");
+        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "inspector", rest,
+                                    sizeof(rest)), 1);
+        ASSERT_STR_EQ(rest, "opened 9229 127.0.0.1");
+        ASSERT_EQ(kube_debug_marker(log, strlen(log) + 0, "00ff", "listening",
+                                    rest, 4), 0);
+        ASSERT_EQ(kube_debug_marker("kdap 00ff listening\n", 20, "00ff",
+                                    "listening", rest, sizeof(rest)), 1);
+        ASSERT_STR_EQ(rest, "");
+        ASSERT_EQ(kube_debug_marker(NULL, 0, "00ff", "pid", rest, sizeof(rest)), 0);
+    }
     printf("test_target: ok\n");
     return 0;
 }

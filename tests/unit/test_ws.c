@@ -312,9 +312,9 @@ int main(void)
     closed_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_close((uv_handle_t *)&probe, NULL);
 
-    ASSERT_OK(kube_ws_get_start(&loop, "127.0.0.1", port, "/json/list",
+    ASSERT_OK(kube_ws_get_start(&loop, "127.0.0.1", port, -1, "/json/list",
                                 "localhost:9229", 3000, on_get, NULL, &g));
-    ASSERT_OK(kube_ws_get_start(&loop, "127.0.0.1", closed_port, "/json/list",
+    ASSERT_OK(kube_ws_get_start(&loop, "127.0.0.1", closed_port, -1, "/json/list",
                                 NULL, 3000, on_refused, NULL, NULL));
 
     memset(&o, 0, sizeof(o));

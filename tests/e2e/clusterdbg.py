@@ -431,8 +431,13 @@ def process_tree(pid):
 def pod_listens(cluster, pod, container, port):
     """Something listens on `port` in the pod's network namespace (its /proc/net/tcp*,
     read by `kubectl exec` in `container`)."""
-    text = cluster.kubectl("exec", pod, "-c", container, "--", "cat", "/proc/net/tcp",
-                           "/proc/net/tcp6")
+    for _ in range(3):
+        text = cluster.kubectl("exec", pod, "-c", container, "--", "cat", "/proc/net/tcp",
+                               "/proc/net/tcp6")
+        if "local_address" in text:
+            break   # an exec under load has been seen to return nothing: ask again
+    else:
+        raise ClusterError("kubectl exec read no /proc/net/tcp in %s" % pod)
     for line in text.splitlines():
         p = line.split()
         if len(p) > 3 and p[3] == "0A" and ":" in p[1] and int(p[1].rsplit(":", 1)[1], 16) == port:

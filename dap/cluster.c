@@ -626,8 +626,8 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
              (unsigned)((uv_hrtime() / 1000) & 0xffffff));
     c->port = strcmp(c->runtime, "node") != 0
                   ? 40000 + (int)(uv_hrtime() % 10000)
-              : kube_target_node_port(pod, c->container) > 0
-                  ? kube_target_node_port(pod, c->container)
+              : kube_target_node_port(pod, c->container, NULL, 0) > 0
+                  ? kube_target_node_port(pod, c->container, NULL, 0)
                   : 9229;
     if (session_nonce(c->nonce, sizeof(c->nonce)) < 0) {
         fail(c, DAP_EBACKEND, "no random bytes for the session's nonce: %s",

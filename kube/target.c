@@ -397,13 +397,16 @@ static const char select_script[] =
     "listening() { grep -q \":$1 [0-9A-F]*:0000 0A \" /proc/net/tcp "
     "/proc/net/tcp6 2>/dev/null; }\n";
 
-int kube_target_node_port(json_t *pod, const char *container)
+int kube_target_node_port(json_t *pod, const char *container, char *host,
+                          size_t hostlen)
 {
     json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
     json_t *c, *e;
     size_t i, j;
     int port = 0;
 
+    if (hostlen > 0)
+        host[0] = '\0';
     json_array_foreach(cs, i, c)
     {
         const char *n = json_string_value(json_object_get(c, "name"));
@@ -432,6 +435,16 @@ int kube_target_node_port(json_t *pod, const char *container)
                     if (colon < end && end - colon <= 5 &&
                         strspn(colon, "0123456789") == (size_t)(end - colon))
                         port = atoi(colon);
+                    /* HOST: only characters a host may have (it goes into
+                     * the debug container's script) */
+                    if (colon > p + l + 1 && (size_t)(colon - 1 - p - l) <
+                                                 hostlen &&
+                        strspn(p + l, "0123456789abcdefABCDEF"
+                                      "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ"
+                                      ".-_:[]") >= (size_t)(colon - 1 - p - l)) {
+                        memcpy(host, p + l, (size_t)(colon - 1 - p - l));
+                        host[colon - 1 - p - l] = '\0';
+                    }
                 }
             }
         }
@@ -518,8 +531,17 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     char script[sizeof(select_script) + 2048];
     char portstr[16];
     json_t *c;
-    /* Every line kdap acts on starts with "kdap NONCE " (the script's $m). */
-    int off = snprintf(script, sizeof(script), "m='kdap %s'\n", nonce);
+    char spec_host[64];
+    /* Every line kdap acts on starts with "kdap NONCE " (the script's $m);
+     * node: the inspector's host as far as the pod's spec says (the script
+     * cannot read the target's environment, see kube_target_node_port). */
+    int off = snprintf(script, sizeof(script), "m='kdap %s'; host='%s'\n",
+                       nonce,
+                       kube_target_node_port(pod, target, spec_host,
+                                             sizeof(spec_host)) >= 0 &&
+                               spec_host[0]
+                           ? spec_host
+                           : "127.0.0.1");
 
     snprintf(portstr, sizeof(portstr), "%d", port);
     if (strcmp(runtime, "go") == 0) {
@@ -583,7 +605,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * it a moment after the signal, so the marker waits (up to 5 s) for
          * the port to listen. */
         snprintf(script + off, sizeof(script) - off,
-                 "%sset -f; host=127.0.0.1\n"
+                 "%sset -f\n"
                  "for a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
                  "$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | "
                  "sed -n 's/^NODE_OPTIONS=//p'); do\n"

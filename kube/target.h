@@ -67,11 +67,13 @@ const char *kube_target_guess_runtime(json_t *pod, const char *container,
 #define KUBE_DEBUG_CLIENT_WAIT_S 30
 
 /* The inspector port that NODE_OPTIONS in the target container's env
- * (`--inspect-port=[HOST:]PORT` and the other --inspect forms) names, or 0.
+ * (`--inspect-port=[HOST:]PORT` and the other --inspect forms) names, or 0;
+ * its HOST in `host` ("" when none is named).
  * The debug container, having no ptrace access to a process with more
  * capabilities than its own, cannot read the target's /proc/PID/environ
  * (it still reads the command line), so kdap reads the spec. */
-int kube_target_node_port(json_t *pod, const char *container);
+int kube_target_node_port(json_t *pod, const char *container, char *host,
+                          size_t hostlen);
 
 /* The ephemeral container that attaches a debugger to the target.
  * `process` (may be NULL: PID 1 of the target container) is a pattern

@@ -155,10 +155,13 @@ int main(void)
             "--inspect-port=127.0.0.1:9231\"}]},{\"name\":\"b\",\"env\":[{"
             "\"name\":\"NODE_OPTIONS\",\"value\":\"--inspect=9300x\"}]}]}}",
             0, NULL);
-        ASSERT_EQ(kube_target_node_port(pod, "app"), 9231);
-        ASSERT_EQ(kube_target_node_port(pod, "b"), 0);
-        ASSERT_EQ(kube_target_node_port(pod, "none"), 0);
-        ASSERT_EQ(kube_target_node_port(NULL, "app"), 0);
+        char host[64];
+        ASSERT_EQ(kube_target_node_port(pod, "app", host, sizeof(host)), 9231);
+        ASSERT_STR_EQ(host, "127.0.0.1");
+        ASSERT_EQ(kube_target_node_port(pod, "b", host, sizeof(host)), 0);
+        ASSERT_STR_EQ(host, "");
+        ASSERT_EQ(kube_target_node_port(pod, "none", NULL, 0), 0);
+        ASSERT_EQ(kube_target_node_port(NULL, "app", NULL, 0), 0);
         json_decref(pod);
     }
     p = kube_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
@@ -175,7 +178,7 @@ int main(void)
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "echo \"$m inspector opened $port $host\"") != NULL);
     ASSERT(strncmp(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                   "m='kdap 00ff'\n", 14) == 0);
+                   "m='kdap 00ff'; host='127.0.0.1'\n", 31) == 0);
     json_decref(p);
     /* markers: whole lines with the nonce only, never a finished line's
      * imitation inside another one, never an unfinished line */

@@ -631,7 +631,9 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "echo \"$m inspector opened $port $host\"",
                  select_script);
     }
-    c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o?, "
+    /* s:o: no securityContext (out of memory) fails the whole object
+     * rather than sending a container with the runtime's defaults */
+    c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o, "
                   "s:s, s:s, s:[{s:s, s:s}], s:b, s:b}",
                   "name", name, "image", image, "targetContainerName", target,
                   "command", "/bin/sh", "-c", script, "kdap-debug",

@@ -470,7 +470,38 @@ class CState:
         return self.proc is not None and "running" in self.state
 
 
-def container_security(pod_spec, spec, image_cfg, pod_ref):
+def image_user(rootfs, user):
+    """The image config's User ("", "uid", "name", "uid:gid", "name:group") -> (uid, gid) with
+    names looked up in the image's /etc/passwd and /etc/group, as runc does; None when unset."""
+    def lookup(path, name):
+        try:
+            with open(os.path.join(rootfs, path)) as f:
+                for ln in f:
+                    parts = ln.strip().split(":")
+                    if len(parts) > 3 and parts[0] == name:
+                        return parts
+        except OSError:
+            pass
+        return None
+    u, _, g = (user or "").partition(":")
+    if not u:
+        return None, None
+    if u.isdigit():
+        uid, gid = int(u), 0
+    else:
+        ent = lookup("etc/passwd", u)
+        if ent is None:
+            raise ValueError("unable to find user %s: no matching entries in passwd file" % u)
+        uid, gid = int(ent[2]), int(ent[3])
+    if g:
+        ent = None if g.isdigit() else lookup("etc/group", g)
+        if not g.isdigit() and ent is None:
+            raise ValueError("unable to find group %s: no matching entries in group file" % g)
+        gid = int(g) if g.isdigit() else int(ent[2])
+    return uid, gid
+
+
+def container_security(pod_spec, spec, image_cfg, pod_ref, rootfs):
     """What the runtime applies to a container's process, from its and the pod's securityContext
     (container fields win) and the image's User: (dict for kl_nsinit.py, None) or (None, the
     kubelet's CreateContainerConfigError message)."""
@@ -481,13 +512,14 @@ def container_security(pod_spec, spec, image_cfg, pod_ref):
         from kl_nsinit import CAPS
         caps = CAPS
     uid, gid = sc.get("runAsUser", psc.get("runAsUser")), sc.get("runAsGroup", psc.get("runAsGroup"))
-    user = (image_cfg.get("User") or "").split(":")
-    if uid is None and user[0]:
-        if not user[0].isdigit() and user[0] != "root":
-            return None, "kdap's kubelet resolves numeric image users only (image User %r)" % user[0]
-        uid = 0 if user[0] == "root" else int(user[0])
-    if gid is None and len(user) > 1 and user[1].isdigit():
-        gid = int(user[1])
+    try:
+        iuid, igid = image_user(rootfs, image_cfg.get("User"))
+    except ValueError as e:
+        return None, str(e)
+    if uid is None:
+        uid = iuid
+        if gid is None:
+            gid = igid
     non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
     if non_root and not uid:
         what = "container has runAsNonRoot and image will run as root" if uid is None else \
@@ -883,7 +915,8 @@ class PodWorker(threading.Thread):
             argv = list(entry) + list(cmd)
         argv = [expand_vars(a, env) for a in argv]
         workdir = spec.get("workingDir") or cfg.get("WorkingDir") or "/"
-        sec, why = container_security(self.pod["spec"], spec, cfg, "%s_%s(%s)" % (self.name, self.ns, self.uid))
+        sec, why = container_security(self.pod["spec"], spec, cfg, "%s_%s(%s)" % (self.name, self.ns, self.uid),
+                                      img["rootfs"])
         if why:
             cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": why}}
             cs.next_start = time.time() + 2

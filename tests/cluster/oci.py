@@ -365,6 +365,7 @@ class Registry:
         self.ctx = ssl.create_default_context(cafile=cafile) if cafile else None
         self.creds = creds
         self.authorization = None
+        self.scope = None           # of the Bearer token in self.authorization
 
     @property
     def base(self):
@@ -407,10 +408,9 @@ class Registry:
             value = "Basic " + base64.b64encode(("%s:%s" % self.creds).encode()).decode()
         elif scheme == "bearer":
             if self.authorization and self.authorization.startswith("Bearer ") and \
-                    params.get("error") == "insufficient_scope" and getattr(self, "_scope", None) == \
-                    params.get("scope"):
-                return False
-            self._scope = params.get("scope")
+                    params.get("error") == "insufficient_scope" and self.scope == params.get("scope"):
+                return False        # the token service gave all it will for this scope
+            self.scope = params.get("scope")
             value = "Bearer " + self._token(params)
         else:
             return False
@@ -420,30 +420,45 @@ class Registry:
         return True
 
     def _token(self, params):
+        """A token from the challenge's realm, fetched as containerd fetches it: with credentials
+        the OAuth2 password grant (POST), falling back to GET with Basic auth when the service
+        does not take POST (404/405); without, an anonymous GET."""
         realm = params.get("realm", "")
         u = urllib.parse.urlsplit(realm)
         if u.scheme != "https" or u.netloc not in self.token_hosts:
             raise ImageError("token realm %s is not the local cluster's token service" % realm)
         q = {k: params[k] for k in ("service", "scope") if params.get(k)}
-        url = u.path + "?" + urllib.parse.urlencode(q)
-        h, _, p = u.netloc.rpartition(":")
-        conn = http.client.HTTPSConnection(h, int(p), timeout=self.timeout, context=self.ctx)
-        hdrs = {}
         if self.creds:
-            hdrs["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % self.creds).encode()).decode()
-        try:
-            conn.request("GET", url, headers=hdrs)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise RegistryError(resp.status, "", "failed to authorize: failed to fetch %s token: unexpected status "
-                                "from GET request to %s?%s: %d %s" % ("oauth" if self.creds else "anonymous",
-                                                                      realm, url.split("?", 1)[1], resp.status,
-                                                                      resp.reason))
+            form = dict(q, grant_type="password", username=self.creds[0], password=self.creds[1],
+                        client_id="containerd-client")
+            status, reason, data = self._token_request(u, "POST", u.path, urllib.parse.urlencode(form),
+                                                       {"Content-Type": "application/x-www-form-urlencoded"})
+            what, method, url = "oauth token", "POST", realm
+            if status in (404, 405):
+                basic = base64.b64encode(("%s:%s" % self.creds).encode()).decode()
+                url = realm + "?" + urllib.parse.urlencode(q)
+                status, reason, data = self._token_request(u, "GET", u.path + "?" + urllib.parse.urlencode(q),
+                                                           None, {"Authorization": "Basic " + basic})
+                what, method = "token", "GET"
+        else:
+            url = realm + "?" + urllib.parse.urlencode(q)
+            status, reason, data = self._token_request(u, "GET", u.path + "?" + urllib.parse.urlencode(q), None, {})
+            what, method = "anonymous token", "GET"
+        if status != 200:
+            raise RegistryError(status, "", "failed to authorize: failed to fetch %s: unexpected status from "
+                                "%s request to %s: %d %s" % (what, method, url, status, reason))
         obj = json.loads(data)
         return obj.get("token") or obj["access_token"]
+
+    def _token_request(self, u, method, path, body, headers):
+        h, _, p = u.netloc.rpartition(":")
+        conn = http.client.HTTPSConnection(h, int(p), timeout=self.timeout, context=self.ctx)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.reason, resp.read()
+        finally:
+            conn.close()
 
     @staticmethod
     def error(resp, data):
@@ -655,7 +670,7 @@ def pull_and_extract(reference, images_dir, log=print, cluster_dir=None, auths=N
                                 "require authorization: server message: %s: %s"
                                 % (params.get("error", "insufficient_scope"), "authorization failed"))
         if e.status in (401, 403):
-            raise RegistryError(e.status, e.code, what + "unexpected status from GET request to %s/v2/%s/"
+            raise RegistryError(e.status, e.code, what + "unexpected status from HEAD request to %s/v2/%s/"
                                 "manifests/%s: %d %s" % (reg.base, repo, ref, e.status,
                                                          http.client.responses.get(e.status, "")))
         raise

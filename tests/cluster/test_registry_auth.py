@@ -11,6 +11,7 @@ Cluster as in test_e2e_kubectl.py ($KDAP_CLUSTER_DIR or build/cluster, brought u
 """
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -109,7 +110,7 @@ class RegistryAuthTest(unittest.TestCase):
         p = skopeo("copy", "--src-cert-dir", self.certdir, "--src-creds", creds, dest,
                    "dir:" + os.path.join(self.c.dir, "registry-auth", "pulled-%d" % os.getpid()))
         self.assertEqual(p.returncode, 0, p.stderr)
-        subprocess.run(["rm", "-rf", os.path.join(self.c.dir, "registry-auth", "pulled-%d" % os.getpid())])
+        shutil.rmtree(os.path.join(self.c.dir, "registry-auth", "pulled-%d" % os.getpid()))
         # the token service handed out a scoped token to the user, an empty one to anonymous
         self.assert_refused(self.token, dest, "requested access to the resource is denied",
                             "invalid username/password: unauthorized: incorrect username or password")
@@ -169,8 +170,8 @@ class RegistryAuthTest(unittest.TestCase):
         self.assert_pull_refused("token-wrong-secret", self.ref(self.token), "basic-pull", "pull access denied")
         self.secret("token-bad", dict(self.token, password="wrong"))
         self.assert_pull_refused("token-bad-password", self.ref(self.token), "token-bad",
-                                 "failed to authorize: failed to fetch oauth token: unexpected status from GET "
-                                 "request to %s?" % self.token["realm"])
+                                 "failed to authorize: failed to fetch oauth token: unexpected status from POST "
+                                 "request to %s: 401 Unauthorized" % self.token["realm"])
 
     def test_ephemeral_container_pulls_with_the_pods_secret(self):
         self.secret("eph-pull", self.token)

@@ -554,8 +554,10 @@ static void on_patched(void *data, int status, long http, json_t *body,
             const char *why = strstr(err->msg, "violates PodSecurity");
             fail(c, DAP_EBACKEND,
                  "the namespace %s enforces a Pod Security level that "
-                 "forbids the SYS_PTRACE capability a debugger needs (%s). "
-                 "Fix: allow debugging in that namespace (kubectl label ns %s "
+                 "refuses the debug container (%s); the go and gdb "
+                 "debuggers need the SYS_PTRACE capability, which only "
+                 "\"privileged\" allows. Fix: allow debugging in that "
+                 "namespace (kubectl label ns %s "
                  "pod-security.kubernetes.io/enforce=privileged "
                  "--overwrite), or debug a copy of the pod in a namespace "
                  "that allows it",

@@ -357,6 +357,21 @@ class ClusterAttach(unittest.TestCase):
         self.assertEqual(self.debug_spec(pods[0], "kdap-baseline")["securityContext"]["capabilities"],
                          {"drop": ["ALL"], "add": ["KILL"]})
 
+    def test_node_under_pod_security_restricted(self):
+        """A node service that restricted admits (non-root user in its spec, nothing
+        escalated) can be debugged there: kdap's container is as restricted as it."""
+        kubectl("create", "namespace", "kdap-restricted", check=False)
+        kubectl("label", "--overwrite", "namespace", "kdap-restricted",
+                "pod-security.kubernetes.io/enforce=restricted")
+        locked = {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True,
+                  "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+        pods = deploy("node-r", ns="kdap-restricted", image="node-hello", command=["node", "/app/app.js"],
+                      security=locked)
+        self.attach_ok({"target": "deployment/node-r", "namespace": "kdap-restricted", "runtime": "node"})
+        sc = self.debug_spec(pods[0], "kdap-restricted")["securityContext"]
+        self.assertEqual((sc["runAsUser"], sc["runAsNonRoot"], sc["capabilities"]), (1000, True, {"drop": ["ALL"]}))
+
     def test_non_root_targets(self):
         """node runs as the target's user with no capability at all; go and gdb stay root with
         SYS_PTRACE, KILL (stopping another user's threads) and DAC_READ_SEARCH / DAC_OVERRIDE

@@ -212,6 +212,32 @@ class ClusterAttach(unittest.TestCase):
         c.wait_exit(10)
         wait_all_terminated(app.pod)
 
+    def test_target_log_cut_between_characters(self):
+        """A log line of the target longer than kdap's 8 KiB line limit, of multi-byte
+        characters, goes out in pieces cut between characters: every output event is valid
+        and has its body (a cut inside a character lost it), and the pieces make the line."""
+        import urllib.parse
+        app = CL.deploy_go_hello()
+        c = self.kdap()
+        c.initialize()
+        seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
+                                "kubeconfig": CL.kubeconfig, "namespace": "default"})
+        c.wait_event("initialized", 30)
+        c.request("configurationDone")
+        c.expect_response(seq, 30, success=True)
+        # "YYYY/MM/DD hh:mm:ss served /" is 28 bytes: 8192 falls inside a 3-byte character
+        word = "\u20ac" * 3001
+        app.get("/" + urllib.parse.quote(word), 30)
+
+        def joined():
+            return "".join(e["body"]["output"] for e in c.events("output")
+                           if "\u20ac" in (e.get("body") or {}).get("output", ""))
+        c._wait(lambda: True if "served /" + word + "\n" in joined() else None, 15,
+                "the long log line, whole")
+        c.check()
+        c.request("disconnect", {"terminateDebuggee": False})
+        c.wait_exit(10)
+
     def test_sigterm_while_stopped_detaches(self):
         """The editor's process manager sends SIGTERM while a breakpoint holds the service:
         kdap detaches (breakpoints removed, delve gone, debug container ended) and exits, and

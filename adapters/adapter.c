@@ -17,10 +17,11 @@ static const char *const gdb_filters[] = {NULL};
 static const char *const node_filters[] = {"all", "uncaught", NULL};
 
 /* delve keeps its config under XDG_CONFIG_HOME and fails without one. */
-static const char *const go_env[] = {"HOME=/root",
+#define IMAGE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+static const char *const go_env[] = {IMAGE_PATH, "HOME=/root",
                                      "XDG_CONFIG_HOME=/root/.config", NULL};
 static const char *const go_dirs[] = {"/root/.config", NULL};
-static const char *const home_env[] = {"HOME=/root", NULL};
+static const char *const home_env[] = {IMAGE_PATH, "HOME=/root", NULL};
 
 static const struct {
     struct adapter_kind kind;

@@ -63,6 +63,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 from clusterdbg import APP_SRC, BUILD, DLV_PORT, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
 from godbg import kdap_missing  # noqa: E402
+import ocitest  # noqa: E402
 
 KDAP = os.environ.get("KDAP_BIN", os.path.join(BUILD, "kdap"))
 BP_LINE = 27
@@ -173,7 +174,7 @@ def kdap_attach(cl, logpath, level, pod=None):
         with deadline(10, "kdap initialize"):
             k.request("initialize", dict(DEFAULT_INITIALIZE, supportsProgressReporting=True))
         args = {"name": "go-hello", "target": "deployment/go-hello",
-                "kubeconfig": cl.kubeconfig, "namespace": cl.ns}
+                "kubeconfig": cl.kubeconfig, "namespace": cl.ns, "imageRepo": ocitest.CLUSTER_REPO}
         if pod:
             args["pod"] = pod
         with deadline(90, "attach by target (to 'initialized')"):
@@ -348,7 +349,7 @@ def start_multiclient_delve(cl, pod, timeout=60):
     """As clusterdbg.start_delve, plus --accept-multiclient: the direct client and kdap
     (connect) share this delve, as in bench/dap_roundtrip.py."""
     name = "kdap-dlv-bench-%d" % (int(time.time() * 1000) % 10000000)
-    cl.kubectl("debug", pod, "--image=127.0.0.1:5000/kdap/dlv:latest", "--target=app",
+    cl.kubectl("debug", pod, "--image=" + ocitest.debugger_image("go"), "--target=app",
                "--profile=general", "-c", name, "--", "/usr/bin/dlv", "--headless",
                "--accept-multiclient", "--api-version=2", "--listen=127.0.0.1:%d" % DLV_PORT,
                "--only-same-user=false", "attach", "1")

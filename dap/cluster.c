@@ -34,6 +34,8 @@
 
 #include "../kube/client.h"
 #include "../kube/names.h"
+#include "../oci/image.h"
+#include "dbgimage.h"
 #include "../kube/portfwd.h"
 #include "../kube/target.h"
 #include "../kube/watch.h"
@@ -48,6 +50,7 @@
 enum cl_step {
     CL_RESOLVE,
     CL_PODS,
+    CL_IMAGE,
     CL_PATCH,
     CL_WAIT,
     CL_READY_LOG,
@@ -65,7 +68,18 @@ struct dap_cluster_svc {
     char container[254];
     char runtime[16];
     char dbg[64];              /* the ephemeral container's name */
-    char image[512];
+    char image[700];
+    char image_repo[512];      /* imageRepo / KDAP_IMAGE_REPO, or "" */
+    int image_insecure;        /* imageInsecure */
+    char image_ca[1024];       /* imageCA, or "" */
+    char arch[32];             /* the target's architecture */
+    char arch_how[300];        /* how kdap knows it */
+    char target_image[700];    /* the target container's image (imageID) */
+    char pull_secrets[300];    /* the pod's imagePullSecrets, named */
+    oci_push *push;            /* assembling and pushing the debugger image */
+    oci_resolve *resolve;      /* a tag to a digest, or an image's arch */
+    json_t *pod_json;          /* the pod, while its debug container waits
+                                  for the image */
     char want_pod[254];        /* the "pod" key, or "" */
     char want_container[254];  /* the "container" key, or "" */
     char process[256];         /* the "process" key, or "" */
@@ -132,6 +146,10 @@ static void progress_end(struct dap_cluster_svc *c, const char *msg)
 
 static void stop_streams(struct dap_cluster_svc *c)
 {
+    oci_push_free(c->push);
+    c->push = NULL;
+    oci_resolve_free(c->resolve);
+    c->resolve = NULL;
     kube_request_cancel(c->req);
     c->req = NULL;
     kube_watch_free(c->watch);
@@ -499,9 +517,33 @@ static void on_pod_event(void *data, const char *type, json_t *pod)
              strcmp(reason, "InvalidImageName") == 0 ||
              strcmp(reason, "CreateContainerError") == 0 ||
              strcmp(reason, "CreateContainerConfigError") == 0)) {
+            if (msg != NULL &&
+                (strstr(msg, "401") || strstr(msg, "403") ||
+                 strstr(msg, "nauthorized") || strstr(msg, "insufficient_scope") ||
+                 strstr(msg, "authorization failed") ||
+                 strstr(msg, "denied"))) {
+                char host[256];
+                size_t n = strcspn(c->image, "/");
+                snprintf(host, sizeof(host), "%.*s", (int)n, c->image);
+                fail(c, DAP_EBACKEND,
+                     "the cluster may not pull the debugger image %s: pod "
+                     "%s lacks a pull secret for registry %s (%s%s), which "
+                     "refused the node: add a kubernetes.io/dockerconfigjson "
+                     "secret for %s to the pod's imagePullSecrets (kubectl "
+                     "create secret docker-registry NAME --docker-server=%s "
+                     "...) or to its service account. The kubelet said %s: "
+                     "%.300s",
+                     c->image, c->pod, host,
+                     c->pull_secrets[0] ? "its imagePullSecrets: "
+                                        : "it has no imagePullSecrets",
+                     c->pull_secrets, host, host, reason, msg);
+                return;
+            }
+            /* The remedy first: the kubelet's message may be long. */
             fail(c, DAP_EBACKEND,
-                 "the debugger image %s cannot be used: %s%s%s. Set "
-                 "\"debuggerImage\" to an image the cluster can pull",
+                 "the debugger image %s cannot be used (set "
+                 "\"debuggerImage\" to an image the cluster can pull): "
+                 "%s%s%s",
                  c->image, reason, msg ? ": " : "", msg ? msg : "");
             return;
         }
@@ -666,23 +708,226 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
 
 /* ---- 1. resolving the target ------------------------------------------- */
 
-static const char *default_image(const char *runtime)
-{
-    const char *env = NULL;
+/* ---- the debugger image ------------------------------------------------- */
 
-    if (strcmp(runtime, "go") == 0)
-        env = getenv("KDAP_DEBUGGER_IMAGE_GO");
-    else if (strcmp(runtime, "node") == 0)
-        env = getenv("KDAP_DEBUGGER_IMAGE_NODE");
-    else if (strcmp(runtime, "gdb") == 0)
-        env = getenv("KDAP_DEBUGGER_IMAGE_GDB");
-    if (env != NULL && env[0] != '\0')
-        return env;
-    if (strcmp(runtime, "go") == 0)
-        return "127.0.0.1:5000/kdap/dlv:latest";
-    if (strcmp(runtime, "node") == 0)
-        return "127.0.0.1:5000/kdap/node-debug:latest";
-    return "127.0.0.1:5000/kdap/gdbserver:latest";
+static void image_progress(void *data, const char *msg)
+{
+    struct dap_cluster_svc *c = data;
+
+    progress(c, "debugger image: %s", msg);
+}
+
+static void on_pushed(void *data, int status, const struct oci_push_stats *st,
+                      const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    if (status < 0) {
+        fail(c, status, "the debugger image for %s (linux/%s, %s): %s",
+             c->runtime, c->arch, c->arch_how, err->msg);
+        return;
+    }
+    snprintf(c->image, sizeof(c->image), "%s", st->reference);
+    if (st->bytes_uploaded == 0 && st->blobs_uploaded == 0)
+        progress(c, "debugger image %s: assembled in %llu ms, checked in "
+                    "%llu ms: nothing uploaded (the registry had it)",
+                 c->image, (unsigned long long)st->assemble_ms,
+                 (unsigned long long)st->push_ms);
+    else
+        progress(c, "debugger image %s: assembled in %llu ms, pushed in "
+                    "%llu ms (%u blobs, %.1f MiB uploaded)",
+                 c->image, (unsigned long long)st->assemble_ms,
+                 (unsigned long long)st->push_ms, st->blobs_uploaded,
+                 (double)st->bytes_uploaded / 1048576.0);
+    add_debug_container(c, c->pod_json);
+}
+
+static void push_image(struct dap_cluster_svc *c)
+{
+    struct dap_dbgimage_opts o = {0};
+    struct dap_error err;
+
+    dap__output(c->s, "console",
+                "kdap: service \"%s\": debugger image for linux/%s (%s), "
+                "pushed to %s",
+                c->svc->name, c->arch, c->arch_how, c->image_repo);
+    o.runtime = c->runtime;
+    o.repo = c->image_repo;
+    o.binaries = json_object_get(c->cfg, "debuggerBinaries");
+    o.arch = c->arch;
+    o.insecure = c->image_insecure;
+    o.ca_file = c->image_ca[0] ? c->image_ca : NULL;
+    if (dap_dbgimage_start(c->s->loop, &o, image_progress, on_pushed, c,
+                           &c->push, &err) < 0)
+        fail(c, err.code, "the debugger image for %s (linux/%s, %s): %s",
+             c->runtime, c->arch, c->arch_how, err.msg);
+}
+
+static void on_target_image(void *data, int status,
+                            const struct oci_resolved *r,
+                            const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+    struct oci_platform local;
+
+    oci_resolve_free(c->resolve);
+    c->resolve = NULL;
+    if (status == 0 && r->arch[0]) {
+        snprintf(c->arch, sizeof(c->arch), "%s", r->arch);
+        snprintf(c->arch_how, sizeof(c->arch_how),
+                 "the architecture of the target's image %s", c->target_image);
+    } else {
+        oci_platform_local(&local);
+        snprintf(c->arch, sizeof(c->arch), "%s", local.arch);
+        snprintf(c->arch_how, sizeof(c->arch_how),
+                 "this machine's: kdap could read neither the node nor the "
+                 "target's image config%s%.150s",
+                 status < 0 ? ": " : "", status < 0 ? err->msg : "");
+    }
+    push_image(c);
+}
+
+static void arch_from_image(struct dap_cluster_svc *c, const char *why)
+{
+    struct dap_error err;
+
+    DAP_LOGI("service %s: node architecture unknown (%s); reading the image",
+             c->svc->name, why);
+    if (c->target_image[0] == '\0' ||
+        oci_resolve_start(c->s->loop, c->target_image, c->image_insecure,
+                          c->image_ca[0] ? c->image_ca : NULL,
+                          on_target_image, c, &c->resolve, &err) < 0) {
+        struct dap_error e2;
+        dap_error_set(&e2, DAP_ECONFIG, "no image reference");
+        on_target_image(c, DAP_ECONFIG, NULL, &e2);
+    }
+}
+
+static void on_node(void *data, int status, long http, json_t *body,
+                    const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+    const char *arch = json_string_value(json_object_get(
+        json_object_get(json_object_get(body, "status"), "nodeInfo"),
+        "architecture"));
+    const char *name = json_string_value(
+        json_object_get(json_object_get(body, "metadata"), "name"));
+
+    (void)http;
+    c->req = NULL;
+    if (status == 0 && arch == NULL)
+        arch = json_string_value(json_object_get(
+            json_object_get(json_object_get(body, "metadata"), "labels"),
+            "kubernetes.io/arch"));
+    if (status < 0 || arch == NULL || arch[0] == '\0') {
+        arch_from_image(c, status < 0 ? err->msg : "no architecture");
+        return;
+    }
+    snprintf(c->arch, sizeof(c->arch), "%s", oci_arch_from_machine(arch));
+    snprintf(c->arch_how, sizeof(c->arch_how),
+             "the architecture of node %s", name ? name : "?");
+    push_image(c);
+}
+
+static void on_resolved(void *data, int status, const struct oci_resolved *r,
+                        const struct dap_error *err)
+{
+    struct dap_cluster_svc *c = data;
+
+    oci_resolve_free(c->resolve);
+    c->resolve = NULL;
+    if (status < 0) {
+        fail(c, status, "\"debuggerImage\" %s: %s", c->image, err->msg);
+        return;
+    }
+    progress(c, "debugger image %s is %s", c->image, r->reference);
+    snprintf(c->image, sizeof(c->image), "%s", r->reference);
+    add_debug_container(c, c->pod_json);
+}
+
+/* Which debugger image, by digest: the user's (a tag resolved first), or
+ * kdap's own, assembled for the node's architecture and pushed. */
+static void choose_image(struct dap_cluster_svc *c, json_t *pod)
+{
+    struct dap_error err;
+    struct oci_ref ref;
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *ps, *it;
+    size_t i;
+
+    c->step = CL_IMAGE;
+    json_decref(c->pod_json);
+    c->pod_json = json_incref(pod);
+    json_array_foreach(json_object_get(spec, "imagePullSecrets"), i, it)
+    {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        size_t used = strlen(c->pull_secrets);
+        if (n != NULL)
+            snprintf(c->pull_secrets + used, sizeof(c->pull_secrets) - used,
+                     "%s%s", used ? ", " : "", n);
+    }
+    if (c->image[0] != '\0') {
+        if (oci_ref_parse(c->image, &ref, &err) < 0) {
+            fail(c, DAP_ECONFIG, "\"debuggerImage\": %s", err.msg);
+            return;
+        }
+        if (ref.digest[0] != '\0') {
+            add_debug_container(c, c->pod_json);
+            return;
+        }
+        progress(c, "resolving the debugger image %s to its digest",
+                 c->image);
+        if (oci_resolve_start(c->s->loop, c->image, c->image_insecure,
+                              c->image_ca[0] ? c->image_ca : NULL,
+                              on_resolved, c, &c->resolve, &err) < 0)
+            fail(c, err.code, "\"debuggerImage\" %s: %s", c->image, err.msg);
+        return;
+    }
+    if (c->image_repo[0] == '\0') {
+        fail(c, DAP_ECONFIG,
+             "no debugger image for service \"%s\": set \"imageRepo\" (or "
+             "KDAP_IMAGE_REPO) to a repository kdap may push its debugger "
+             "image to and the cluster can pull from (REGISTRY/PATH), or "
+             "\"debuggerImage\" to an image to use",
+             c->svc->name);
+        return;
+    }
+    /* The target container's image, for its architecture if the node
+     * cannot be read: the pulled digest when the kubelet says it. */
+    json_array_foreach(json_object_get(json_object_get(pod, "status"),
+                                       "containerStatuses"),
+                       i, ps)
+    {
+        const char *n = json_string_value(json_object_get(ps, "name"));
+        const char *id = json_string_value(json_object_get(ps, "imageID"));
+        if (n != NULL && strcmp(n, c->container) == 0 && id != NULL) {
+            const char *p = strstr(id, "://");
+            snprintf(c->target_image, sizeof(c->target_image), "%s",
+                     p ? p + 3 : id);
+        }
+    }
+    if (c->target_image[0] == '\0')
+        json_array_foreach(json_object_get(spec, "containers"), i, ps)
+        {
+            const char *n = json_string_value(json_object_get(ps, "name"));
+            const char *im = json_string_value(json_object_get(ps, "image"));
+            if (n != NULL && im != NULL && strcmp(n, c->container) == 0)
+                snprintf(c->target_image, sizeof(c->target_image), "%s", im);
+        }
+    {
+        const char *node = json_string_value(json_object_get(spec, "nodeName"));
+        struct kube_request_opts o = {0};
+        char path[400];
+        if (node == NULL) {
+            arch_from_image(c, "the pod names no node");
+            return;
+        }
+        snprintf(path, sizeof(path), "/api/v1/nodes/%s", node);
+        o.path = path;
+        progress(c, "reading node %s for its architecture", node);
+        if (kube_request_start(c->s->kube, &o, on_node, c, &c->req, &err) < 0)
+            arch_from_image(c, err.msg);
+    }
 }
 
 static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
@@ -717,12 +962,10 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
              c->runtime, adapter_kind_names());
         return;
     }
-    if (c->image[0] == '\0')
-        snprintf(c->image, sizeof(c->image), "%s", default_image(c->runtime));
     dap__output(c->s, "console",
                 "kdap: service \"%s\": %s, container %s", c->svc->name, why,
                 c->container);
-    add_debug_container(c, pod);
+    choose_image(c, pod);
 }
 
 static void on_pods(void *data, int status, long http, json_t *body,
@@ -873,7 +1116,8 @@ static void deadline(uv_timer_t *t)
     fail(c, DAP_ETIMEDOUT,
          "attaching to %s did not finish within %d s (last step: %s)",
          c->svc->name, ATTACH_TIMEOUT_MS / 1000,
-         c->step == CL_WAIT        ? "waiting for the debug container"
+         c->step == CL_IMAGE       ? "the debugger image"
+         : c->step == CL_WAIT      ? "waiting for the debug container"
          : c->step == CL_READY_LOG ? "waiting for the debugger to listen"
                                    : "talking to the API server");
 }
@@ -945,6 +1189,20 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
         rc = copy_key(cfg, "process", c->process, sizeof(c->process), err);
     if (rc == 0)
         rc = copy_key(cfg, "debuggerImage", c->image, sizeof(c->image), err);
+    if (rc == 0)
+        rc = copy_key(cfg, "imageRepo", c->image_repo, sizeof(c->image_repo),
+                      err);
+    if (rc == 0 && c->image_repo[0] == '\0' && getenv("KDAP_IMAGE_REPO"))
+        snprintf(c->image_repo, sizeof(c->image_repo), "%s",
+                 getenv("KDAP_IMAGE_REPO"));
+    if (rc == 0)
+        rc = copy_key(cfg, "imageCA", c->image_ca, sizeof(c->image_ca), err);
+    if (rc == 0 && json_object_get(cfg, "imageInsecure") != NULL) {
+        if (!json_is_boolean(json_object_get(cfg, "imageInsecure")))
+            rc = dap_error_set(err, DAP_ECONFIG,
+                               "\"imageInsecure\" must be true or false");
+        c->image_insecure = json_is_true(json_object_get(cfg, "imageInsecure"));
+    }
     if (rc == 0)
         rc = copy_key(cfg, "runtime", c->runtime, sizeof(c->runtime), err);
     if (rc == 0)
@@ -1019,6 +1277,7 @@ void dap__cluster_free(struct dap_cluster_svc *c)
     dap_buf_cleanup(&c->dbg_text);
     dap_buf_cleanup(&c->app_line);
     json_decref(c->cfg);
+    json_decref(c->pod_json);
     c->svc->cluster = NULL;
     c->failed = 1; /* no step runs any more */
     if (c->timers == 0) {

@@ -114,6 +114,17 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
         return dap_error_set(err, DAP_ECONFIG,
                              "%s: unknown runtime \"%s\": use one of %s",
                              where, runtime, adapter_kind_names());
+    /* Where the debugger images go is the session's, unless a service
+     * says otherwise. */
+    if (cfg != top) {
+        static const char *const image_keys[] = {
+            "imageRepo", "imageInsecure", "imageCA", "debuggerBinaries"};
+        for (size_t i = 0; i < sizeof(image_keys) / sizeof(image_keys[0]); i++)
+            if (json_object_get(cfg, image_keys[i]) == NULL &&
+                json_object_get(top, image_keys[i]) != NULL)
+                json_object_set(cfg, image_keys[i],
+                                json_object_get(top, image_keys[i]));
+    }
     if (target != NULL && s->kube == NULL) {
         int rc = connect_cluster(s, top, err);
         if (rc < 0)

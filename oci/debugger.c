@@ -68,8 +68,9 @@ static int add_binary(oci_layer_spec *s, const char *src, const char *dst,
     if (strcmp(barch, arch) != 0) {
         oci_elf_deps_free(deps, n);
         return dap_error_set(err, DAP_ECONFIG,
-                             "%s is a %s binary but the target runs on %s: "
-                             "set debuggerBinaries.%s to a %s build of it",
+                             "%s is built for %s but the target runs on "
+                             "%s: set debuggerBinaries.%s to a build of it "
+                             "for %s",
                              src, barch, arch, key, arch);
     }
     rc = oci_layer_add_file(s, dst, src, 0755);

@@ -96,8 +96,10 @@ def run():
     c = DapClient.spawn([KDAP], stderr=subprocess.DEVNULL)
     c.initialize(supportsProgressReporting=True)
     t = time.time()
+    # kdap assembles its debugger image from this machine's delve and pushes it to the
+    # cluster's registry (nothing is uploaded when it is there already)
     seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
-                            "kubeconfig": KUBECONFIG})
+                            "kubeconfig": KUBECONFIG, "imageRepo": "127.0.0.1:5000/kdap/debug"})
     c.wait_event("initialized", 60)
     for e in c.events():
         if e["event"] in ("progressStart", "progressUpdate"):

@@ -67,7 +67,9 @@
  "kdap: attach to a deployment in the cluster"
  ;; kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
  ;; workload and tunnels to it; the cluster is the one kubectl uses, or
- ;; :kubeconfig / :context / :namespace
+ ;; :kubeconfig / :context / :namespace.  kdap builds the debugger image from
+ ;; your delve and pushes it to :imageRepo (or KDAP_IMAGE_REPO when unset), a
+ ;; repository the cluster can pull from
  (list :type "kdap" :request "attach" :name "go-hello"
        :runtime "go" :target "deployment/go-hello"))
 

@@ -50,8 +50,11 @@ function M.configurations()
     {
       -- kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
       -- workload and tunnels to it; the cluster is the one kubectl uses
-      -- (or kubeconfig / context / namespace)
+      -- (or kubeconfig / context / namespace).  kdap builds the debugger image
+      -- from your delve and pushes it to imageRepo, here KDAP_IMAGE_REPO from
+      -- the environment (a repository the cluster can pull from)
       type = 'kdap', request = 'attach', name = 'kdap: attach to a deployment in the cluster',
+      imageRepo = os.getenv('KDAP_IMAGE_REPO'),
       runtime = 'go',
       target = function()
         return vim.fn.input('workload: ', 'deployment/')

@@ -170,3 +170,17 @@ def wait_for(fn, timeout=15, interval=0.1, what="condition"):
 def log(msg):
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
+
+
+KDAP_BIN = os.environ.get("KDAP_BIN") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "kdap")
+
+
+def kdap_debugger_image(runtime, repo="127.0.0.1:5000/kdap/debug"):
+    """REPO@sha256:... of kdap's debugger image for `runtime`, pushed by `kdap image debugger`
+    (`up` pushes no debugger image: a real cluster has none either)."""
+    p = subprocess.run([KDAP_BIN, "image", "debugger", "--runtime", runtime, "--repo", repo, "-q"],
+                       capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    if p.returncode != 0 or len(p.stdout.split()) != 1:
+        raise AssertionError("kdap image debugger --runtime %s: %s" % (runtime, p.stderr))
+    return p.stdout.strip()

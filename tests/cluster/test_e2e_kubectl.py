@@ -26,14 +26,13 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from api_testlib import HERE, KUBECTL, wait_for  # noqa: E402
+from api_testlib import HERE, KUBECTL, kdap_debugger_image, wait_for  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 KUBELET = os.path.join(HERE, "kubelet.py")
 MANIFEST = os.path.join(HERE, "manifests", "go-hello.yaml")
 REGISTRY = "127.0.0.1:5000/kdap"
-DEBUG_IMAGE = REGISTRY + "/node-debug:latest"     # busybox: sh, cat, sleep
-DLV_IMAGE = REGISTRY + "/dlv:latest"
+DEBUG_IMAGE = REGISTRY + "/busybox:latest"        # busybox: sh, cat, sleep
 
 
 
@@ -223,7 +222,8 @@ class E2E(unittest.TestCase):
         wait_for(lambda: (ec_status(pod, "dbg") or {}).get("state", {}).get("terminated"), timeout=30,
                  what="ephemeral container terminated")
         # the debugger image itself
-        C.kubectl("debug", pod, "--target=app", "--profile=general", "--image=" + DLV_IMAGE, "-c", "dlv",
+        C.kubectl("debug", pod, "--target=app", "--profile=general",
+                  "--image=" + kdap_debugger_image("go"), "-c", "dlv",
                   "--", "dlv", "version")
         wait_for(lambda: (ec_status(pod, "dlv") or {}).get("state", {}).get("terminated"), timeout=60,
                  what="dlv version finished")

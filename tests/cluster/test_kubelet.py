@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import cluster_ctl  # noqa: E402
+from api_testlib import kdap_debugger_image  # noqa: E402
 
 KUBECTL = "/usr/bin/kubectl"
 REG = "127.0.0.1:5000/kdap/"
@@ -321,7 +322,7 @@ class T1Pods(unittest.TestCase):
                               r"localhost:9229 inside namespace .*connection refused")
 
     def test_05_ephemeral_debug_containers(self):
-        kubectl("debug", "hello", "--target=app", "--profile=general", "--image=" + REG + "node-debug:latest",
+        kubectl("debug", "hello", "--target=app", "--profile=general", "--image=" + REG + "busybox:latest",
                 "-c", "dbg", "--", "sh", "-c", "ps -o pid,comm; cat /proc/1/cmdline; echo; sleep 60")
         out = wait_for(lambda: "/app/go-hello" in kubectl("logs", "hello", "-c", "dbg", check=False).stdout
                        and kubectl("logs", "hello", "-c", "dbg").stdout, what="debug container output")
@@ -331,7 +332,7 @@ class T1Pods(unittest.TestCase):
         self.assertIn("running", st["state"])
         self.assertIn("go-hello", kubectl("exec", "hello", "-c", "dbg", "--", "ps").stdout)
         # a real debugger: dlv in its own image attaches to PID 1 and is reached through port-forward
-        kubectl("debug", "hello", "--target=app", "--profile=general", "--image=" + REG + "dlv:latest",
+        kubectl("debug", "hello", "--target=app", "--profile=general", "--image=" + kdap_debugger_image("go"),
                 "-c", "dlv", "--", "dlv", "dap", "--listen=127.0.0.1:40000")
         wait_for(lambda: "listening" in kubectl("logs", "hello", "-c", "dlv", check=False).stdout,
                  what="dlv listening")
@@ -366,7 +367,7 @@ class T1Pods(unittest.TestCase):
         self.assertEqual(get_pod("badimg")["status"]["phase"], "Pending")
 
     def test_07_crashloop(self):
-        create_pod("crash", "node-debug:latest", command=["sh", "-c", "echo boom; exit 2"])
+        create_pod("crash", "busybox:latest", command=["sh", "-c", "echo boom; exit 2"])
 
         def backoff():
             cs = (get_pod("crash")["status"].get("containerStatuses") or [{}])[0]
@@ -378,7 +379,7 @@ class T1Pods(unittest.TestCase):
 
     def test_08_services(self):
         create_pod("server", "go-hello:latest", labels={"app": "srv"})
-        create_pod("client", "node-debug:latest", command=["sleep", "3600"])
+        create_pod("client", "busybox:latest", command=["sleep", "3600"])
         v1().create_namespaced_service(NS, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "srv"},
                                             "spec": {"selector": {"app": "srv"},
                                                      "ports": [{"port": 8080, "targetPort": 8080}]}})

@@ -19,11 +19,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from api_testlib import wait_for  # noqa: E402
+from api_testlib import kdap_debugger_image, wait_for  # noqa: E402
 from test_e2e_kubectl import Cluster  # noqa: E402
 
 SOURCE = "docker://127.0.0.1:5000/kdap/go-hello:latest"   # pushed by `up` to the open registry
-DEBUG_SOURCE = "docker://127.0.0.1:5000/kdap/node-debug:latest"
 
 
 def skopeo(*args, timeout=120):
@@ -44,8 +43,10 @@ class RegistryAuthTest(unittest.TestCase):
         cls.token = cls.creds["token"]
         cls.c.kubectl("create", "namespace", cls.c.ns, ns=False)
         # what the pods pull: pushed once by skopeo with credentials
-        for reg, image in ((cls.basic, SOURCE), (cls.token, SOURCE), (cls.token, DEBUG_SOURCE)):
-            dest = "docker://%s/kdap/%s" % (reg["registry"], image.rsplit("/", 1)[1])
+        for reg, image, name in ((cls.basic, SOURCE, "go-hello:latest"),
+                                 (cls.token, SOURCE, "go-hello:latest"),
+                                 (cls.token, "docker://" + kdap_debugger_image("node"), "node-debug:latest")):
+            dest = "docker://%s/kdap/%s" % (reg["registry"], name)
             p = skopeo("copy", "--src-tls-verify=false", "--dest-cert-dir", cls.certdir,
                        "--dest-creds", "%s:%s" % (reg["username"], reg["password"]), image, dest)
             if p.returncode != 0:

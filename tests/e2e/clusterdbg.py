@@ -30,12 +30,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+import ocitest  # noqa: E402 (this directory is on sys.path for every user of this module)
 REPO = os.environ.get("KDAP_REPO") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "build")
 CLUSTER_UP = os.path.join(REPO, "tests", "cluster", "up")
 CLUSTER_DOWN = os.path.join(REPO, "tests", "cluster", "down")
 GO_HELLO_MANIFEST = os.path.join(REPO, "tests", "cluster", "manifests", "go-hello.yaml")
-DLV_IMAGE = "127.0.0.1:5000/kdap/dlv:latest"
 DLV_PORT = 2345           # delve inside the pod (127.0.0.1 of the pod's network namespace)
 APP_PORT = 8080
 # the go-hello image is built on this machine from tests/apps/go-hello, so the source paths
@@ -299,7 +299,9 @@ class LocalCluster:
         delve runs without --accept-multiclient: it ends (and so does the container) when
         the debugger client detaches."""
         name = name or "kdap-dlv-%d" % (int(time.time() * 1000) % 10000000)
-        self.kubectl("debug", pod, "--image=%s" % DLV_IMAGE, "--target=app", "--profile=general",
+        # kdap's own debugger image (`up` pushes none): the one an attach by target uses too
+        image = ocitest.debugger_image("go")
+        self.kubectl("debug", pod, "--image=%s" % image, "--target=app", "--profile=general",
                      "-c", name, "--", "/usr/bin/dlv", "--headless", "--api-version=2",
                      "--listen=127.0.0.1:%d" % DLV_PORT, "--only-same-user=false", "attach", "1")
         deadline = time.monotonic() + timeout
@@ -335,7 +337,8 @@ def cluster_attach_args(cluster, app, mode=None):
     mode = mode or attach_mode()
     if mode == "target":
         return {"name": "go-hello", "runtime": "go", "target": "deployment/go-hello",
-                "kubeconfig": cluster.kubeconfig, "namespace": cluster.ns}
+                "kubeconfig": cluster.kubeconfig, "namespace": cluster.ns,
+                "imageRepo": ocitest.CLUSTER_REPO}
     if mode != "tunnel":
         raise ValueError("KDAP_E2E_CLUSTER_ATTACH must be 'tunnel' or 'target', not %r" % mode)
     app.debug_container = cluster.start_delve(app.pod)

@@ -115,3 +115,62 @@ def inspect(ref, *flags):
     if p.returncode != 0:
         raise AssertionError("skopeo inspect %s: %s" % (ref, p.stderr))
     return json.loads(p.stdout)
+
+
+# The local cluster's open registry (tests/cluster/README.md): kdap pushes its debugger images
+# there itself (imageRepo); `up` no longer puts any there.
+CLUSTER_REPO = "127.0.0.1:5000/kdap/debug"
+_images = {}
+
+
+def debugger_image(runtime, repo=CLUSTER_REPO, env=None):
+    """REPO@sha256:... of kdap's debugger image for `runtime`, as `kdap image debugger` pushes it
+    (for tests that start a debugger themselves, e.g. `kubectl debug --image`)."""
+    key = (runtime, repo)
+    if key not in _images:
+        p = kdap("image", "debugger", "--runtime", runtime, "--repo", repo, "-q", env=env)
+        lines = p.stdout.splitlines()
+        if p.returncode != 0 or len(lines) != 1:
+            raise RuntimeError("kdap image debugger --runtime %s failed: %s" % (runtime, p.stderr))
+        _images[key] = lines[0]
+    return _images[key]
+
+
+def auth_registry(cluster_dir, kind="token"):
+    """The cluster's registry with credentials: (registry, repo for kdap, CA file, auth file,
+    credentials dict)."""
+    d = os.path.join(cluster_dir, "registry-auth")
+    with open(os.path.join(d, "credentials.json")) as f:
+        creds = json.load(f)
+    r = creds[kind]
+    return {"registry": r["registry"], "repo": r["registry"] + "/kdap/debug",
+            "ca": os.path.join(d, "certs", "ca.crt"), "authfile": os.path.join(d, "auth.json"),
+            "username": r["username"], "password": r["password"]}
+
+
+def pull_secret_yaml(name, reg):
+    """A kubernetes.io/dockerconfigjson Secret for the registry `reg` (auth_registry())."""
+    import base64
+    auth = base64.b64encode(("%s:%s" % (reg["username"], reg["password"])).encode()).decode()
+    cfg = json.dumps({"auths": {reg["registry"]: {"auth": auth}}})
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                       "type": "kubernetes.io/dockerconfigjson",
+                       "data": {".dockerconfigjson": base64.b64encode(cfg.encode()).decode()}})
+
+
+PULL_SECRET = "kdap-pull"
+
+
+def use_auth_registry(cluster, kind="token", ns="default"):
+    """Make `cluster`'s registry with credentials the one kdap pushes its debugger images to:
+    a pull secret for it in `ns` (pods name it in imagePullSecrets), and REGISTRY_AUTH_FILE for
+    every kdap this process starts (its credentials, as podman finds them).  Returns the
+    attach keys that name it: imageRepo and imageCA."""
+    reg = auth_registry(cluster.dir, kind)
+    p = subprocess.run(["kubectl", "apply", "-n", ns, "-f", "-"], input=pull_secret_yaml(PULL_SECRET, reg),
+                       text=True, capture_output=True, timeout=60,
+                       env=dict(os.environ, KUBECONFIG=cluster.kubeconfig))
+    if p.returncode != 0:
+        raise RuntimeError("cannot create the pull secret: %s" % p.stderr)
+    os.environ["REGISTRY_AUTH_FILE"] = reg["authfile"]
+    return {"imageRepo": reg["repo"], "imageCA": reg["ca"]}

@@ -7,6 +7,7 @@ One cluster (tests/cluster/up in a private --dir) serves the whole file.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from clusterdbg import (APP_SRC, BUILD, LocalCluster, cluster_available,  # noqa
                         listening_sockets, try_use)
 from dapclient import DapClient  # noqa: E402
 from godbg import kdap_path, log_file  # noqa: E402
+import ocitest  # noqa: E402
+from ocitest import CLUSTER_REPO as REPO  # noqa: E402
 
 CL = None
 SKIP = cluster_available()
@@ -71,8 +74,10 @@ def wait_all_terminated(pod, ns="default", timeout=20):
     raise AssertionError("kdap's debug containers still running in %s: %s" % (pod, st))
 
 
-def deploy(name, ns="default", replicas=1, command=None, wait=True, image="go-hello", security=None):
-    """A Deployment of the go-hello image (optionally another image, command, securityContext)."""
+def deploy(name, ns="default", replicas=1, command=None, wait=True, image="go-hello", security=None,
+           pull_secret=None):
+    """A Deployment of the go-hello image (optionally another image, command, securityContext,
+    a pull secret)."""
     c = {"name": "app", "image": "127.0.0.1:5000/kdap/%s:latest" % image,
          "ports": [{"containerPort": 8080}], "env": [{"name": "PORT", "value": "8080"}]}
     if command:
@@ -83,6 +88,8 @@ def deploy(name, ns="default", replicas=1, command=None, wait=True, image="go-he
            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [c]}}}}
+    if pull_secret:
+        obj["spec"]["template"]["spec"]["imagePullSecrets"] = [{"name": pull_secret}]
     subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(obj), text=True, check=True,
                    capture_output=True, env=dict(os.environ, KUBECONFIG=CL.kubeconfig), timeout=60)
     if wait and replicas:
@@ -105,7 +112,8 @@ class ClusterAttach(unittest.TestCase):
         """attach must fail with an error response naming the cause, within `within` s."""
         c = self.kdap()
         c.initialize(supportsProgressReporting=progress)
-        args = dict({"name": "svc", "kubeconfig": CL.kubeconfig}, **args)
+        args = {k: v for k, v in dict({"name": "svc", "kubeconfig": CL.kubeconfig,
+                                       "imageRepo": REPO}, **args).items() if v is not None}
         t0 = time.monotonic()
         r = c.request_error("attach", args, timeout=within + 5)
         took = time.monotonic() - t0
@@ -124,7 +132,7 @@ class ClusterAttach(unittest.TestCase):
         c.initialize(supportsProgressReporting=True)
         t0 = time.monotonic()
         seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
-                                "kubeconfig": CL.kubeconfig, "namespace": "default"})
+                                "kubeconfig": CL.kubeconfig, "imageRepo": REPO, "namespace": "default"})
         c.wait_event("initialized", 30)
         bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
@@ -245,7 +253,7 @@ class ClusterAttach(unittest.TestCase):
         app = CL.deploy_go_hello()
         c = self.kdap()
         c.initialize()
-        seq = c.send("attach", {"target": "deployment/go-hello", "kubeconfig": CL.kubeconfig})
+        seq = c.send("attach", {"target": "deployment/go-hello", "kubeconfig": CL.kubeconfig, "imageRepo": REPO})
         c.wait_event("initialized", 30)
         c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
         c.request("configurationDone")
@@ -267,7 +275,7 @@ class ClusterAttach(unittest.TestCase):
         c.initialize()
         seq = c.send("attach", {"services": [{"name": "hello", "target": "app=go-hello",
                                               "process": "go-hello", "runtime": "go"}],
-                                "kubeconfig": CL.kubeconfig})
+                                "kubeconfig": CL.kubeconfig, "imageRepo": REPO})
         c.wait_event("initialized", 30)
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)
@@ -287,7 +295,7 @@ class ClusterAttach(unittest.TestCase):
         web = CL.tunnel(node_pod, 8080)
         c = self.kdap()
         c.initialize()
-        seq = c.send("attach", {"kubeconfig": CL.kubeconfig, "services": [
+        seq = c.send("attach", {"kubeconfig": CL.kubeconfig, "imageRepo": REPO, "services": [
             {"name": "go-hello", "target": "deployment/go-hello"},
             {"name": "node-hello", "target": "deployment/node-hello", "runtime": "node",
              "localRoot": NODE_DIR, "remoteRoot": "/app"}]})
@@ -350,7 +358,7 @@ class ClusterAttach(unittest.TestCase):
         there (the debugger wrote its breakpoint into the target) and completes after continue."""
         c = self.kdap()
         c.initialize()
-        seq = c.send("attach", dict({"name": "svc", "kubeconfig": CL.kubeconfig}, **args))
+        seq = c.send("attach", dict({"name": "svc", "kubeconfig": CL.kubeconfig, "imageRepo": REPO}, **args))
         c.wait_event("initialized", 40)
         if bp:
             bps = c.request("setBreakpoints", {"source": {"path": bp[0]}, "breakpoints": [{"line": bp[1]}]},
@@ -423,10 +431,105 @@ class ClusterAttach(unittest.TestCase):
                              (0, ["SYS_PTRACE", "KILL", "DAC_OVERRIDE" if app == "c-hello" else "DAC_READ_SEARCH"]))
 
     def test_debugger_image_cannot_be_pulled(self):
-        app = CL.deploy_go_hello()
+        CL.deploy_go_hello()
+        # a tag is resolved to its digest first: one that names nothing fails before the pod
         self.attach_error({"target": "deployment/go-hello",
                            "debuggerImage": "127.0.0.1:5000/kdap/no-such-debugger:latest"},
+                          ["debuggerImage", "has no image kdap/no-such-debugger:latest"], within=10)
+        # a digest is used as it is: the kubelet cannot pull it, kdap says so at once
+        self.attach_error({"target": "deployment/go-hello",
+                           "debuggerImage": "127.0.0.1:5000/kdap/no-such-debugger@sha256:" + "0" * 64},
                           ["ErrImagePull", "debuggerImage"], within=10)
+
+    def test_no_image_repository(self):
+        CL.deploy_go_hello()
+        self.attach_error({"target": "deployment/go-hello", "imageRepo": None},
+                          ['"imageRepo"', "KDAP_IMAGE_REPO", '"debuggerImage"'], within=5)
+
+    def test_debugger_image_by_digest_and_tag(self):
+        """kdap's own image goes in by digest; a user's tag is resolved to the same digest."""
+        app = CL.deploy_go_hello()
+        ref = ocitest.debugger_image("go")
+        self.assertTrue(ref.startswith(REPO + "@sha256:"), ref)
+        for args, say in (({}, "nothing uploaded"), ({"debuggerImage": REPO + ":go"}, "is " + ref)):
+            c = self.kdap()
+            c.initialize(supportsProgressReporting=True)
+            seq = c.send("attach", dict({"target": "deployment/go-hello", "kubeconfig": CL.kubeconfig,
+                                         "imageRepo": REPO}, **args))
+            c.wait_event("initialized", 30)
+            c.request("configurationDone")
+            c.expect_response(seq, 30, success=True)
+            steps = [e["body"].get("message", "") for e in c.events()
+                     if e["event"] in ("progressStart", "progressUpdate")]
+            self.assertTrue(any(say in s for s in steps), steps)
+            pod = json.loads(kubectl("get", "pod", app.pod, "-o", "json"))
+            images = [e["image"] for e in pod["spec"]["ephemeralContainers"]]
+            self.assertEqual(images[-1], ref)
+            c.request("disconnect", {})
+            c.wait_exit(10)
+        wait_all_terminated(app.pod)
+
+    def test_debugger_binary_of_another_architecture(self):
+        CL.deploy_go_hello()
+        fake = os.path.join(BUILD, "e2e-arm64-dlv")
+        with open("/bin/busybox", "rb") as f:
+            elf = bytearray(f.read(4096))
+        elf[18:20] = (183).to_bytes(2, "little")   # e_machine EM_AARCH64
+        with open(fake, "wb") as f:
+            f.write(elf)
+        text = self.attach_error({"target": "deployment/go-hello",
+                                  "imageRepo": REPO + "-arm-refused",
+                                  "debuggerBinaries": {"dlv": fake}},
+                                 ["built for arm64", "node", "debuggerBinaries.dlv"], within=10)
+        self.assertIn("amd64", text)
+        tags = subprocess.run(["skopeo", "list-tags", "--tls-verify=false",
+                               "docker://" + REPO + "-arm-refused"], capture_output=True, text=True)
+        self.assertNotEqual(tags.returncode, 0, "nothing may have been pushed: " + tags.stdout)
+
+    def test_authenticated_registry_and_pull_secret(self):
+        """kdap pushes its image to the registry with a Bearer token service (credentials from
+        REGISTRY_AUTH_FILE, TLS with the cluster CA); the kubelet pulls it with the pod's pull
+        secret.  Without the secret, the fast failure says what is missing."""
+        reg = ocitest.auth_registry(CL.dir)
+        subprocess.run(["kubectl", "apply", "-f", "-"], input=ocitest.pull_secret_yaml("kdap-pull", reg),
+                       text=True, check=True, capture_output=True,
+                       env=dict(os.environ, KUBECONFIG=CL.kubeconfig), timeout=60)
+        # an image no node has yet (a kubelet with the image does not pull it again, as
+        # a real one does with IfNotPresent): a busybox of its own, one byte longer
+        busybox = os.path.join(BUILD, "e2e-busybox-%d" % os.getpid())
+        shutil.copyfile("/bin/busybox", busybox)
+        with open(busybox, "ab") as f:
+            f.write(os.urandom(8))
+        os.chmod(busybox, 0o755)
+        for name, secret in (("no-secret", False), ("with-secret", True)):
+            pods = deploy(name, pull_secret="kdap-pull" if secret else None)
+            args = {"target": "deployment/" + name, "kubeconfig": CL.kubeconfig,
+                    "imageRepo": reg["repo"], "imageCA": reg["ca"],
+                    "debuggerBinaries": {"busybox": busybox}}
+            c = DapClient.spawn([kdap_path(), "--log", log_file("kdap-cluster-auth-%s.log" % name),
+                                 "--log-level", "debug"],
+                                env=dict(os.environ, REGISTRY_AUTH_FILE=reg["authfile"]))
+            self.addCleanup(c.close)
+            c.initialize()
+            if secret:
+                seq = c.send("attach", args)
+                c.wait_event("initialized", 30)
+                c.request("configurationDone")
+                c.expect_response(seq, 30, success=True)
+                self.assertTrue(c.request("threads")["threads"])
+                pod = json.loads(kubectl("get", "pod", pods[0], "-o", "json"))
+                self.assertTrue(pod["spec"]["ephemeralContainers"][-1]["image"].startswith(
+                    reg["repo"] + "@sha256:"))
+                c.request("disconnect", {})
+            else:
+                r = c.request_error("attach", args, timeout=20)
+                text = r.get("body", {}).get("error", {}).get("format", "") + r.get("message", "")
+                for n in ("pull secret", reg["registry"], "imagePullSecrets"):
+                    self.assertIn(n, text)
+                self.assertNotIn(reg["password"], text)
+                c.request("disconnect", {})
+            c.wait_exit(10)
+            wait_all_terminated(pods[0])
 
     def test_process_pattern_nothing_or_several(self):
         pods = deploy("two-sleepers", command=["/bin/sh", "-c",
@@ -441,7 +544,7 @@ class ClusterAttach(unittest.TestCase):
         pods = deploy("doomed")
         c = self.kdap()
         c.initialize()
-        seq = c.send("attach", {"target": "deployment/doomed", "kubeconfig": CL.kubeconfig})
+        seq = c.send("attach", {"target": "deployment/doomed", "kubeconfig": CL.kubeconfig, "imageRepo": REPO})
         c.wait_event("initialized", 30)
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)

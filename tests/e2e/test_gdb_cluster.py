@@ -28,6 +28,7 @@ from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E
                         listening_sockets, process_tree)
 from dapclient import DapClient  # noqa: E402
 from godbg import kdap_path, log_file  # noqa: E402
+import ocitest  # noqa: E402
 
 APP = "c-hello"
 IMAGE = "127.0.0.1:5000/kdap/c-hello:latest"
@@ -53,12 +54,18 @@ def line_of(text):
     raise KeyError(text)
 
 
+IMAGE_KEYS = {}
+
+
 def setUpModule():
     global CL
     if SKIP:
         raise unittest.SkipTest(SKIP)
     CL = LocalCluster(os.path.join(BUILD, "e2e-gdb-cluster"))
     CL.up()
+    # kdap's gdbserver image goes to the registry with a Bearer token service; the pods pull
+    # it with their pull secret
+    IMAGE_KEYS.update(ocitest.use_auth_registry(CL))
 
 
 def tearDownModule():
@@ -125,7 +132,8 @@ def deploy(app=APP, image=IMAGE):
            "metadata": {"name": app, "labels": {"app": app}},
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app}},
                     "template": {"metadata": {"labels": {"app": app}},
-                                 "spec": {"containers": [c]}}}}
+                                 "spec": {"containers": [c],
+                                          "imagePullSecrets": [{"name": ocitest.PULL_SECRET}]}}}}
     subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(obj), text=True, check=True,
                    capture_output=True, env=dict(os.environ, KUBECONFIG=CL.kubeconfig), timeout=60)
     CL.kubectl("rollout", "status", "deployment/" + app, "--timeout=90s", timeout=100)
@@ -185,7 +193,7 @@ class GdbInCluster(unittest.TestCase):
         """attach by target with a breakpoint at `line`; returns the breakpoint."""
         c.initialize(supportsProgressReporting=True)
         seq = c.send("attach", {"name": APP, "target": "deployment/" + APP, "runtime": "gdb",
-                                "program": PROGRAM, "kubeconfig": CL.kubeconfig})
+                                "program": PROGRAM, "kubeconfig": CL.kubeconfig, **IMAGE_KEYS})
         deadline = time.monotonic() + 60
         while not c.has_event("initialized"):
             done = [m for m in c.messages if m.get("type") == "response"
@@ -339,7 +347,8 @@ class GdbInCluster(unittest.TestCase):
             c.initialize()
             t0 = time.monotonic()
             r = c.request_error("attach", dict({"target": "deployment/" + APP, "runtime": "gdb",
-                                                "kubeconfig": CL.kubeconfig}, **args), timeout=15)
+                                                "kubeconfig": CL.kubeconfig, **IMAGE_KEYS},
+                                               **args), timeout=15)
             text = (r.get("body", {}).get("error", {}).get("format") or "") + " " + r["message"]
             for n in needles:
                 self.assertIn(n, text)
@@ -366,7 +375,7 @@ class GdbFamilyInCluster(unittest.TestCase):
         c.initialize()
         seq = c.send("attach", {"name": FAMILY, "target": "deployment/" + FAMILY,
                                 "runtime": "gdb", "program": FAMILY_PROGRAM,
-                                "kubeconfig": CL.kubeconfig})
+                                "kubeconfig": CL.kubeconfig, **IMAGE_KEYS})
         c.wait_event("initialized", 60)
         c.request("configurationDone", timeout=20)
         c.expect_response(seq, 60, success=True)

@@ -33,6 +33,7 @@ from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E
                         listening_sockets, pod_listens)
 from godbg import AsyncGet  # noqa: E402
 from nodedbg import JS_SRC, TS_SRC  # noqa: E402
+import ocitest  # noqa: E402
 
 CL = None
 SKIP = cluster_available()
@@ -48,12 +49,18 @@ _names = itertools.count(1)
 e2ecase.TEST_TIMEOUT = max(e2ecase.TEST_TIMEOUT, 120.0)
 
 
+IMAGE_KEYS = {}
+
+
 def setUpModule():
     global CL
     if SKIP:
         raise unittest.SkipTest(SKIP)
     CL = LocalCluster(os.path.join(BUILD, "e2e-cluster-node"))
     CL.up(timeout=240)
+    # kdap's node image goes to the registry with a Bearer token service; the pods pull it
+    # with their pull secret
+    IMAGE_KEYS.update(ocitest.use_auth_registry(CL))
 
 
 def tearDownModule():
@@ -87,7 +94,8 @@ class ClusterNodeApp:
                                          "name": "app", "image": IMAGE, "command": argv,
                                          "env": [{"name": k, "value": v}
                                                  for k, v in (env or {}).items()],
-                                         "ports": [{"containerPort": APP_PORT}]}]}}}}
+                                         "ports": [{"containerPort": APP_PORT}]}],
+                                     "imagePullSecrets": [{"name": ocitest.PULL_SECRET}]}}}}
         path = os.path.join(CL.dir, "deploy-%s.json" % self.name)
         with open(path, "w") as f:
             json.dump(obj, f)
@@ -223,6 +231,7 @@ class ClusterNodeCase(test_node.NodeCase):
     def target_args(self, svc, **extra):
         args = {"name": "web", "target": "deployment/" + svc.name, "runtime": "node",
                 "kubeconfig": CL.kubeconfig, "namespace": "default"}
+        args.update(IMAGE_KEYS)
         args.update(self.ROOTS)
         args.update(extra)
         return {k: v for k, v in args.items() if v is not None}
@@ -285,7 +294,9 @@ class TestNodeJSCluster(ClusterNodeCase, test_node.TestNodeJS):
         self.assertIn("runtime node", said)
         dbg = svc.debug_containers()
         self.assertEqual(len(dbg), 1, dbg)
-        self.assertIn("node-debug", list(dbg.values())[0][1]["image"])
+        # kdap's own node image (busybox alone), by digest
+        self.assertTrue(list(dbg.values())[0][1]["image"].startswith(IMAGE_KEYS["imageRepo"] + "@sha256:"),
+                        dbg)
         get, ev = self.stop(c, svc, "/during")
         local = self.vars(c, self.scope(c, self.frames(c)[0]["id"], "Local")["variablesReference"])
         self.assertEqual(self.var(local, "hits")["value"], "2")

@@ -216,7 +216,7 @@ class AnonymousRegistry(unittest.TestCase):
         p = self.debugger("go", "kdap/arm", None, "--platform", "linux/arm64")
         self.assertNotEqual(p.returncode, 0)
         self.assertEqual(p.stdout, "")
-        self.assertIn("is a amd64 binary but the target runs on arm64", p.stderr)
+        self.assertIn("is built for amd64 but the target runs on arm64", p.stderr)
         self.assertIn("debuggerBinaries.", p.stderr)
         self.assertEqual(len(self.reg.access_lines()), before, "nothing may reach the registry")
 

@@ -13,7 +13,10 @@ and, in one run:
    attach leaves an ended ephemeral container in the pod).  The steps are cut at the arrival
    (client side) of kdap's progress events and DAP messages, and at two lines of kdap's
    debug log (its own clock, ms):
-     resolve          attach sent -> "adding debug container"  (GET deployment, list pods)
+     resolve          attach sent -> "reading node"            (GET deployment, list pods)
+     debugger image   -> "adding debug container"  (node's architecture, kdap's image assembled
+                      from the layer cache, the registry asked: nothing uploaded after the
+                      first attach)
      add container    -> "... added to pod"                     (PATCH ephemeralcontainers)
      container runs   -> "... running; waiting for the debugger" (pod watch)
      delve listens    -> "tunnel open"             (follow the container's log to delve's line)
@@ -69,6 +72,7 @@ KDAP = os.environ.get("KDAP_BIN", os.path.join(BUILD, "kdap"))
 BP_LINE = 27
 REQUESTS = ("threads", "stackTrace", "scopes", "variables")
 STEPS = (("resolve", "GET deployment, list pods"),
+         ("debugger image", "node arch, assemble, push"),
          ("add container", "PATCH ephemeralcontainers"),
          ("container runs", "pod watch: running"),
          ("delve listens", "container log: delve's line"),
@@ -201,6 +205,7 @@ def kdap_attach(cl, logpath, level, pod=None):
 def attach_steps(k, t0, t_ready, logpath):
     lt = log_times(logpath, t0)
     marks = [t0,
+             progress_time(k, "reading node"),
              progress_time(k, "adding debug container"),
              progress_time(k, "added to pod"),
              progress_time(k, "waiting for the debugger"),

@@ -171,11 +171,13 @@ int dap_image_cli_main(int argc, char **argv)
             r.quiet = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         } else if (a[0] == '-') {
             fprintf(stderr, "kdap image: unknown option %s\n", a);
             usage(stderr);
-            return 2;
+            rc = 2;
+            goto out;
         } else {
             srcs[ns++] = a;
         }
@@ -183,12 +185,14 @@ int dap_image_cli_main(int argc, char **argv)
     if (repo == NULL || (debug_cmd && (runtime == NULL || ns > 0)) ||
         (!debug_cmd && ns == 0)) {
         usage(stderr);
-        return 2;
+        rc = 2;
+        goto out;
     }
     memset(&plat, 0, sizeof(plat));
     if (platform != NULL && oci_platform_parse(platform, &plat, &err) < 0) {
         fprintf(stderr, "kdap: %s\n", err.msg);
-        return 2;
+        rc = 2;
+        goto out;
     }
     if (platform == NULL)
         oci_platform_local(&plat);
@@ -240,6 +244,7 @@ int dap_image_cli_main(int argc, char **argv)
         }
     }
     rc = finish_run(&r, rc, &err);
+out:
     free(ents);
     free(envs);
     free(srcs);

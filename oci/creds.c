@@ -270,7 +270,10 @@ static int run_helper(uv_loop_t *loop, const char *helper, const char *host,
                       w->c.source, helper, file, uv_strerror(rc));
         *c = w->c;
         memset(&w->c, 0, sizeof(w->c));
-        w->open = 2;
+        /* libuv initialised the process handle before failing: it is
+         * closed like the pipes. */
+        w->open = 3;
+        uv_close((uv_handle_t *)&w->proc, wait_closed);
         uv_close((uv_handle_t *)&w->in, wait_closed);
         uv_close((uv_handle_t *)&w->out, wait_closed);
         return DAP_ECONFIG;

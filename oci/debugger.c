@@ -15,9 +15,11 @@
 /* What the debug container's script runs (kube/target.c), plus a few for a
  * person who execs into it. */
 static const char *const applets[] = {
-    "sh", "ash", "cat", "ps", "ls", "kill", "env", "sleep", "echo", "grep",
-    "sed", "tr", "printf", "test", "[", "true", "false", "head", "tail", "wc",
-    "id", "readlink", "pidof", "stat", "uname", "mkdir", "rm", NULL,
+    "sh",   "ash",   "cat",   "ps",    "ls",     "kill",  "env",   "sleep",
+    "echo", "grep",  "sed",   "tr",    "printf", "test",  "[",     "true",
+    "false", "head", "tail",  "wc",    "id",     "readlink", "pidof", "stat",
+    "uname", "mkdir", "rm",   "touch", "top",    "hostname", "find", "nc",
+    "wget", NULL,
 };
 
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"

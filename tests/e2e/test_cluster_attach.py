@@ -100,17 +100,22 @@ def deploy(name, ns="default", replicas=1, command=None, wait=True, image="go-he
 
 class ClusterAttach(unittest.TestCase):
 
-    def kdap(self):
+    def kdap(self, image_repo_env=True):
+        """kdap over stdio; KDAP_IMAGE_REPO names the cluster's registry too (as a developer's
+        environment would), unless image_repo_env is false."""
         err = open(log_file("kdap-cluster-%s.stderr" % self._testMethodName), "wb")
         self.addCleanup(err.close)
+        env = dict(os.environ, KDAP_IMAGE_REPO=REPO)
+        if not image_repo_env:
+            env.pop("KDAP_IMAGE_REPO")
         c = DapClient.spawn([kdap_path(), "--log", log_file("kdap-cluster-%s.log" % self._testMethodName),
-                             "--log-level", "debug"], stderr=err)
+                             "--log-level", "debug"], stderr=err, env=env)
         self.addCleanup(c.close)
         return c
 
     def attach_error(self, args, needles, within=10.0, progress=True):
         """attach must fail with an error response naming the cause, within `within` s."""
-        c = self.kdap()
+        c = self.kdap(image_repo_env="imageRepo" not in args)
         c.initialize(supportsProgressReporting=progress)
         args = {k: v for k, v in dict({"name": "svc", "kubeconfig": CL.kubeconfig,
                                        "imageRepo": REPO}, **args).items() if v is not None}
@@ -207,7 +212,7 @@ class ClusterAttach(unittest.TestCase):
         c = self.kdap()
         c.initialize()
         seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
-                                "kubeconfig": CL.kubeconfig})
+                                "kubeconfig": CL.kubeconfig, "imageRepo": REPO})
         c.wait_event("initialized", 30)
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)

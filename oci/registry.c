@@ -867,24 +867,29 @@ static void xfer_done(void *data, CURL *easy, CURLcode cc)
         r->uploaded += (uint64_t)up;
     }
     easy_drop(q);
+    if (q->op == OP_PROBE && !q->http_fallback &&
+        (strncmp(r->base, "http://", 7) == 0
+             ? cc != CURLE_OK || q->http == 400
+             : cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR ||
+                   cc == CURLE_GOT_NOTHING)) {
+        /* The other scheme, once: a TLS registry answers plain HTTP with
+         * 400 (or hangs up), a plain one answers a TLS handshake with
+         * HTTP.  Only for a registry where plain HTTP is allowed (see
+         * oci_registry_probe); the probe carries no credentials. */
+        q->http_fallback = 1;
+        free(q->url);
+        snprintf(r->base, sizeof(r->base), "%s://%s",
+                 strncmp(r->base, "http://", 7) == 0 ? "https" : "http",
+                 r->host);
+        if (asprintf(&q->url, "%s/v2/", r->base) < 0)
+            q->url = NULL;
+        rc = q->url ? send_req(q, &e)
+                    : dap_error_set(&e, DAP_ENOMEM, "out of memory");
+        if (rc < 0)
+            finish(q, rc, &e);
+        return;
+    }
     if (cc != CURLE_OK) {
-        if (q->op == OP_PROBE && !q->http_fallback &&
-            (r->insecure || r->loopback) &&
-            (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_COULDNT_CONNECT ||
-             cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING)) {
-            /* A plain-HTTP registry answers the TLS handshake with HTTP:
-             * allowed for this one registry only. */
-            q->http_fallback = 1;
-            free(q->url);
-            snprintf(r->base, sizeof(r->base), "http://%s", r->host);
-            if (asprintf(&q->url, "%s/v2/", r->base) < 0)
-                q->url = NULL;
-            rc = q->url ? send_req(q, &e)
-                        : dap_error_set(&e, DAP_ENOMEM, "out of memory");
-            if (rc < 0)
-                finish(q, rc, &e);
-            return;
-        }
         transfer_error(q, cc, &e);
         finish(q, e.code, &e);
         return;
@@ -1221,7 +1226,15 @@ int oci_registry_probe(oci_registry *r, oci_result_cb *cb, void *data)
 
     if (q == NULL)
         return DAP_ENOMEM;
-    snprintf(r->base, sizeof(r->base), "https://%s", r->host);
+    /* Plain HTTP is tried first only where it is allowed (a registry
+     * marked insecure, or on a loopback address) and no CA was named:
+     * a loopback registry is most often a plain one, and a TLS handshake
+     * that fails costs more than a plain request that a TLS registry
+     * refuses.  Everywhere else: https, and nothing but https. */
+    snprintf(r->base, sizeof(r->base), "%s://%s",
+             (r->insecure || r->loopback) && r->ca_file == NULL ? "http"
+                                                                : "https",
+             r->host);
     snprintf(q->method, sizeof(q->method), "GET");
     if (set_url(q, "/v2/") < 0) {
         req_free(q);

@@ -474,6 +474,35 @@ class ClusterAttach(unittest.TestCase):
             c.wait_exit(10)
         wait_all_terminated(app.pod)
 
+    def test_architecture_from_the_image_when_nodes_are_hidden(self):
+        """A user who may not read nodes: kdap takes the architecture from the target image's
+        config in its registry, and says so."""
+        pods = deploy("arch-from-image")
+        authz = os.path.join(CL.dir, "authz.json")
+        with open(authz) as f:
+            saved = f.read()
+        policy = json.loads(saved)
+        policy.setdefault("admin", []).append({"verb": "get", "resource": "nodes"})
+        with open(authz, "w") as f:
+            json.dump(policy, f)
+        try:
+            c = self.kdap()
+            c.initialize(supportsProgressReporting=True)
+            seq = c.send("attach", {"target": "deployment/arch-from-image", "kubeconfig": CL.kubeconfig,
+                                    "imageRepo": REPO})
+            c.wait_event("initialized", 30)
+            c.request("configurationDone")
+            c.expect_response(seq, 30, success=True)
+            said = " ".join(e["body"]["output"] for e in c.events("output"))
+            self.assertIn("debugger image for linux/amd64 (the architecture of the target's image "
+                          "127.0.0.1:5000/kdap/go-hello", said)
+            c.request("disconnect", {})
+            c.wait_exit(10)
+        finally:
+            with open(authz, "w") as f:
+                f.write(saved)
+        wait_all_terminated(pods[0])
+
     def test_debugger_binary_of_another_architecture(self):
         CL.deploy_go_hello()
         fake = os.path.join(BUILD, "e2e-arm64-dlv")

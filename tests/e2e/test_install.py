@@ -28,6 +28,8 @@ LIBS = {
     "OpenSSL": ("libcrypto.so", "OpenSSL_version", lambda s: s.split()[1]),
     "libyaml": ("libyaml-0.so", "yaml_get_version_string", lambda s: s),
     "libwebsockets": ("libwebsockets.so", "lws_get_library_version", lambda s: s.split()[0]),
+    "libarchive": ("libarchive.so", "archive_version_string", lambda s: s.split()[1]),
+    "zlib": ("libz.so", "zlibVersion", lambda s: s),
 }
 
 
@@ -144,7 +146,7 @@ class InstallTest(unittest.TestCase):
         depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
         # the packages of the libraries kdap links, and the libuv plugin lws loads at run time
         for pkg in ("libjansson4", "libcurl4", "libuv1", "libyaml-0-2", "libwebsockets17",
-                    "libssl3", "libwebsockets-evlib-uv"):
+                    "libssl3", "libarchive13", "zlib1g", "libwebsockets-evlib-uv"):
             self.assertRegex(depends, r"(^|, )%s\b" % re.escape(pkg), "Depends: %s" % depends)
         files = run(["dpkg-deb", "-c", deb]).stdout
         for path in ("./usr/bin/kdap", "./usr/share/man/man1/kdap.1",

@@ -6,12 +6,14 @@
  * adapter's stderr must not stall debugging), a line that does not fit is
  * dropped and counted, and the count is logged once writing works again.
  * The same line repeated back to back is logged once, then how often it
- * came.
+ * came.  A mutex guards that state: work in libuv's thread pool (loading
+ * a kubeconfig) logs too.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +32,8 @@ static enum dap_log_level log_level = DAP_LOG_WARN;
 static unsigned long dropped; /* lines the destination did not take */
 static char last[LINE_MAX_BYTES]; /* the last line's text, without stamp */
 static unsigned long repeats; /* times `last` came again, not written */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -171,16 +175,18 @@ void dap_log(enum dap_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     dap_utf8_vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&log_mu);
     if (strcmp(text, last) == 0) {
         /* Rate-limited, but a message that never stops still shows up
          * now and then. */
         if (++repeats >= 1000)
             flush_notes(level);
-        return;
+    } else {
+        flush_notes(level);
+        memcpy(last, text, strlen(text) + 1);
+        n = stamp(line, sizeof(line), level);
+        n += dap_utf8_snprintf(line + n, sizeof(line) - n, "%s\n", text);
+        emit(line, n);
     }
-    flush_notes(level);
-    memcpy(last, text, strlen(text) + 1);
-    n = stamp(line, sizeof(line), level);
-    n += dap_utf8_snprintf(line + n, sizeof(line) - n, "%s\n", text);
-    emit(line, n);
+    pthread_mutex_unlock(&log_mu);
 }

@@ -18,36 +18,115 @@
 #include "log.h"
 #include "session_int.h"
 
-/* Check one service object and create it.  `index` is -1 for a top-level
- * single service. */
-/* The cluster of this session, as kubectl would find it, with the attach
- * request's kubeconfig/context/namespace keys taking precedence. */
-static int connect_cluster(dap_session *s, json_t *top, struct dap_error *err)
-{
-    struct kube_load_opts o = {0};
-    struct kube_config *cfg = NULL;
-    const char *keys[] = {"kubeconfig", "context", "namespace"};
-    int rc;
+/* ---- the cluster ------------------------------------------------------- */
 
-    for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_object_get(top, keys[i]);
-        if (v != NULL && !json_is_string(v))
-            return dap_error_set(err, DAP_ECONFIG,
-                                 "\"%s\" must be a string", keys[i]);
+/* Loading the kubeconfig (files, a YAML parse, CA and key files) runs in
+ * libuv's thread pool: a slow disk must not stall the session.
+ * IMPORTANT: the session may end meanwhile; it then sets `s` to NULL and
+ * the load only cleans up after itself. */
+struct dap_cluster_load {
+    uv_work_t work;
+    dap_session *s;
+    char *keys[3]; /* kubeconfig, context, namespace: copies, or NULL */
+    struct kube_config *cfg;
+    int rc;
+    struct dap_error err;
+};
+
+static const char *const cluster_keys[] = {"kubeconfig", "context",
+                                           "namespace"};
+
+static void load_work(uv_work_t *w)
+{
+    struct dap_cluster_load *l = w->data;
+    struct kube_load_opts o = {0};
+
+    o.kubeconfig = l->keys[0];
+    o.context = l->keys[1];
+    o.ns = l->keys[2];
+    l->rc = kube_config_load(&o, &l->cfg, &l->err);
+}
+
+static void load_free(struct dap_cluster_load *l)
+{
+    kube_config_free(l->cfg);
+    for (size_t i = 0; i < 3; i++)
+        free(l->keys[i]);
+    free(l);
+}
+
+static void load_done(uv_work_t *w, int status)
+{
+    struct dap_cluster_load *l = w->data;
+    dap_session *s = l->s;
+    struct dap_request *req;
+    int rc = l->rc;
+
+    if (s == NULL || status < 0) {
+        load_free(l);
+        return;
     }
-    o.kubeconfig = json_string_value(json_object_get(top, "kubeconfig"));
-    o.context = json_string_value(json_object_get(top, "context"));
-    o.ns = json_string_value(json_object_get(top, "namespace"));
-    rc = kube_config_load(&o, &cfg, err);
-    if (rc < 0)
-        return rc;
-    rc = kube_client_new(s->loop, cfg, &s->kube, err);
-    if (rc < 0)
-        return rc;
+    s->cluster_load = NULL;
+    req = s->attach_req;
+    if (req == NULL) { /* cancelled meanwhile (shutdown answered it) */
+        load_free(l);
+        return;
+    }
+    if (rc == 0) {
+        rc = kube_client_new(s->loop, l->cfg, &s->kube, &l->err);
+        l->cfg = NULL; /* the client's now, also when it failed */
+    }
+    if (rc < 0) {
+        s->attach_req = NULL;
+        dap__services_drop(s);
+        dap__set_state(s, SS_READY);
+        dap__respond_err(s, req, rc, "%s", l->err.msg);
+        load_free(l);
+        return;
+    }
+    load_free(l);
     DAP_LOGI("cluster: context %s, namespace %s, server %s",
              kube_client_config(s->kube)->context,
              kube_client_config(s->kube)->namespace,
              kube_client_config(s->kube)->server);
+    dap__service_start_all(s);
+}
+
+void dap__attach_detach(dap_session *s)
+{
+    if (s->cluster_load == NULL)
+        return;
+    s->cluster_load->s = NULL;
+    uv_cancel((uv_req_t *)&s->cluster_load->work); /* fails once running */
+    s->cluster_load = NULL;
+}
+
+/* The cluster of this session, as kubectl would find it, with the attach
+ * request's kubeconfig/context/namespace keys taking precedence: start
+ * loading it; the services start when it is there. */
+static int load_cluster(dap_session *s, json_t *top, struct dap_error *err)
+{
+    struct dap_cluster_load *l = calloc(1, sizeof(*l));
+    int rc;
+
+    if (l == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_string_value(json_object_get(top, cluster_keys[i]));
+        if (v != NULL && (l->keys[i] = strdup(v)) == NULL) {
+            load_free(l);
+            return dap_error_set(err, DAP_ENOMEM, "out of memory");
+        }
+    }
+    l->s = s;
+    l->work.data = l;
+    rc = uv_queue_work(s->loop, &l->work, load_work, load_done);
+    if (rc < 0) {
+        load_free(l);
+        return dap_error_set(err, rc, "cannot read the kubeconfig: %s",
+                             uv_strerror(rc));
+    }
+    s->cluster_load = l;
     return 0;
 }
 
@@ -125,11 +204,6 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
                 json_object_set(cfg, image_keys[i],
                                 json_object_get(top, image_keys[i]));
     }
-    if (target != NULL && s->kube == NULL) {
-        int rc = connect_cluster(s, top, err);
-        if (rc < 0)
-            return rc;
-    }
     if (dap__service_add(s, name, runtime, cfg,
                          connect != NULL ? connect : target, err) < 0)
         return dap_error_prefix(err, "%s (service \"%s\")", where, name);
@@ -157,6 +231,12 @@ int dap__req_attach(dap_session *s, struct dap_request *req, json_t *args,
                                  "try again in a moment");
     }
     dap__services_drop(s);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(args, cluster_keys[i]);
+        if (v != NULL && !json_is_string(v))
+            return dap_error_set(&req->err, DAP_ECONFIG,
+                                 "\"%s\" must be a string", cluster_keys[i]);
+    }
 
     if (services != NULL) {
         if (!json_is_array(services) || json_array_size(services) == 0)
@@ -174,9 +254,21 @@ int dap__req_attach(dap_session *s, struct dap_request *req, json_t *args,
         dap__services_drop(s);
         return rc;
     }
+    for (size_t i = 0; i < s->nsvc && s->kube == NULL && rc == 0; i++) {
+        if (s->svc[i]->cfg != NULL &&
+            json_object_get(s->svc[i]->cfg, "target") != NULL) {
+            rc = load_cluster(s, args, &req->err);
+            break;
+        }
+    }
+    if (rc < 0) {
+        dap__services_drop(s);
+        return rc;
+    }
     dap__set_state(s, SS_ATTACHING);
     s->attach_req = req;
-    dap__service_start_all(s);
+    if (s->cluster_load == NULL)
+        dap__service_start_all(s);
     return DAP_PENDING;
 }
 

@@ -110,6 +110,7 @@ void dap_session_free(dap_session *s)
     if (s == NULL)
         return;
     dap__source_detach_all(s);
+    dap__attach_detach(s);
     /* Answer whatever is still waiting, so no request goes unanswered. */
     while (s->live != NULL)
         dap__respond_err(s, s->live, DAP_ECANCELLED,

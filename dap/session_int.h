@@ -112,6 +112,7 @@ struct dap_session {
     size_t out_dropped_bytes;  /* and their text */
     json_t *named_paths; /* set of local paths a backend named (req_source.c) */
     struct dap_source_read *source_reads; /* files being read for `source` */
+    struct dap_cluster_load *cluster_load; /* kubeconfig being read (attach) */
     int closing;
 };
 
@@ -194,6 +195,8 @@ void dap__source_to_backend(struct dap_service *svc, json_t *source);
 /* ---- handlers (req_*.c) ---- */
 dap_handler_fn dap__req_initialize;
 dap_handler_fn dap__req_attach;
+/* The session ends: a kubeconfig load in the thread pool lets go of it. */
+void dap__attach_detach(dap_session *s);
 dap_handler_fn dap__req_launch;
 dap_handler_fn dap__req_disconnect;
 dap_handler_fn dap__req_terminate;

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DapClient  # noqa: E402
 from godbg import free_port, kdap_path, log_file  # noqa: E402
+from ocitest import CLUSTER_REPO  # noqa: E402
 
 CL = None
 APP = None
@@ -231,7 +232,8 @@ class ProxyCase(unittest.TestCase):
         c = self.kdap(what)
         c.initialize(supportsProgressReporting=True)
         seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
-                                "kubeconfig": kc, "namespace": "default"})
+                                "kubeconfig": kc, "namespace": "default",
+                                "imageRepo": CLUSTER_REPO})
         c.wait_event("initialized", 40)
         bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
@@ -247,7 +249,8 @@ class ProxyCase(unittest.TestCase):
         c = self.kdap(what)
         c.initialize()
         r = c.request_error("attach", {"name": "go-hello", "target": "deployment/go-hello",
-                                       "kubeconfig": kc, "namespace": "default"}, timeout=30)
+                                       "kubeconfig": kc, "namespace": "default",
+                                "imageRepo": CLUSTER_REPO}, timeout=30)
         c.request("disconnect", {})
         c.wait_exit(10)
         return r.get("message", "")

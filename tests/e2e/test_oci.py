@@ -335,6 +335,18 @@ class AuthenticatedRegistries(unittest.TestCase):
         p = self.push("token", h, repo="kdap/helper", PATH=bindir + ":" + os.environ["PATH"])
         the_ref(p)
         self.assert_no_secret(p)
+        # credsStore: the same helper for every registry the file does not name
+        h = self.home(docker={"credsStore": "kdaptest"})
+        p = self.push("token", h, repo="kdap/store", PATH=bindir + ":" + os.environ["PATH"])
+        the_ref(p)
+        self.assert_no_secret(p)
+        # an identity token goes to the token service as an OAuth2 refresh token (POST), never
+        # as a password; this token service grants nothing for it, and kdap says whose it was
+        h = self.home(docker={"auths": {r["registry"]: {"identitytoken": "kdap-refresh-secret"}}})
+        p = self.push("token", h, repo="kdap/idtoken")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("rejected the credentials from", p.stderr)
+        self.assertNotIn("kdap-refresh-secret", p.stderr + p.stdout)
         h = self.home(docker={"credHelpers": {r["registry"]: "notinstalled"}})
         p = self.push("token", h, repo="kdap/helper")
         self.assertNotEqual(p.returncode, 0)

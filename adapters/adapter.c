@@ -23,27 +23,70 @@ static const char *const go_env[] = {IMAGE_PATH, "HOME=/root",
 static const char *const go_dirs[] = {"/root/.config", NULL};
 static const char *const home_env[] = {IMAGE_PATH, "HOME=/root", NULL};
 
-static const struct {
-    struct adapter_kind kind;
-    const struct adapter_ops *ops;
-} kinds[] = {
-    {{"go", "Go through delve (DAP)", go_filters, "dlv", "/usr/bin/dlv",
-      go_env, go_dirs},
-     &adapter__delve_ops},
-    {{"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters,
-      "gdbserver", "/usr/bin/gdbserver", home_env, NULL},
-     &adapter__gdb_ops},
-    {{"node", "Node.js through its inspector (CDP)", node_filters, NULL, NULL,
-      home_env, NULL},
-     &adapter__node_ops},
+static const struct adapter_kind builtin_kinds[] = {
+    {"go", "Go through delve (DAP)", go_filters, "dlv", "/usr/bin/dlv",
+     go_env, go_dirs},
+    {"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters,
+     "gdbserver", "/usr/bin/gdbserver", home_env, NULL},
+    {"node", "Node.js through its inspector (CDP)", node_filters, NULL, NULL,
+     home_env, NULL},
 };
 
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+/* The registry is open (adapter_kind_register) so that a test can add a
+ * kind of its own; the built-in kinds go through the same call, on first
+ * use.  One loop, one thread: no locking. */
+#define MAX_KINDS 16
+
+static struct {
+    const struct adapter_kind *kind;
+    const struct adapter_ops *ops;
+} kinds[MAX_KINDS];
+static size_t nkinds;
+static char kind_names[128]; /* adapter_kind_names(), "" when stale */
+
+static int register_kind(const struct adapter_kind *kind,
+                         const struct adapter_ops *ops)
+{
+    if (kind == NULL || kind->runtime == NULL || ops == NULL)
+        return DAP_EINVAL;
+    for (size_t i = 0; i < nkinds; i++) {
+        if (strcmp(kinds[i].kind->runtime, kind->runtime) == 0)
+            return -EEXIST;
+    }
+    if (nkinds == MAX_KINDS)
+        return DAP_ENOMEM;
+    kinds[nkinds].kind = kind;
+    kinds[nkinds].ops = ops;
+    nkinds++;
+    kind_names[0] = '\0';
+    return 0;
+}
+
+static void register_builtins(void)
+{
+    static const struct adapter_ops *const ops[] = {
+        &adapter__delve_ops, &adapter__gdb_ops, &adapter__node_ops};
+    static int done;
+
+    if (done)
+        return;
+    done = 1;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        (void)register_kind(&builtin_kinds[i], ops[i]);
+}
+
+int adapter_kind_register(const struct adapter_kind *kind,
+                          const struct adapter_ops *ops)
+{
+    register_builtins();
+    return register_kind(kind, ops);
+}
 
 static int kind_index(const char *runtime)
 {
-    for (size_t i = 0; i < NKINDS; i++) {
-        if (strcmp(kinds[i].kind.runtime, runtime) == 0)
+    register_builtins();
+    for (size_t i = 0; i < nkinds; i++) {
+        if (strcmp(kinds[i].kind->runtime, runtime) == 0)
             return (int)i;
     }
     return -1;
@@ -53,22 +96,22 @@ const struct adapter_kind *adapter_kind_find(const char *runtime)
 {
     int i = runtime != NULL ? kind_index(runtime) : -1;
 
-    return i < 0 ? NULL : &kinds[i].kind;
+    return i < 0 ? NULL : kinds[i].kind;
 }
 
 const char *adapter_kind_names(void)
 {
-    static char names[128];
-
-    if (names[0] == '\0') {
-        for (size_t i = 0; i < NKINDS; i++) {
+    register_builtins();
+    if (kind_names[0] == '\0') {
+        for (size_t i = 0; i < nkinds; i++) {
             if (i > 0)
-                strncat(names, ", ", sizeof(names) - strlen(names) - 1);
-            strncat(names, kinds[i].kind.runtime,
-                    sizeof(names) - strlen(names) - 1);
+                strncat(kind_names, ", ",
+                        sizeof(kind_names) - strlen(kind_names) - 1);
+            strncat(kind_names, kinds[i].kind->runtime,
+                    sizeof(kind_names) - strlen(kind_names) - 1);
         }
     }
-    return names;
+    return kind_names;
 }
 
 int adapter_new(uv_loop_t *loop, const char *runtime, const char *name,
@@ -86,7 +129,7 @@ int adapter_new(uv_loop_t *loop, const char *runtime, const char *name,
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
-    a->kind = &kinds[i].kind;
+    a->kind = kinds[i].kind;
     a->ops = kinds[i].ops;
     a->loop = loop;
     a->cb = *cb;

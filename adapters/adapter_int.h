@@ -27,6 +27,13 @@ struct adapter {
     struct adapter_tunnel tunnel; /* serve_fn NULL: connect by address */
 };
 
+/* Add a backend kind (both borrowed: they must outlive every use, which
+ * static tables do).  The built-in kinds are registered the same way; a
+ * test registers its own (tests/fake).  Returns 0, DAP_EINVAL, -EEXIST
+ * when the runtime name is taken, or DAP_ENOMEM when the table is full. */
+int adapter_kind_register(const struct adapter_kind *kind,
+                          const struct adapter_ops *ops);
+
 extern const struct adapter_ops adapter__delve_ops;
 extern const struct adapter_ops adapter__gdb_ops;
 extern const struct adapter_ops adapter__node_ops;

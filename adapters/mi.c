@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../dap/utf8.h"
+
 #define MAX_DEPTH 64 /* nesting of tuples and lists we accept */
 
 /* ---- strings ----------------------------------------------------------- */
@@ -67,73 +69,20 @@ int adapter_mi_cstring(const char *s, size_t len, dap_buf *out)
     return DAP_EPROTO;
 }
 
-/* Length of the valid UTF-8 sequence at s (0 if invalid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need;
-    unsigned cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        need = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        need = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        need = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need;
-}
-
 /* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD and NUL
  * bytes are kept (jansson supports them). */
 static json_t *json_bytes(const char *p, size_t n)
 {
-    dap_buf b;
+    char *fixed;
     json_t *j;
-    size_t i = 0;
 
-    for (i = 0; i < n; i++) {
-        size_t l = utf8_len((const unsigned char *)p + i, n - i);
-        if (l == 0)
-            break;
-        i += l - 1;
-    }
-    if (i >= n)
+    if (dap_utf8_valid(p, n))
         return json_stringn(p, n);
-    dap_buf_init(&b, n * 3 + 16);
-    for (i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)p + i, n - i);
-        int rc;
-        if (l == 0) {
-            rc = dap_buf_append(&b, "\xef\xbf\xbd", 3);
-            l = 1;
-        } else {
-            rc = dap_buf_append(&b, p + i, l);
-        }
-        if (rc < 0) {
-            dap_buf_cleanup(&b);
-            return NULL;
-        }
-        i += l;
-    }
-    j = json_stringn(b.data != NULL ? b.data : "", b.len);
-    dap_buf_cleanup(&b);
+    fixed = dap_utf8_repair(p, n, &n);
+    if (fixed == NULL)
+        return NULL;
+    j = json_stringn(fixed, n);
+    free(fixed);
     return j;
 }
 

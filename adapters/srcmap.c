@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../dap/b64.h"
 #include "cdp.h"
 
 /* A hostile map could claim billions of segments; cap what we keep. */
@@ -351,8 +352,6 @@ int adapter_srcmap_data_url(const char *url, char **out, size_t *len)
     const char *p;
     unsigned char *buf;
     size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
 
     *out = NULL;
     if (url == NULL || strncmp(url, "data:", 5) != 0)
@@ -360,7 +359,8 @@ int adapter_srcmap_data_url(const char *url, char **out, size_t *len)
     comma = strchr(url, ',');
     if (comma == NULL)
         return -1;
-    buf = malloc(strlen(comma) + 1);
+    /* room for the text, or for what its base64 decodes to */
+    buf = malloc(strlen(comma) + 3);
     if (buf == NULL)
         return -1;
     if (comma - url < 7 || strncmp(comma - 7, ";base64", 7) != 0) {
@@ -368,18 +368,10 @@ int adapter_srcmap_data_url(const char *url, char **out, size_t *len)
         for (p = comma + 1; *p; p++)
             buf[o++] = (unsigned char)*p;
     } else {
-        for (p = comma + 1; *p && *p != '='; p++) {
-            int v = b64val((unsigned char)*p);
-            if (v < 0) {
-                free(buf);
-                return -1;
-            }
-            acc = (acc << 6) | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                buf[o++] = (unsigned char)(acc >> bits);
-            }
+        if (dap_b64_decode_to(comma + 1, strlen(comma + 1), 0, buf, &o) <
+            0) {
+            free(buf);
+            return -1;
         }
     }
     buf[o] = '\0';

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "../dap/b64.h"
 #include "../dap/buf.h"
 #include "../dap/log.h"
 
@@ -214,7 +215,7 @@ char *kube_exec_info_new(const struct kube_config *cfg)
             json_object_set_new(cl, "proxy-url", json_string(cfg->proxy_url));
         if (cfg->ca_pem != NULL) {
             char *b64 = NULL;
-            if (kube_base64_encode(cfg->ca_pem, cfg->ca_len, &b64) == 0)
+            if (dap_b64_encode(cfg->ca_pem, cfg->ca_len, &b64) == 0)
                 json_object_set_new(cl, "certificate-authority-data",
                                     json_string(b64));
             free(b64);

@@ -7,8 +7,7 @@
 
 #include <jansson.h>
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#include "../dap/b64.h"
 
 enum kube_chan_proto kube_chan_proto_parse(const char *sp)
 {
@@ -21,50 +20,6 @@ enum kube_chan_proto kube_chan_proto_parse(const char *sp)
     return KUBE_CHAN_UNKNOWN;
 }
 
-static int b64val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict-enough base64 decode: stops at '=', rejects other characters. */
-static int b64_decode(const uint8_t *in, size_t len, uint8_t *out,
-                      size_t *olen)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0, i;
-
-    for (i = 0; i < len; i++) {
-        int v;
-        if (in[i] == '=')
-            break;
-        v = b64val(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    for (; i < len; i++)
-        if (in[i] != '=')
-            return -1;
-    *olen = n;
-    return 0;
-}
-
 int kube_chan_decode(enum kube_chan_proto p, const uint8_t *msg, size_t len,
                      uint8_t *scratch, struct kube_chan_msg *out)
 {
@@ -75,7 +30,8 @@ int kube_chan_decode(enum kube_chan_proto p, const uint8_t *msg, size_t len,
         if (msg[0] < '0' || msg[0] > '9')
             return DAP_EPROTO;
         out->channel = msg[0] - '0';
-        if (b64_decode(msg + 1, len - 1, scratch, &out->len) < 0)
+        if (dap_b64_decode_to((const char *)msg + 1, len - 1, 0, scratch,
+                              &out->len) < 0)
             return DAP_EPROTO;
         out->data = scratch;
         return 0;
@@ -91,7 +47,7 @@ int kube_chan_decode(enum kube_chan_proto p, const uint8_t *msg, size_t len,
 size_t kube_chan_encoded_size(enum kube_chan_proto p, size_t len)
 {
     if (p == KUBE_CHAN_V4_BASE64)
-        return 1 + 4 * ((len + 2) / 3);
+        return 1 + dap_b64_encoded_len(len);
     return 1 + len;
 }
 
@@ -109,18 +65,7 @@ size_t kube_chan_encode(enum kube_chan_proto p, int channel,
         return 1 + len;
     }
     out[0] = (uint8_t)('0' + channel);
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        size_t rem = len - i;
-        if (rem > 1)
-            v |= (uint32_t)data[i + 1] << 8;
-        if (rem > 2)
-            v |= data[i + 2];
-        out[n++] = (uint8_t)b64chars[(v >> 18) & 63];
-        out[n++] = (uint8_t)b64chars[(v >> 12) & 63];
-        out[n++] = rem > 1 ? (uint8_t)b64chars[(v >> 6) & 63] : '=';
-        out[n++] = rem > 2 ? (uint8_t)b64chars[v & 63] : '=';
-    }
+    n += dap_b64_encode_to(data, len, (char *)out + 1);
     *binary = 0;
     return n;
 }

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "../dap/b64.h"
 #include "../dap/buf.h"
 #include "../dap/log.h"
 #include "../net/curlm.h"
@@ -648,7 +649,7 @@ int kube__ws_options(kube_client *c, const struct kube_cred *cred,
         char *up = NULL, *b64 = NULL;
         int n = asprintf(&up, "%s:%s", k->username,
                          k->password ? k->password : "");
-        if (n < 0 || kube_base64_encode(up, (size_t)n, &b64) < 0) {
+        if (n < 0 || dap_b64_encode(up, (size_t)n, &b64) < 0) {
             free(up);
             goto nomem;
         }

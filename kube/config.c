@@ -10,9 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "../dap/b64.h"
 #include "../dap/log.h"
 #include "names.h"
 
@@ -85,66 +86,6 @@ static int jbool(json_t *o, const char *key)
 static char *sdup(const char *s)
 {
     return s != NULL ? strdup(s) : NULL;
-}
-
-int kube_base64_decode(const char *in, size_t len, char **out, size_t *out_len)
-{
-    char *clean = malloc(len + 4);
-    unsigned char *buf;
-    size_t n = 0, pad = 0;
-    int r;
-
-    *out = NULL;
-    if (clean == NULL)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=')) {
-            wipe_free_n(clean, len + 4);
-            return -1;
-        }
-        clean[n++] = c;
-    }
-    while (n % 4 != 0)
-        clean[n++] = '=';
-    for (size_t i = n; i > 0 && clean[i - 1] == '=' && pad < 3; i--)
-        pad++;
-    if (pad > 2) {
-        wipe_free_n(clean, len + 4);
-        return -1;
-    }
-    buf = malloc(n / 4 * 3 + 1);
-    if (buf == NULL) {
-        wipe_free_n(clean, len + 4);
-        return -1;
-    }
-    r = n > 0 ? EVP_DecodeBlock(buf, (unsigned char *)clean, (int)n) : 0;
-    wipe_free_n(clean, len + 4);
-    if (r < 0 || (size_t)r < pad) {
-        wipe_free_n((char *)buf, n / 4 * 3 + 1);
-        return -1;
-    }
-    r -= (int)pad;
-    buf[r] = '\0';
-    *out = (char *)buf;
-    if (out_len != NULL)
-        *out_len = (size_t)r;
-    return 0;
-}
-
-int kube_base64_encode(const void *in, size_t len, char **out)
-{
-    unsigned char *buf = malloc(4 * ((len + 2) / 3) + 1);
-
-    *out = NULL;
-    if (buf == NULL)
-        return -1;
-    EVP_EncodeBlock(buf, in, (int)len);
-    *out = (char *)buf;
-    return 0;
 }
 
 int kube_read_file(const char *path, char **out, size_t *len)
@@ -793,7 +734,7 @@ static int decode_data(json_t *o, const char *key, const char *kind,
 
     if (v == NULL)
         return 0;
-    if (kube_base64_decode(v, strlen(v), pem, len) < 0 || *len == 0)
+    if (dap_b64_decode(v, strlen(v), DAP_B64_SPACE, pem, len) < 0 || *len == 0)
         return dap_error_set(err, DAP_ECONFIG,
                              "%s \"%s\" in %s: %s is not valid base64 (it "
                              "must be the base64 of a PEM file, e.g. "

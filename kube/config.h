@@ -112,13 +112,6 @@ int kube_config_resolve(json_t *merged, const char *source,
                         struct dap_error *err) DAP_WUR;
 void kube_config_paths_cleanup(struct kube_config_paths *p);
 
-/* Base64 decode (standard alphabet, padding optional, whitespace ignored).
- * Returns a new NUL-terminated buffer in *out (caller frees) or -1. */
-int kube_base64_decode(const char *in, size_t len, char **out,
-                       size_t *out_len);
-/* Standard base64 with padding; *out is new and NUL-terminated. */
-int kube_base64_encode(const void *in, size_t len, char **out);
-
 /* ---- layer 3: files and environment ----------------------------------- */
 
 struct kube_load_opts {

@@ -13,8 +13,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "../dap/b64.h"
 #include "../dap/buf.h"
 #include "../dap/log.h"
 #include "../net/curlm.h"
@@ -450,7 +450,7 @@ static int basic_header(struct req *q)
 {
     oci_registry *r = q->r;
     char *up = NULL;
-    unsigned char *b64;
+    char *b64;
     int n, rc;
 
     if (r->cred.username == NULL)
@@ -459,16 +459,14 @@ static int basic_header(struct req *q)
                  r->cred.password ? r->cred.password : "");
     if (n < 0)
         return DAP_ENOMEM;
-    b64 = malloc(4 * ((size_t)n + 2) / 3 + 4);
-    if (b64 == NULL) {
+    if (dap_b64_encode(up, (size_t)n, &b64) < 0) {
         OPENSSL_cleanse(up, (size_t)n);
         free(up);
         return DAP_ENOMEM;
     }
-    EVP_EncodeBlock(b64, (unsigned char *)up, n);
-    rc = net_header_add(&q->headers, "Authorization: Basic %s", (char *)b64);
+    rc = net_header_add(&q->headers, "Authorization: Basic %s", b64);
     OPENSSL_cleanse(up, (size_t)n);
-    OPENSSL_cleanse(b64, strlen((char *)b64));
+    OPENSSL_cleanse(b64, strlen(b64));
     free(up);
     free(b64);
     return rc;

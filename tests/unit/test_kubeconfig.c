@@ -424,24 +424,6 @@ static void test_load(void)
     }
 }
 
-static void test_base64(void)
-{
-    char *out = NULL;
-    size_t n = 0;
-
-    ASSERT_OK(kube_base64_decode("aGVsbG8=", 8, &out, &n));
-    ASSERT_EQ(n, 5);
-    ASSERT_STR_EQ(out, "hello");
-    free(out);
-    ASSERT_OK(kube_base64_decode("aGVs\nbG8", 8, &out, &n));
-    ASSERT_STR_EQ(out, "hello");
-    free(out);
-    ASSERT_EQ(kube_base64_decode("a$b", 3, &out, &n), -1);
-    ASSERT_OK(kube_base64_encode("hello", 5, &out));
-    ASSERT_STR_EQ(out, "aGVsbG8=");
-    free(out);
-}
-
 int main(void)
 {
     test_parse_and_paths();
@@ -450,7 +432,6 @@ int main(void)
     test_exec_stanza();
     test_merge();
     test_load();
-    test_base64();
     printf("test_kubeconfig: ok\n");
     return 0;
 }

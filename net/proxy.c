@@ -11,8 +11,8 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "../dap/b64.h"
 #include "../dap/buf.h"
 
 #define MAX_CONNECT_HEAD 8192
@@ -354,9 +354,8 @@ char *net_proxy_connect_request(const struct net_proxy *p, const char *host,
         n = asprintf(&up, "%s:%s", p->user, p->password ? p->password : "");
         if (n < 0)
             return NULL;
-        b64 = malloc(4 * ((size_t)n / 3 + 1) + 1);
-        if (b64 != NULL)
-            EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)up, n);
+        if (dap_b64_encode(up, (size_t)n, &b64) < 0)
+            b64 = NULL;
         dap_secret_free(up);
         if (b64 == NULL)
             return NULL;

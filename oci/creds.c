@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "../dap/b64.h"
 #include "../dap/buf.h"
 
 #define HELPER_OUT_MAX (64 * 1024)
@@ -300,34 +300,22 @@ void oci_creds_wait_cancel(oci_creds_wait *w)
 
 static int b64_userpass(const char *auth, struct oci_cred *c)
 {
-    size_t n = strlen(auth);
-    unsigned char *raw = malloc(n + 4);
-    int len;
+    char *raw;
+    size_t len;
     char *colon;
 
-    if (raw == NULL)
+    if (dap_b64_decode(auth, strlen(auth), DAP_B64_SPACE, &raw, &len) < 0)
         return -1;
-    len = EVP_DecodeBlock(raw, (const unsigned char *)auth, (int)n);
-    if (len < 0) {
-        free(raw);
-        return -1;
-    }
-    /* EVP_DecodeBlock counts padding bytes as data. */
-    while (n > 0 && auth[n - 1] == '=' && len > 0) {
-        n--;
-        len--;
-    }
-    raw[len] = '\0';
-    colon = strchr((char *)raw, ':');
+    colon = strchr(raw, ':');
     if (colon == NULL) {
-        OPENSSL_cleanse(raw, (size_t)len);
+        OPENSSL_cleanse(raw, len);
         free(raw);
         return -1;
     }
     *colon = '\0';
-    c->username = strdup((char *)raw);
+    c->username = strdup(raw);
     c->password = strdup(colon + 1);
-    OPENSSL_cleanse(raw, (size_t)len);
+    OPENSSL_cleanse(raw, len);
     free(raw);
     return 0;
 }

@@ -413,6 +413,18 @@ static void test_events_and_errors(void)
     ASSERT_EQ(ival(json_object_get(body(r), "error"), "id"), 1009);
     json_decref(r);
 
+    /* c continues on its own: the event names c's thread, and c's frame
+     * ids are stale from then on. */
+    fake_backend_event(fake_backend_find("c"), "continued",
+                       json_pack("{s:i}", "threadId", 2));
+    ev = take("event", "continued", 0);
+    ASSERT_EQ(ival(body(ev), "threadId"), c2);
+    ASSERT(json_is_false(json_object_get(body(ev), "allThreadsContinued")));
+    json_decref(ev);
+    r = call("scopes", json_pack("{s:I}", "frameId", fid), 0);
+    ASSERT_EQ(ival(json_object_get(body(r), "error"), "id"), 1006);
+    json_decref(r);
+
     /* A backend dying with a request in flight: that request fails once,
      * the service's threads exit, the others go on. */
     fake_backend_hold(fake_backend_find("b"), 1);

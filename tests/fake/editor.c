@@ -26,6 +26,7 @@ const struct dap_session_callbacks editor_callbacks = {write_fn, finished_fn,
 
 void editor_init(void)
 {
+    dap_buf_cleanup(&out); /* what an earlier session left */
     dap_buf_init(&out, 1 << 24);
     finished = 0;
     finish_status = 0;

@@ -11,6 +11,7 @@
  * finished_fn is counted. */
 extern const struct dap_session_callbacks editor_callbacks;
 
+/* Start afresh (may be called again without editor_cleanup). */
 void editor_init(void);
 void editor_cleanup(void);
 /* Every message the session wrote since the last call, parsed, in order

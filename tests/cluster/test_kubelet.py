@@ -416,7 +416,7 @@ class T2SecurityContext(unittest.TestCase):
         return vals if field is None else vals[field].strip()
 
     def test_a_default_set_and_no_flags(self):
-        create_pod("plain", "node-debug:latest", command=["sleep", "300"])
+        create_pod("plain", "busybox:latest", command=["sleep", "300"])
         wait_ready("plain")
         st = self.status("plain")
         self.assertEqual(st["CapBnd"].strip(), "00000000a80425fb")   # containerd's default set
@@ -428,7 +428,7 @@ class T2SecurityContext(unittest.TestCase):
     def test_drop_all_read_only_no_new_privs(self):
         sc = {"capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE"]}, "allowPrivilegeEscalation": False,
               "readOnlyRootFilesystem": True, "runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}}
-        create_pod("locked", "node-debug:latest", command=["sleep", "300"], securityContext=sc)
+        create_pod("locked", "busybox:latest", command=["sleep", "300"], securityContext=sc)
         wait_ready("locked")
         st = self.status("locked")
         for f in ("CapBnd", "CapEff", "CapPrm"):
@@ -455,7 +455,7 @@ class T2SecurityContext(unittest.TestCase):
 
     def test_run_as_user_and_group(self):
         sc = {"runAsUser": 1000, "runAsGroup": 2000, "capabilities": {"add": ["SYS_PTRACE"]}}
-        create_pod("asuser", "node-debug:latest", command=["sleep", "300"], securityContext=sc)
+        create_pod("asuser", "busybox:latest", command=["sleep", "300"], securityContext=sc)
         wait_ready("asuser")
         st = self.status("asuser")
         self.assertEqual(st["Uid"].split(), ["1000"] * 4)
@@ -468,7 +468,7 @@ class T2SecurityContext(unittest.TestCase):
         self.assertEqual(kubectl("exec", "asuser", "--", "id", "-u").stdout.strip(), "1000")
 
     def test_run_as_non_root_refuses_root(self):
-        create_pod("nonroot", "node-debug:latest", command=["sleep", "300"],
+        create_pod("nonroot", "busybox:latest", command=["sleep", "300"],
                    securityContext={"runAsNonRoot": True})
 
         def waiting():

@@ -24,13 +24,19 @@
 
 typedef struct adapter adapter;
 
-/* A response to adapter_request(): status 0 with `resp` the backend's whole
- * response message (borrowed; `success` may be false, with `message`), or a
- * negative status (the backend is gone, timed out...) with `err`.
- * IMPORTANT: the session rewrites ids in place in `resp` (and in event
+/* The answer to adapter_request(): status 0 with the response's `body`
+ * (borrowed, may be NULL), or a negative status with `err` (never NULL
+ * then; err->code == status) saying what went wrong in the backend's
+ * terms.  Backends never build a response envelope: the session's
+ * dispatcher builds the one envelope (dap/msg), and distinct statuses
+ * reach the editor as distinct error ids: DAP_ENOTSTOPPED (the program is
+ * not stopped), DAP_ESTALE (a reference from before the program ran),
+ * DAP_EBACKEND (the debugger refused: its own text), DAP_ETIMEDOUT,
+ * DAP_ECLOSED (the debugger is gone), DAP_EINVAL, DAP_EUNSUPPORTED.
+ * IMPORTANT: the session rewrites ids in place in `body` (and in event
  * bodies) to avoid copying every message; a backend must not keep or reuse
  * an object it has handed over (take a reference and copy if it must). */
-typedef void adapter_response_cb(void *data, int status, json_t *resp,
+typedef void adapter_response_cb(void *data, int status, json_t *body,
                                  const struct dap_error *err);
 
 struct adapter_callbacks {

@@ -1,5 +1,6 @@
 /* cdp.c - see cdp.h.  Pure translation of CDP messages to DAP bodies. */
 #include "cdp.h"
+#include "xlate.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -927,49 +928,37 @@ char *adapter_cdp_exception_summary(json_t *ro)
 
 /* ---- breakpoints ------------------------------------------------------- */
 
-/* A log message as a JS template literal: {expr} -> ${expr}; backquotes,
- * backslashes and a literal "${" are escaped; "{{" and "}}" are literal
- * braces. */
+/* A log message as a JS template literal: {expr} -> ${expr}; in the text,
+ * backquotes, backslashes and "$" are escaped (so no "${" of the text can
+ * interpolate).  The message's syntax ({{ }} literal) is xlate's. */
+static int template_piece(void *data, int is_expr, const char *text,
+                          size_t len)
+{
+    dap_buf *b = data;
+    int rc = 0;
+
+    if (is_expr) {
+        rc = dap_buf_append(b, "${", 2);
+        if (rc == 0)
+            rc = dap_buf_append(b, text, len);
+        return rc == 0 ? dap_buf_append(b, "}", 1) : rc;
+    }
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        if (text[i] == '`' || text[i] == '\\' || text[i] == '$')
+            rc = dap_buf_append(b, "\\", 1);
+        if (rc == 0)
+            rc = dap_buf_append(b, &text[i], 1);
+    }
+    return rc;
+}
+
 static int append_template(dap_buf *b, const char *msg)
 {
     int rc = dap_buf_append(b, "`", 1);
-    int depth = 0;
 
-    for (const char *p = msg; *p && rc == 0; p++) {
-        if (depth == 0) {
-            if (*p == '{' && p[1] == '{') {
-                rc = dap_buf_append(b, "{", 1);
-                p++;
-            } else if (*p == '}' && p[1] == '}') {
-                rc = dap_buf_append(b, "}", 1);
-                p++;
-            } else if (*p == '{' && p[1] == '}') {
-                rc = dap_buf_append(b, "{}", 2); /* ${} would not parse */
-                p++;
-            } else if (*p == '{') {
-                depth = 1;
-                rc = dap_buf_append(b, "${", 2);
-            } else if (*p == '`' || *p == '\\') {
-                rc = dap_buf_printf(b, "\\%c", *p);
-            } else if (*p == '$' && p[1] == '{') {
-                rc = dap_buf_append(b, "\\${", 3); /* a literal "${" */
-                p++;
-            } else {
-                rc = dap_buf_append(b, p, 1);
-            }
-        } else {
-            if (*p == '{')
-                depth++;
-            else if (*p == '}')
-                depth--;
-            rc = dap_buf_append(b, p, 1);
-        }
-    }
-    while (rc == 0 && depth-- > 0)
-        rc = dap_buf_append(b, "}", 1);
     if (rc == 0)
-        rc = dap_buf_append(b, "`", 1);
-    return rc;
+        rc = adapter_xlate_log_parse(msg, template_piece, b);
+    return rc == 0 ? dap_buf_append(b, "`", 1) : rc;
 }
 
 char *adapter_cdp_breakpoint_condition(const char *condition,
@@ -998,56 +987,3 @@ char *adapter_cdp_breakpoint_condition(const char *condition,
     return dap_buf_take(&b, NULL);
 }
 
-int adapter_cdp_hit_parse(const char *s, char *op, long *n)
-{
-    char *end;
-
-    if (s == NULL)
-        return -1;
-    while (isspace((unsigned char)*s))
-        s++;
-    *op = '=';
-    if (s[0] == '>' && s[1] == '=') {
-        *op = 'g';
-        s += 2;
-    } else if (s[0] == '<' && s[1] == '=') {
-        *op = 'l';
-        s += 2;
-    } else if (s[0] == '=') {
-        s++;
-        while (*s == '=')
-            s++;
-    } else if (*s == '>' || *s == '<' || *s == '%') {
-        *op = *s++;
-    }
-    while (isspace((unsigned char)*s))
-        s++;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    *n = strtol(s, &end, 10);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end != '\0' || *n < 0 || (*op == '%' && *n == 0))
-        return -1;
-    return 0;
-}
-
-int adapter_cdp_hit_match(char op, long n, long count)
-{
-    switch (op) {
-    case '=':
-        return count == n;
-    case 'g':
-        return count >= n;
-    case '>':
-        return count > n;
-    case 'l':
-        return count <= n;
-    case '<':
-        return count < n;
-    case '%':
-        return n > 0 && count % n == 0;
-    default:
-        return 1;
-    }
-}

@@ -137,11 +137,6 @@ char *adapter_cdp_breakpoint_condition(const char *condition,
 /* Marker put into log point conditions (sourceURL of the evaluation). */
 #define ADAPTER_CDP_LOGPOINT_URL "kdap-logpoint.js"
 
-/* Hit conditions, VS Code syntax: "N" or "== N" (the Nth hit), ">= N",
- * "> N", "< N", "<= N", "% N" (every Nth).  Returns 0 and fills *op, *n,
- * or -1 when unparseable. */
-int adapter_cdp_hit_parse(const char *s, char *op, long *n);
-/* Whether hit number `count` (1-based) satisfies a parsed condition. */
-int adapter_cdp_hit_match(char op, long n, long count);
+
 
 #endif

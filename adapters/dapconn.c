@@ -25,9 +25,19 @@ struct pending {
     int64_t seq;
     uint64_t deadline;
     char *command;
-    adapter_response_cb *cb;
+    adapter_dapconn_response_cb *cb; /* or: */
+    adapter_response_cb *fwd;        /* forwarded: (status, body, error) */
     void *data;
 };
+
+static void answer(struct pending *p, int status, json_t *resp,
+                   const struct dap_error *err)
+{
+    if (p->fwd != NULL)
+        adapter_dapconn_reply(p->fwd, p->data, status, resp, err);
+    else
+        p->cb(p->data, status, resp, err);
+}
 
 struct adapter_dapconn {
     uv_loop_t *loop;
@@ -90,7 +100,7 @@ static void fail_pending(adapter_dapconn *c, int status,
     while (p != NULL) {
         struct pending *next = p->next;
         if (!c->freeing)
-            p->cb(p->data, status, NULL, err);
+            answer(p, status, NULL, err);
         free(p->command);
         free(p);
         p = next;
@@ -159,7 +169,7 @@ static void dispatch(adapter_dapconn *c, json_t *msg)
         }
         struct pending *p = *pp;
         *pp = p->next;
-        p->cb(p->data, 0, msg, NULL);
+        answer(p, 0, msg, NULL);
         free(p->command);
         free(p);
     } else if (strcmp(type, "event") == 0) {
@@ -259,7 +269,7 @@ static void timer_cb(uv_timer_t *t)
         dap_error_set(&err, DAP_ETIMEDOUT,
                       "%s did not answer '%s' in time", c->what, p->command);
         DAP_LOGW("%s", err.msg);
-        p->cb(p->data, DAP_ETIMEDOUT, NULL, &err);
+        answer(p, DAP_ETIMEDOUT, NULL, &err);
         free(p->command);
         free(p);
         if (c->freeing || c->state != C_OPEN)
@@ -418,9 +428,38 @@ static void write_cb(uv_write_t *req, int status)
     free(w);
 }
 
-int adapter_dapconn_request(adapter_dapconn *c, const char *command,
-                            json_t *args, unsigned timeout_ms,
-                            adapter_response_cb *cb, void *data)
+void adapter_dapconn_reply(adapter_response_cb *cb, void *data, int status,
+                           json_t *resp, const struct dap_error *err)
+{
+    struct dap_error e;
+    const char *msg;
+
+    if (status < 0) {
+        if (err == NULL) {
+            dap_error_set(&e, status, "%s", dap_strerror(status));
+            err = &e;
+        }
+        cb(data, status, NULL, err);
+        return;
+    }
+    if (json_is_true(json_object_get(resp, "success"))) {
+        cb(data, 0, json_object_get(resp, "body"), NULL);
+        return;
+    }
+    /* Prefer the formatted detail, which is what the debugger meant the
+     * user to read. */
+    msg = json_string_value(json_object_get(
+        json_object_get(json_object_get(resp, "body"), "error"), "format"));
+    if (msg == NULL)
+        msg = json_string_value(json_object_get(resp, "message"));
+    dap_error_set(&e, DAP_EBACKEND, "%s", msg != NULL ? msg : "request failed");
+    cb(data, DAP_EBACKEND, NULL, &e);
+}
+
+static int send_request(adapter_dapconn *c, const char *command,
+                        json_t *args, unsigned timeout_ms,
+                        adapter_dapconn_response_cb *cb,
+                        adapter_response_cb *fwd, void *data)
 {
     struct pending *p;
     struct write_req *w;
@@ -482,6 +521,7 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
     p->deadline = uv_now(c->loop) +
                   (timeout_ms != 0 ? timeout_ms : DEFAULT_REQ_TIMEOUT_MS);
     p->cb = cb;
+    p->fwd = fwd;
     p->data = data;
     /* Append, so responses to pipelined requests keep their order when
      * several time out together. */
@@ -490,6 +530,19 @@ int adapter_dapconn_request(adapter_dapconn *c, const char *command,
         pp = &(*pp)->next;
     *pp = p;
     return 0;
+}
+
+int adapter_dapconn_request(adapter_dapconn *c, const char *command,
+                            json_t *args, unsigned timeout_ms,
+                            adapter_dapconn_response_cb *cb, void *data)
+{
+    return send_request(c, command, args, timeout_ms, cb, NULL, data);
+}
+
+int adapter_dapconn_forward(adapter_dapconn *c, const char *command,
+                            json_t *args, adapter_response_cb *cb, void *data)
+{
+    return send_request(c, command, args, 0, NULL, cb, data);
 }
 
 static void defer_close_cb(uv_timer_t *t)

@@ -18,6 +18,14 @@
 
 typedef struct adapter_dapconn adapter_dapconn;
 
+/* A response from the debugger: status 0 with its whole message `resp`
+ * (borrowed; `success` may be false), or a negative status (timed out,
+ * closed) with `err`.  Unlike adapter_response_cb this hands over the
+ * envelope: a DAP-speaking backend reads it, and adapter__dap_reply()
+ * turns it into the session's (status, body, error). */
+typedef void adapter_dapconn_response_cb(void *data, int status, json_t *resp,
+                                         const struct dap_error *err);
+
 struct adapter_dapconn_callbacks {
     /* Connected (status 0) or failed to (status < 0, detail in err). */
     void (*connected_fn)(void *data, int status, const struct dap_error *err);
@@ -39,7 +47,19 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
 /* Send a request (`args` borrowed, may be NULL); `timeout_ms` 0 = default. */
 int adapter_dapconn_request(adapter_dapconn *c, const char *command,
                             json_t *args, unsigned timeout_ms,
-                            adapter_response_cb *cb, void *data) DAP_WUR;
+                            adapter_dapconn_response_cb *cb,
+                            void *data) DAP_WUR;
+/* The same for an editor's request: the answer goes to `cb` as
+ * adapter_dapconn_reply() shapes it. */
+int adapter_dapconn_forward(adapter_dapconn *c, const char *command,
+                            json_t *args, adapter_response_cb *cb,
+                            void *data) DAP_WUR;
+/* Hand a debugger's answer (as adapter_dapconn_response_cb has it) to the
+ * session as adapter_response_cb wants it: its body, or a refusal
+ * (`success` false) as DAP_EBACKEND with the debugger's text (its
+ * body.error.format, else its message). */
+void adapter_dapconn_reply(adapter_response_cb *cb, void *data, int status,
+                           json_t *resp, const struct dap_error *err);
 /* Close the connection; pending requests fail with DAP_ECLOSED and
  * closed_fn runs once, from the loop. */
 void adapter_dapconn_close(adapter_dapconn *c);

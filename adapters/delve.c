@@ -516,7 +516,7 @@ static int delve_request(adapter *a, const char *command, json_t *args,
     if (d->state != D_READY)
         return DAP_ECLOSED;
     note_request(d, command, args);
-    return adapter_dapconn_request(d->conn, command, args, 0, cb, data);
+    return adapter_dapconn_forward(d->conn, command, args, cb, data);
 }
 
 /* ---- detach / terminate ------------------------------------------------ */

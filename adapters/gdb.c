@@ -593,7 +593,6 @@ static void req_maybe_done(struct greq *r)
 static void req_complete(struct greq *r)
 {
     struct gdb *g = r->g;
-    json_t *resp;
 
     if (r->finish != NULL && !r->failed) {
         req_fn *f = r->finish;
@@ -609,18 +608,14 @@ static void req_complete(struct greq *r)
         if (r->outstanding > 0 || r->done != NULL)
             return; /* the sequence goes on with this request */
     }
-    if (r->cb != NULL) {
-        if (r->failed)
-            resp = json_pack("{s:s, s:s, s:b, s:s}", "type", "response",
-                             "command", r->command, "success", 0, "message",
-                             r->msg);
-        else
-            resp = json_pack("{s:s, s:s, s:b, s:O}", "type", "response",
-                             "command", r->command, "success", 1, "body",
-                             r->body);
-        if (g->a != NULL)
-            r->cb(r->data, 0, resp, NULL);
-        json_decref(resp);
+    if (r->cb != NULL && g->a != NULL) {
+        struct dap_error e;
+        if (r->failed) {
+            dap_error_set(&e, DAP_EBACKEND, "%s", r->msg);
+            r->cb(r->data, DAP_EBACKEND, NULL, &e);
+        } else {
+            r->cb(r->data, 0, r->body, NULL);
+        }
     }
     req_free(r);
 }

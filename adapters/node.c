@@ -36,6 +36,7 @@
 #include "adapter_int.h"
 #include "cdp.h"
 #include "srcmap.h"
+#include "xlate.h"
 
 #define GET_TIMEOUT_MS 5000
 #define WS_TIMEOUT_MS 5000
@@ -84,8 +85,7 @@ struct bp {
     int line;   /* requested, 1-based */
     int column; /* requested, 1-based or 0 */
     char *condition, *hit, *log;
-    char hit_op;
-    long hit_n;
+    struct adapter_hit hit_cond; /* `hit` parsed */
     long hits;
     char *cdp_id; /* Debugger breakpointId, once set */
     int verified;
@@ -112,16 +112,9 @@ struct varref {
 
 /* A DAP request being answered. */
 struct dreq {
-    struct dreq *next; /* done queue */
+    struct adapter_xreq x; /* first: command, args, body, failure */
     struct node *n;
-    adapter_response_cb *cb;
-    void *data;
-    char *command;
-    json_t *args;
-    json_t *body;
     int pending; /* CDP calls outstanding */
-    int failed;
-    char message[512];
     json_t *items; /* setBreakpoints: bp pointers kept in order */
     void (*finish)(struct dreq *r);
 };
@@ -155,12 +148,9 @@ struct node {
     int resume_requested;
     json_t *exception; /* RemoteObject of the exception, or NULL */
     char *exception_mode;
-    struct varref *refs;
-    size_t nrefs, arefs;
-    int64_t ref_base;
+    struct adapter_xrefs refs; /* variablesReference -> struct varref */
     /* requests */
-    struct dreq *done_head, *done_tail;
-    uv_timer_t defer;
+    struct adapter_xlate xl; /* answers go out from the loop */
     uv_timer_t deadline;
     uv_timer_t calltimer; /* the earliest call deadline */
     unsigned req_timeout_ms; /* "requestTimeout" */
@@ -179,78 +169,53 @@ static void report_closed(struct node *n, int status, const char *why);
 
 /* ---- responses --------------------------------------------------------- */
 
-static void flush_done(struct node *n)
+static void dreq_free(struct dreq *r)
 {
-    while (n->done_head != NULL) {
-        struct dreq *r = n->done_head;
-        json_t *resp;
-
-        n->done_head = r->next;
-        if (n->done_head == NULL)
-            n->done_tail = NULL;
-        resp = json_pack("{s:s, s:s, s:b}", "type", "response", "command",
-                         r->command, "success", !r->failed);
-        if (r->failed)
-            json_object_set_new(resp, "message", json_string(r->message));
-        else if (r->body != NULL)
-            json_object_set(resp, "body", r->body);
-        r->cb(r->data, 0, resp, NULL);
-        json_decref(resp);
-        json_decref(r->body);
-        json_decref(r->args);
-        json_decref(r->items);
-        free(r->command);
-        free(r);
-    }
+    adapter_xreq_cleanup(&r->x);
+    json_decref(r->items);
+    free(r);
 }
 
-static void defer_cb(uv_timer_t *t)
+/* From the loop: the answer goes out. */
+static void complete_cb(struct adapter_xreq *x)
 {
-    struct node *n = t->data;
+    struct dreq *r = (struct dreq *)x;
 
-    flush_done(n);
+    adapter_xreq_reply(x);
+    dreq_free(r);
+}
+
+static void drained_cb(struct adapter_xlate *x)
+{
+    struct node *n = x->data;
+
     if (n->report_closed_later) {
         n->report_closed_later = 0;
         report_closed(n, n->close_status, n->close_err.msg);
     }
 }
 
-/* Queue the answer; it goes out from the loop. */
-static void dreq_done(struct dreq *r)
-{
-    struct node *n = r->n;
-
-    r->next = NULL;
-    if (n->done_tail != NULL)
-        n->done_tail->next = r;
-    else
-        n->done_head = r;
-    n->done_tail = r;
-    if (n->handles > 0)
-        uv_timer_start(&n->defer, defer_cb, 0, 0);
-}
-
 static void dreq_ok(struct dreq *r, json_t *body_new)
 {
-    json_decref(r->body);
-    r->body = body_new;
-    dreq_done(r);
+    json_decref(r->x.body);
+    r->x.body = body_new;
+    adapter_xreq_defer(&r->x);
 }
 
-static void dreq_fail(struct dreq *r, const char *fmt, ...) DAP_PRINTF(2, 3);
+static void dreq_fail(struct dreq *r, int code, const char *fmt, ...)
+    DAP_PRINTF(3, 4);
 
-static void dreq_fail(struct dreq *r, const char *fmt, ...)
+static void dreq_fail(struct dreq *r, int code, const char *fmt, ...)
 {
+    char text[sizeof(r->x.msg)];
     va_list ap;
 
-    r->failed = 1;
     va_start(ap, fmt);
-    vsnprintf(r->message, sizeof(r->message), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    dreq_done(r);
+    adapter_xreq_fail(&r->x, code, "%s", text);
+    adapter_xreq_defer(&r->x);
 }
-
-/* ---- CDP calls --------------------------------------------------------- */
 
 static void call_deadline_cb(uv_timer_t *t);
 
@@ -765,9 +730,7 @@ static struct bp *bp_by_id(struct node *n, int64_t id)
 static void bp_event(struct node *n, struct bp *b)
 {
     if (n->state == N_READY)
-        emit(n, "breakpoint",
-             json_pack("{s:s, s:o}", "reason", "changed", "breakpoint",
-                       bp_json(b, NULL)));
+        emit(n, "breakpoint", adapter_xlate_bp_changed_new(bp_json(b, NULL)));
 }
 
 static void finish_set_breakpoints(struct dreq *r);
@@ -896,14 +859,14 @@ static void req_set_breakpoints(struct dreq *r)
 {
     struct node *n = r->n;
     const char *path = json_string_value(
-        json_object_get(json_object_get(r->args, "source"), "path"));
-    json_t *list = json_object_get(r->args, "breakpoints");
+        json_object_get(json_object_get(r->x.args, "source"), "path"));
+    json_t *list = json_object_get(r->x.args, "breakpoints");
     json_t *e;
     size_t i;
     char **keep;
 
     if (path == NULL) {
-        dreq_fail(r, "setBreakpoints: the node backend needs "
+        dreq_fail(r, DAP_EINVAL, "setBreakpoints: the node backend needs "
                      "source.path");
         return;
     }
@@ -946,7 +909,7 @@ static void req_set_breakpoints(struct dreq *r)
             b->hit = dup_nonempty(hit);
             b->log = dup_nonempty(log);
             if (b->hit != NULL &&
-                adapter_cdp_hit_parse(b->hit, &b->hit_op, &b->hit_n) < 0) {
+                adapter_xlate_hit_parse(b->hit, &b->hit_cond) < 0) {
                 DAP_LOGW("node: hit condition \"%s\" not understood; "
                          "ignored",
                          b->hit);
@@ -1072,7 +1035,7 @@ static const char *top_frame_id(struct node *n)
 static void req_set_function_breakpoints(struct dreq *r)
 {
     struct node *n = r->n;
-    json_t *list = json_object_get(r->args, "breakpoints");
+    json_t *list = json_object_get(r->x.args, "breakpoints");
     json_t *e;
     size_t i;
 
@@ -1143,56 +1106,45 @@ static void on_plain(struct node *n, void *data, json_t *result,
     (void)n;
     (void)result;
     if (error != NULL)
-        dreq_fail(r, "%s", error);
+        dreq_fail(r, DAP_EBACKEND, "%s", error);
     else
-        dreq_ok(r, r->body != NULL ? json_incref(r->body) : NULL);
+        dreq_ok(r, r->x.body != NULL ? json_incref(r->x.body) : NULL);
 }
 
 /* ---- pause state and variable references ------------------------------- */
 
+static void varref_free(void *item)
+{
+    struct varref *v = item;
+
+    free(v->object_id);
+    free(v->name);
+    free(v);
+}
+
 static void refs_clear(struct node *n)
 {
-    for (size_t i = 0; i < n->nrefs; i++) {
-        free(n->refs[i].object_id);
-        free(n->refs[i].name);
-    }
-    n->ref_base += (int64_t)n->nrefs;
-    n->nrefs = 0;
+    adapter_xrefs_clear(&n->refs);
 }
 
 static int64_t ref_add(struct node *n, enum ref_kind kind, const char *oid,
                        int frame, int scope, const char *name)
 {
-    struct varref *v;
+    struct varref *v = calloc(1, sizeof(*v));
 
-    if (n->nrefs == n->arefs) {
-        size_t na = n->arefs ? n->arefs * 2 : 64;
-        struct varref *nr = realloc(n->refs, na * sizeof(*nr));
-        if (nr == NULL)
-            return 0;
-        n->refs = nr;
-        n->arefs = na;
-    }
-    v = &n->refs[n->nrefs];
+    if (v == NULL)
+        return 0;
     v->kind = kind;
     v->object_id = oid != NULL ? strdup(oid) : NULL;
     v->frame = frame;
     v->scope = scope;
     v->name = name != NULL ? strdup(name) : NULL;
-    n->nrefs++;
-    /* Keep references in (0, 2^31): wrap the base long before. */
-    if (n->ref_base > 1000000000)
-        n->ref_base = 0;
-    return n->ref_base + (int64_t)n->nrefs;
+    return adapter_xrefs_add(&n->refs, v);
 }
 
 static struct varref *ref_get(struct node *n, int64_t ref)
 {
-    int64_t i = ref - n->ref_base - 1;
-
-    if (i < 0 || (size_t)i >= n->nrefs)
-        return NULL;
-    return &n->refs[i];
+    return adapter_xrefs_get(&n->refs, ref);
 }
 
 static int64_t obj_ref(void *data, json_t *ro)
@@ -1257,7 +1209,7 @@ static void on_paused(struct node *n, json_t *p)
             int match;
             counted++;
             b->hits++;
-            match = adapter_cdp_hit_match(b->hit_op, b->hit_n, b->hits);
+            match = adapter_xlate_hit_match(&b->hit_cond, b->hits);
             if (b->log != NULL) {
                 /* A counted log point: log on a matching hit, never
                  * stop for it. */
@@ -1291,8 +1243,7 @@ static void on_paused(struct node *n, json_t *p)
             dreason = "function breakpoint";
     }
     n->hint = NULL;
-    body = json_pack("{s:s, s:i, s:b}", "reason", dreason, "threadId",
-                     THREAD_ID, "allThreadsStopped", 1);
+    body = adapter_xlate_stopped_new(dreason, THREAD_ID, NULL);
     if (json_array_size(ids) > 0)
         json_object_set(body, "hitBreakpointIds", ids);
     json_decref(ids);
@@ -1317,9 +1268,7 @@ static void on_resumed(struct node *n)
 {
     clear_pause(n);
     if (n->stopped_shown && !n->resume_requested && n->state == N_READY)
-        emit(n, "continued",
-             json_pack("{s:i, s:b}", "threadId", THREAD_ID,
-                       "allThreadsContinued", 1));
+        emit(n, "continued", adapter_xlate_continued_new(THREAD_ID));
     n->stopped_shown = 0;
     n->resume_requested = 0;
 }
@@ -1354,15 +1303,15 @@ static void req_stack_trace(struct dreq *r)
     json_t *f;
     size_t i;
     /* Clamped: start + levels is computed below. */
-    long long start = adapter__arg_int(r->args, "startFrame", 0, INT_MAX, 0);
-    long long levels = adapter__arg_int(r->args, "levels", 0, INT_MAX, 0);
+    long long start = adapter__arg_int(r->x.args, "startFrame", 0, INT_MAX, 0);
+    long long levels = adapter__arg_int(r->x.args, "levels", 0, INT_MAX, 0);
     json_t *async;
     int64_t aid = ASYNC_FRAME_BASE;
     size_t total;
 
     if (n->paused == NULL) {
         json_decref(all);
-        dreq_fail(r, "the program is not paused");
+        dreq_fail(r, DAP_ENOTSTOPPED, "the program is not paused");
         return;
     }
     json_array_foreach(frames, i, f) json_array_append_new(
@@ -1410,7 +1359,7 @@ static json_t *frame_at(struct node *n, int64_t id)
 static void req_scopes(struct dreq *r)
 {
     struct node *n = r->n;
-    int64_t fid = json_integer_value(json_object_get(r->args, "frameId"));
+    int64_t fid = json_integer_value(json_object_get(r->x.args, "frameId"));
     json_t *frame = frame_at(n, fid);
     json_t *chain = json_object_get(frame, "scopeChain");
     json_t *scopes = json_array();
@@ -1422,7 +1371,7 @@ static void req_scopes(struct dreq *r)
         if (fid >= ASYNC_FRAME_BASE)
             dreq_ok(r, json_pack("{s:[]}", "scopes"));
         else
-            dreq_fail(r, "frame %lld is not valid any more", (long long)fid);
+            dreq_fail(r, DAP_ESTALE, "frame %lld is not valid any more", (long long)fid);
         return;
     }
     json_array_foreach(chain, i, sc)
@@ -1471,11 +1420,11 @@ static void on_properties(struct node *n, void *data, json_t *result,
                           const char *error)
 {
     struct dreq *r = data;
-    long long start = adapter__arg_int(r->args, "start", 0, INT_MAX, 0);
-    long long count = adapter__arg_int(r->args, "count", 0, INT_MAX, 0);
-    const char *filter = json_string_value(json_object_get(r->args, "filter"));
+    long long start = adapter__arg_int(r->x.args, "start", 0, INT_MAX, 0);
+    long long count = adapter__arg_int(r->x.args, "count", 0, INT_MAX, 0);
+    const char *filter = json_string_value(json_object_get(r->x.args, "filter"));
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "variablesReference"));
+        json_integer_value(json_object_get(r->x.args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
     enum adapter_cdp_filter f = ADAPTER_CDP_ALL;
     struct var_ctx c = {n, NULL};
@@ -1485,11 +1434,11 @@ static void on_properties(struct node *n, void *data, json_t *result,
     int scope;
 
     if (error != NULL) {
-        dreq_fail(r, "%s", error);
+        dreq_fail(r, DAP_EBACKEND, "%s", error);
         return;
     }
     if (v == NULL) {
-        dreq_fail(r, "the variables reference expired");
+        dreq_fail(r, DAP_ESTALE, "the variables reference expired");
         return;
     }
     /* ref_add may move the table: copy what we need first. */
@@ -1524,7 +1473,7 @@ static void on_properties(struct node *n, void *data, json_t *result,
     }
     free(owner);
     if (vars == NULL) {
-        dreq_fail(r, "out of memory");
+        dreq_fail(r, DAP_ENOMEM, "out of memory");
         return;
     }
     dreq_ok(r, json_pack("{s:o}", "variables", vars));
@@ -1535,7 +1484,7 @@ static void on_getter(struct node *n, void *data, json_t *result,
 {
     struct dreq *r = data;
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "variablesReference"));
+        json_integer_value(json_object_get(r->x.args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
     struct var_ctx c = {n, NULL};
     struct adapter_cdp_refs refs = {vc_object, NULL, &c};
@@ -1544,7 +1493,7 @@ static void on_getter(struct node *n, void *data, json_t *result,
     char *name;
 
     if (error != NULL || v == NULL) {
-        dreq_fail(r, "%s", error ? error : "the reference expired");
+        dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "the reference expired");
         return;
     }
     name = strdup(v->name ? v->name : "");
@@ -1569,15 +1518,13 @@ static void on_object_part(struct node *n, void *data, json_t *result,
     json_t *own, *acc, *list, *d;
     size_t i;
 
-    if (error != NULL && !r->failed) {
-        r->failed = 1;
-        snprintf(r->message, sizeof(r->message), "%s", error);
-    }
+    if (error != NULL)
+        adapter_xreq_fail(&r->x, DAP_EBACKEND, "%s", error);
     json_array_append(r->items, result != NULL ? result : json_null());
     if (--r->pending > 0)
         return;
-    if (r->failed) {
-        dreq_done(r);
+    if (r->x.status < 0) {
+        adapter_xreq_defer(&r->x);
         return;
     }
     own = json_array_get(r->items, 0);
@@ -1608,11 +1555,11 @@ static void req_variables(struct dreq *r)
 {
     struct node *n = r->n;
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "variablesReference"));
+        json_integer_value(json_object_get(r->x.args, "variablesReference"));
     struct varref *v = ref_get(n, ref);
 
     if (v == NULL) {
-        dreq_fail(r, "variablesReference %lld is not valid any more",
+        dreq_fail(r, DAP_ESTALE, "variablesReference %lld is not valid any more",
                   (long long)ref);
         return;
     }
@@ -1663,7 +1610,7 @@ static void on_evaluate(struct node *n, void *data, json_t *result,
     json_t *v;
 
     if (error != NULL) {
-        dreq_fail(r, "%s", error);
+        dreq_fail(r, DAP_EBACKEND, "%s", error);
         return;
     }
     if (exc != NULL) {
@@ -1671,13 +1618,13 @@ static void on_evaluate(struct node *n, void *data, json_t *result,
         size_t l = t ? strlen(t) : 0;
         if (l > 0 && t[l - 1] == '\n')
             t[l - 1] = '\0';
-        dreq_fail(r, "%s", t ? t : "exception");
+        dreq_fail(r, DAP_EBACKEND, "%s", t ? t : "exception");
         free(t);
         return;
     }
     v = adapter_cdp_variable_new("", ro, &refs);
     if (v == NULL) {
-        dreq_fail(r, "out of memory");
+        dreq_fail(r, DAP_ENOMEM, "out of memory");
         return;
     }
     json_object_set(v, "result", json_object_get(v, "value"));
@@ -1690,16 +1637,16 @@ static void req_evaluate(struct dreq *r)
 {
     struct node *n = r->n;
     const char *expr =
-        json_string_value(json_object_get(r->args, "expression"));
-    const char *ctx = json_string_value(json_object_get(r->args, "context"));
-    int64_t fid = json_integer_value(json_object_get(r->args, "frameId"));
+        json_string_value(json_object_get(r->x.args, "expression"));
+    const char *ctx = json_string_value(json_object_get(r->x.args, "context"));
+    int64_t fid = json_integer_value(json_object_get(r->x.args, "frameId"));
     json_t *frame = frame_at(n, fid > 0 ? fid : 1);
     int repl = ctx == NULL || strcmp(ctx, "repl") == 0;
     int hover = ctx != NULL && strcmp(ctx, "hover") == 0;
     json_t *params;
 
     if (expr == NULL) {
-        dreq_fail(r, "evaluate needs \"expression\"");
+        dreq_fail(r, DAP_EINVAL, "evaluate needs \"expression\"");
         return;
     }
     if (frame != NULL) {
@@ -1745,12 +1692,12 @@ static void on_set_done(struct node *n, void *data, json_t *result,
     struct dreq *r = data;
     struct var_ctx c = {n, NULL};
     struct adapter_cdp_refs refs = {vc_object, NULL, &c};
-    json_t *ro = r->body;
+    json_t *ro = r->x.body;
     json_t *v;
 
     (void)result;
     if (error != NULL) {
-        dreq_fail(r, "%s", error);
+        dreq_fail(r, DAP_EBACKEND, "%s", error);
         return;
     }
     if (json_object_get(result, "result") != NULL)
@@ -1765,24 +1712,24 @@ static void on_set_value(struct node *n, void *data, json_t *result,
 {
     struct dreq *r = data;
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "variablesReference"));
-    const char *name = json_string_value(json_object_get(r->args, "name"));
+        json_integer_value(json_object_get(r->x.args, "variablesReference"));
+    const char *name = json_string_value(json_object_get(r->x.args, "name"));
     struct varref *v = ref_get(n, ref);
     json_t *ro = json_object_get(result, "result");
     json_t *frame;
 
     if (error != NULL || v == NULL) {
-        dreq_fail(r, "%s", error ? error : "the reference expired");
+        dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "the reference expired");
         return;
     }
     if (json_object_get(result, "exceptionDetails") != NULL) {
         char *t = adapter_cdp_exception_text(
             json_object_get(result, "exceptionDetails"));
-        dreq_fail(r, "%s", t ? t : "exception");
+        dreq_fail(r, DAP_EBACKEND, "%s", t ? t : "exception");
         free(t);
         return;
     }
-    r->body = json_incref(ro);
+    r->x.body = json_incref(ro);
     if (v->kind == REF_SCOPE && (frame = frame_at(n, v->frame + 1)) != NULL) {
         rcall(
             r, "Debugger.setVariableValue",
@@ -1806,13 +1753,13 @@ static void req_set_variable(struct dreq *r)
 {
     struct node *n = r->n;
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "variablesReference"));
-    const char *value = json_string_value(json_object_get(r->args, "value"));
+        json_integer_value(json_object_get(r->x.args, "variablesReference"));
+    const char *value = json_string_value(json_object_get(r->x.args, "value"));
     struct varref *v = ref_get(n, ref);
     json_t *frame;
 
     if (v == NULL || value == NULL || v->kind == REF_GETTER) {
-        dreq_fail(r, "setVariable: unknown or read-only variables "
+        dreq_fail(r, DAP_ESTALE, "setVariable: unknown or read-only variables "
                      "reference");
         return;
     }
@@ -1843,7 +1790,7 @@ static void req_exception_info(struct dreq *r)
     const char *cls;
 
     if (e == NULL) {
-        dreq_fail(r, "the program is not stopped on an exception");
+        dreq_fail(r, DAP_ESTATE, "the program is not stopped on an exception");
         return;
     }
     summary = adapter_cdp_exception_summary(e);
@@ -1883,7 +1830,7 @@ static void on_script_source(struct node *n, void *data, json_t *result,
 
     (void)n;
     if (error != NULL || src == NULL) {
-        dreq_fail(r, "%s", error ? error : "no source");
+        dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "no source");
         return;
     }
     dreq_ok(r, json_pack("{s:s, s:s}", "content", src, "mimeType",
@@ -1894,15 +1841,15 @@ static void req_source(struct dreq *r)
 {
     struct node *n = r->n;
     int64_t ref =
-        json_integer_value(json_object_get(r->args, "sourceReference"));
+        json_integer_value(json_object_get(r->x.args, "sourceReference"));
     struct script *s;
 
     if (ref <= 0)
         ref = json_integer_value(json_object_get(
-            json_object_get(r->args, "source"), "sourceReference"));
+            json_object_get(r->x.args, "source"), "sourceReference"));
     s = script_by_ref(n, ref);
     if (s == NULL) {
-        dreq_fail(r, "unknown sourceReference %lld", (long long)ref);
+        dreq_fail(r, DAP_ESTALE, "unknown sourceReference %lld", (long long)ref);
         return;
     }
     rcall(r, "Debugger.getScriptSource", json_pack("{s:s}", "scriptId", s->id),
@@ -1912,7 +1859,7 @@ static void req_source(struct dreq *r)
 static void req_set_exceptions(struct dreq *r)
 {
     struct node *n = r->n;
-    json_t *filters = json_object_get(r->args, "filters");
+    json_t *filters = json_object_get(r->x.args, "filters");
     const char *state = "none";
     json_t *f;
     size_t i;
@@ -1937,7 +1884,7 @@ static void req_resume(struct dreq *r, const char *method, const char *hint)
     struct node *n = r->n;
 
     if (n->paused == NULL && strcmp(method, "Debugger.pause") != 0) {
-        dreq_fail(r, "the program is not paused");
+        dreq_fail(r, DAP_ENOTSTOPPED, "the program is not paused");
         return;
     }
     n->hint = hint;
@@ -1947,7 +1894,7 @@ static void req_resume(struct dreq *r, const char *method, const char *hint)
         clear_pause(n);
         n->resume_requested = 1;
         if (strcmp(method, "Debugger.resume") == 0)
-            r->body = json_pack("{s:b}", "allThreadsContinued", 1);
+            r->x.body = json_pack("{s:b}", "allThreadsContinued", 1);
     }
     rcall(r, method,
           strcmp(method, "Debugger.stepInto") == 0
@@ -1978,7 +1925,7 @@ static const struct {
 static void dispatch(struct dreq *r)
 {
     struct node *n = r->n;
-    const char *c = r->command;
+    const char *c = r->x.command;
 
     if (strcmp(c, "threads") == 0) {
         dreq_ok(r, json_pack("{s:[{s:i, s:s}]}", "threads", "id", THREAD_ID,
@@ -2019,7 +1966,7 @@ static void dispatch(struct dreq *r)
             return;
         }
     }
-    dreq_fail(r, "'%s' is not supported by the node backend", c);
+    dreq_fail(r, DAP_EUNSUPPORTED, "'%s' is not supported by the node backend", c);
 }
 
 static int node_request(adapter *a, const char *command, json_t *args,
@@ -2033,12 +1980,12 @@ static int node_request(adapter *a, const char *command, json_t *args,
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return DAP_ENOMEM;
+    if (adapter_xreq_init(&r->x, &n->xl, command,
+                          json_is_object(args) ? args : NULL, cb, data) < 0) {
+        free(r);
+        return DAP_ENOMEM;
+    }
     r->n = n;
-    r->cb = cb;
-    r->data = data;
-    r->command = strdup(command);
-    r->args = args != NULL && json_is_object(args) ? json_incref(args)
-                                                   : json_object();
     dispatch(r);
     return 0;
 }
@@ -2058,7 +2005,7 @@ static void on_console(struct node *n, json_t *p)
         return;
     if (url != NULL && strcmp(url, ADAPTER_CDP_LOGPOINT_URL) == 0)
         category = "console";
-    body = json_pack("{s:s, s:s}", "category", category, "output", text);
+    body = adapter_xlate_output_new(category, text);
     free(text);
     adapter__event(n->a, "output", body);
     json_decref(body);
@@ -2097,8 +2044,8 @@ static void on_event(struct node *n, const char *method, json_t *p)
                strcmp(method, "Runtime.exceptionThrown") == 0) {
         char *t =
             adapter_cdp_exception_text(json_object_get(p, "exceptionDetails"));
-        json_t *body = json_pack("{s:s, s:s}", "category", "stderr", "output",
-                                 t ? t : "Uncaught exception\n");
+        json_t *body = adapter_xlate_output_new(
+            "stderr", t ? t : "Uncaught exception\n");
         free(t);
         adapter__event(n->a, "output", body);
         json_decref(body);
@@ -2218,7 +2165,7 @@ static void report_closed(struct node *n, int status, const char *why)
     if (n->closed_reported)
         return;
     n->closed_reported = 1;
-    flush_done(n);
+    adapter_xlate_drain(&n->xl);
     dap_error_set(&e, status, "%s", why ? why : "closed");
     adapter__closed(n->a, status, &e);
 }
@@ -2441,7 +2388,7 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
             kube_wsc_close(n->ws);
         } else {
             n->report_closed_later = 1;
-            uv_timer_start(&n->defer, defer_cb, 0, 0);
+            adapter_xlate_kick(&n->xl);
         }
         return;
     }
@@ -2506,6 +2453,8 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
     rc = adapter__parse_hostport(connect, n->host, sizeof(n->host), &n->port,
                                  err);
+    if (rc == 0)
+        rc = adapter_xlate_init(&n->xl, a->loop, complete_cb, drained_cb, n);
     if (rc < 0) {
         free(n);
         return rc;
@@ -2520,12 +2469,10 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     n->close_inspector = json_is_true(ci);
     n->script_index = json_object();
     n->a = a;
-    n->ref_base = 0;
+    adapter_xrefs_init(&n->refs, varref_free);
     n->req_timeout_ms = timeout_ms;
-    uv_timer_init(a->loop, &n->defer);
     uv_timer_init(a->loop, &n->deadline);
     uv_timer_init(a->loop, &n->calltimer);
-    n->defer.data = n;
     n->deadline.data = n;
     n->calltimer.data = n;
     n->handles = 3;
@@ -2558,17 +2505,14 @@ static void node_free(adapter *a)
         n->calls = c->next;
         free(c);
     }
-    while (n->done_head != NULL) {
-        struct dreq *r = n->done_head;
-        n->done_head = r->next;
-        json_decref(r->body);
-        json_decref(r->args);
-        json_decref(r->items);
-        free(r->command);
-        free(r);
+    adapter_xlate_cleanup(&n->xl);
+    while (n->xl.head != NULL) {
+        struct dreq *r = (struct dreq *)n->xl.head;
+        n->xl.head = r->x.next_done;
+        dreq_free(r);
     }
     clear_pause(n);
-    free(n->refs);
+    adapter_xrefs_cleanup(&n->refs);
     for (size_t i = 0; i < n->nscripts; i++) {
         free(n->scripts[i]->id);
         free(n->scripts[i]->url);
@@ -2586,7 +2530,8 @@ static void node_free(adapter *a)
     free(n->host_header);
     free(n->title);
     a->impl = NULL;
-    uv_close((uv_handle_t *)&n->defer, handle_closed);
+    adapter_xlate_handle(&n->xl)->data = n; /* for handle_closed */
+    uv_close(adapter_xlate_handle(&n->xl), handle_closed);
     uv_close((uv_handle_t *)&n->deadline, handle_closed);
     uv_close((uv_handle_t *)&n->calltimer, handle_closed);
 }

@@ -4,7 +4,7 @@
  * breakpoints by file): each selected service gets its own copy of the
  * arguments, and when the last backend has answered the handler's merge
  * function builds the single response.  req->parts holds, per service,
- * {"svc": id, "status": int, "resp": response message|null, "error": text}.
+ * {"svc": id, "status": int, "body": response body|absent, "error": text}.
  */
 #include <stdlib.h>
 
@@ -17,7 +17,7 @@ struct part_cb {
     dap_fanout_done_fn *done;
 };
 
-static void part_done(void *data, int status, json_t *resp,
+static void part_done(void *data, int status, json_t *body,
                       const struct dap_error *err)
 {
     struct part_cb *p = data;
@@ -25,8 +25,8 @@ static void part_done(void *data, int status, json_t *resp,
     json_t *part = json_pack("{s:i, s:i}", "svc", (int)p->svc, "status",
                              status);
 
-    if (resp != NULL)
-        json_object_set(part, "resp", resp); /* remapped in place later */
+    if (status == 0 && body != NULL)
+        json_object_set(part, "body", body); /* remapped in place later */
     if (status < 0 && err != NULL)
         json_object_set_new(part, "error", json_string(err->msg));
     json_array_append_new(req->parts, part);
@@ -95,21 +95,22 @@ struct dap_service *dap__part_service(dap_session *s, json_t *part)
 
 int dap__part_ok(json_t *part)
 {
-    return json_integer_value(json_object_get(part, "status")) == 0 &&
-           json_is_true(
-               json_object_get(json_object_get(part, "resp"), "success"));
+    return json_integer_value(json_object_get(part, "status")) == 0;
+}
+
+int dap__part_status(json_t *part)
+{
+    return (int)json_integer_value(json_object_get(part, "status"));
+}
+
+json_t *dap__part_body(json_t *part)
+{
+    return json_object_get(part, "body");
 }
 
 const char *dap__part_error(json_t *part)
 {
-    json_t *resp = json_object_get(part, "resp");
-    const char *m;
+    const char *m = json_string_value(json_object_get(part, "error"));
 
-    if (resp == NULL)
-        return json_string_value(json_object_get(part, "error"));
-    m = json_string_value(json_object_get(
-        json_object_get(json_object_get(resp, "body"), "error"), "format"));
-    if (m == NULL)
-        m = json_string_value(json_object_get(resp, "message"));
     return m != NULL ? m : "request failed";
 }

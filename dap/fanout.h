@@ -18,8 +18,12 @@ int dap__fanout(dap_session *s, struct dap_request *req, const char *command,
                 dap_fanout_args_fn *args_fn, dap_fanout_done_fn *done_fn);
 
 struct dap_service *dap__part_service(dap_session *s, json_t *part);
-/* The backend answered with success:true. */
+/* The backend answered with status 0. */
 int dap__part_ok(json_t *part);
+/* Its status: 0 or the backend's DAP_E* code. */
+int dap__part_status(json_t *part);
+/* Its answer's body (borrowed, may be NULL). */
+json_t *dap__part_body(json_t *part);
 /* Why a part failed (borrowed). */
 const char *dap__part_error(json_t *part);
 

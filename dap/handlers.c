@@ -130,27 +130,18 @@ void dap__respond_err(dap_session *s, struct dap_request *req, int code,
 
 void dap__respond_backend_err(dap_session *s, struct dap_request *req,
                               struct dap_service *svc, int status,
-                              json_t *resp, const struct dap_error *err)
+                              const struct dap_error *err)
 {
-    const char *msg = NULL;
+    const char *msg = err != NULL && err->msg[0] ? err->msg
+                                                 : dap_strerror(status);
 
-    if (status < 0) {
+    /* With one service its name adds nothing, but a lost connection says
+     * whose. */
+    if (s->nsvc > 1 || status == DAP_ECLOSED || status == DAP_ECONNECT)
         dap__respond_err(s, req, status, "service \"%s\": %s", svc->name,
-                         err != NULL ? err->msg : dap_strerror(status));
-        return;
-    }
-    /* Prefer the formatted detail, which is what the debugger meant the
-     * user to read. */
-    msg = json_string_value(json_object_get(
-        json_object_get(json_object_get(resp, "body"), "error"), "format"));
-    if (msg == NULL)
-        msg = json_string_value(json_object_get(resp, "message"));
-    if (s->nsvc > 1)
-        dap__respond_err(s, req, DAP_EBACKEND, "service \"%s\": %s",
-                         svc->name, msg != NULL ? msg : "request failed");
+                         msg);
     else
-        dap__respond_err(s, req, DAP_EBACKEND, "%s",
-                         msg != NULL ? msg : "request failed");
+        dap__respond_err(s, req, status, "%s", msg);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */

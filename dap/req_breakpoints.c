@@ -69,9 +69,7 @@ static json_t *merge_breakpoints(dap_session *s, struct dap_request *req,
                      dap__part_error(part));
             continue;
         }
-        bps = json_object_get(
-            json_object_get(json_object_get(part, "resp"), "body"),
-            "breakpoints");
+        bps = json_object_get(dap__part_body(part), "breakpoints");
         if (!json_is_array(bps))
             continue;
         remote_ids[j] = json_array();
@@ -320,7 +318,8 @@ static void exception_done(dap_session *s, struct dap_request *req)
     {
         if (!dap__part_ok(part)) {
             struct dap_service *svc = dap__part_service(s, part);
-            dap__respond_err(s, req, DAP_EBACKEND, "service \"%s\": %s",
+            dap__respond_err(s, req, dap__part_status(part),
+                             "service \"%s\": %s",
                              svc != NULL ? svc->name : "?",
                              dap__part_error(part));
             return;

@@ -32,7 +32,7 @@ static void page_variables(json_t *args, json_t *body)
     json_object_set_new(body, "variables", page);
 }
 
-static void forward_done(void *data, int status, json_t *resp,
+static void forward_done(void *data, int status, json_t *answer,
                          const struct dap_error *err)
 {
     struct dap_request *req = data;
@@ -40,11 +40,11 @@ static void forward_done(void *data, int status, json_t *resp,
     struct dap_service *svc = req->svc;
     json_t *body;
 
-    if (status < 0 || !json_is_true(json_object_get(resp, "success"))) {
-        dap__respond_backend_err(s, req, svc, status, resp, err);
+    if (status < 0) {
+        dap__respond_backend_err(s, req, svc, status, err);
         return;
     }
-    body = json_incref(json_object_get(resp, "body")); /* remapped in place */
+    body = json_incref(answer); /* remapped in place */
     if (body != NULL && dap__remap_to_client(s, svc, body) < 0) {
         json_decref(body);
         dap__respond_err(s, req, DAP_ENOMEM, "out of memory");

@@ -40,9 +40,7 @@ static void threads_done(dap_session *s, struct dap_request *req)
                      dap__part_error(part));
             continue;
         }
-        threads = json_object_get(
-            json_object_get(json_object_get(part, "resp"), "body"),
-            "threads");
+        threads = json_object_get(dap__part_body(part), "threads");
         if (!json_is_array(threads))
             continue;
         /* Remap under the "threads" key: that is what marks "id" as a

@@ -124,9 +124,12 @@ const struct dap_handler *dap__handler_at(size_t i);
 void dap__respond(dap_session *s, struct dap_request *req, json_t *body_new);
 void dap__respond_err(dap_session *s, struct dap_request *req, int code,
                       const char *fmt, ...) DAP_PRINTF(4, 5);
+/* A backend's failure (status < 0, `err` its detail): the error id is the
+ * backend's code, so the editor can tell "not stopped" from a stale
+ * reference from the debugger's own refusal. */
 void dap__respond_backend_err(dap_session *s, struct dap_request *req,
                               struct dap_service *svc, int status,
-                              json_t *resp, const struct dap_error *err);
+                              const struct dap_error *err);
 
 /* Run one parsed message (borrowed) through the handler table. */
 void dap__dispatch(dap_session *s, json_t *msg);

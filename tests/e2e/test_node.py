@@ -197,7 +197,7 @@ class TestNodeJS(NodeCase):
     def test_conditions_hit_counts_log_points(self):
         svc = self.node()
         c, bps = self.node_session(svc, [{"line": BP_HANDLE, "hitCondition": "2"},
-                                         {"line": BP_LOG, "logMessage": "log {req.url} n={hits}"}])
+                                         {"line": BP_LOG, "logMessage": "log {req.url} n={hits} {{ok}}"}])
         self.assertTrue(all(b["verified"] for b in bps["breakpoints"]), bps)
         r = c.request("setBreakpoints", {"source": {"path": JS_SRC},
                                          "breakpoints": [{"line": BP_DECORATE,
@@ -207,7 +207,7 @@ class TestNodeJS(NodeCase):
         r = c.request("setBreakpoints", {"source": {"path": JS_SRC},
                                          "breakpoints": [
                                              {"line": BP_HANDLE, "hitCondition": "2"},
-                                             {"line": BP_LOG, "logMessage": "log {req.url} n={hits}"},
+                                             {"line": BP_LOG, "logMessage": "log {req.url} n={hits} {{ok}}"},
                                              {"line": BP_DECORATE, "condition": "text.includes('/c')"},
                                              {"line": BP_HEADER, "logMessage": "hdr {hits}",
                                               "hitCondition": "%2"}]})
@@ -216,6 +216,8 @@ class TestNodeJS(NodeCase):
         # hit 1 of BP_HANDLE: no stop; decorate condition false: no stop
         self.assertTrue(svc.get("/a1", 5).startswith("hello /a1"))
         out = c.wait_event("output", 5, pred=lambda m: "log /a1 n=1" in m["body"]["output"])
+        # "{{" and "}}" are literal braces (README)
+        self.assertIn("log /a1 n=1 {ok}", out["body"]["output"])
         self.assertEqual(out["body"]["category"], "console")
         # hit 2: stops at BP_HANDLE, then at BP_DECORATE (condition true)
         get, ev = self.stop(c, svc, "/c")
@@ -240,6 +242,36 @@ class TestNodeJS(NodeCase):
         self.assertEqual(out["body"]["category"], "console")
         self.assertFalse([m for m in c.events("output")
                           if m["body"]["output"] in ("hdr 1\n", "hdr 3\n")])
+        self.disconnect_and_exit(c, [svc])
+
+    def test_backend_errors_keep_their_ids(self):
+        # What the backend knew reaches the editor as distinct error ids
+        # (dap/err.h): not stopped, the debugger's own refusal, stale, not
+        # supported.
+        svc = self.node()
+        c, _ = self.node_session(svc, [{"line": BP_HANDLE}])
+        tid = c.request("threads")["threads"][0]["id"]
+        err = c.request_error("stackTrace", {"threadId": tid})
+        self.assertEqual(err["body"]["error"]["id"], 1012, err)
+        self.assertEqual(err["message"], "notStopped")
+        get, _ = self.stop(c, svc, "/e")
+        top = self.frames(c)[0]
+        scopes = c.request("scopes", {"frameId": top["id"]})["scopes"]
+        err = c.request_error("evaluate", {"expression": "nosuchname.x", "frameId": top["id"],
+                                           "context": "repl"})
+        self.assertEqual(err["body"]["error"]["id"], 1009, err)
+        self.assertIn("nosuchname", err["body"]["error"]["format"])
+        err = c.request_error("exceptionInfo", {"threadId": tid})
+        self.assertEqual(err["body"]["error"]["id"], 1005, err)
+        err = c.request_error("readMemory", {"memoryReference": "0x10", "count": 4})
+        self.assertEqual(err["body"]["error"]["id"], 1002, err)
+        self.cont(c)
+        self.assertTrue(get.wait(10).startswith("hello /e"))
+        get, _ = self.stop(c, svc, "/f")
+        err = c.request_error("variables", {"variablesReference": scopes[0]["variablesReference"]})
+        self.assertEqual(err["body"]["error"]["id"], 1006, err)
+        self.cont(c)
+        get.wait(10)
         self.disconnect_and_exit(c, [svc])
 
     def test_breakpoint_before_the_script_loads(self):

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "adapters/adapter_int.h"
+#include "adapters/dapconn.h"
 
 enum item_kind { ITEM_REPLY, ITEM_READY, ITEM_CLOSED, ITEM_EVENT };
 
@@ -96,8 +97,10 @@ static void drain(uv_timer_t *t)
         *p = it->next;
         switch (it->kind) {
         case ITEM_REPLY:
-            it->cb(it->data, it->status, it->msg,
-                   it->status < 0 ? &it->err : NULL);
+            /* A DAP-speaking debugger's answer, handed over as delve's
+             * are. */
+            adapter_dapconn_reply(it->cb, it->data, it->status, it->msg,
+                                  it->status < 0 ? &it->err : NULL);
             break;
         case ITEM_READY:
             adapter__ready(f->a, it->status, it->status < 0 ? &it->err : NULL);

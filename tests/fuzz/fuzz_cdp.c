@@ -24,13 +24,13 @@ void adapter__node_feed(adapter *a, const char *buf, size_t len);
 
 static int answered, asked;
 
-static void on_resp(void *data, int status, json_t *resp,
+static void on_resp(void *data, int status, json_t *body,
                     const struct dap_error *err)
 {
     (void)data;
     (void)status;
     (void)err;
-    (void)resp;
+    (void)body;
     answered++;
 }
 
@@ -76,8 +76,6 @@ static void pure(const char *line, size_t len)
     json_t *root;
     char buf[64];
     char *s;
-    char op;
-    long n;
 
     if (adapter_cdp_parse(line, len, &root, &m) == 0) {
         json_t *obj = m.kind == ADAPTER_CDP_EVENT ? m.params : m.result;
@@ -121,7 +119,6 @@ static void pure(const char *line, size_t len)
     free(adapter_cdp_url_regex(s));
     free(adapter_cdp_path_resolve("/x/y.js", s));
     free(adapter_cdp_breakpoint_condition(s, s));
-    (void)adapter_cdp_hit_parse(s, &op, &n);
     {
         char *out;
         size_t ol;

@@ -24,6 +24,7 @@
 #include "../dap/pathmap.h"
 #include "adapter_int.h"
 #include "dapconn.h"
+#include "xlate.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define PAUSE_WAIT_MS 1500
@@ -383,6 +384,94 @@ static void on_pause_threads(void *data, int status, json_t *resp,
     json_decref(body);
 }
 
+/* ---- log points: literal braces --------------------------------------- */
+
+/* delve parses log messages itself, and every brace it sees opens or
+ * closes an expression: it has no literal brace.  kdap's logMessage syntax
+ * (xlate.h: "{{" and "}}" are literal) is kept by handing delve the
+ * literal braces as two private-use characters, which delve copies into its
+ * output, and turning them back in its output events. */
+#define LIT_OPEN "\xee\x80\x80"  /* U+E000 */
+#define LIT_CLOSE "\xee\x80\x81" /* U+E001 */
+
+static int delve_piece(void *data, int is_expr, const char *text, size_t len)
+{
+    dap_buf *b = data;
+    int rc = 0;
+
+    if (is_expr)
+        return dap_buf_printf(b, "{%.*s}", (int)len, text);
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        if (text[i] == '{')
+            rc = dap_buf_append(b, LIT_OPEN, 3);
+        else if (text[i] == '}')
+            rc = dap_buf_append(b, LIT_CLOSE, 3);
+        else
+            rc = dap_buf_append(b, &text[i], 1);
+    }
+    return rc;
+}
+
+/* setBreakpoints arguments for delve: a copy with the log messages
+ * rewritten, or NULL when none has a brace (use the arguments as they
+ * are). */
+static json_t *delve_bp_args_new(json_t *args)
+{
+    json_t *copy = NULL;
+    json_t *bp;
+    size_t i;
+
+    json_array_foreach(json_object_get(args, "breakpoints"), i, bp)
+    {
+        const char *m = json_string_value(json_object_get(bp, "logMessage"));
+        dap_buf b;
+        char *text;
+
+        if (m == NULL || strpbrk(m, "{}") == NULL)
+            continue;
+        if (copy == NULL)
+            copy = json_deep_copy(args);
+        if (copy == NULL)
+            return NULL;
+        dap_buf_init(&b, 1u << 20);
+        if (adapter_xlate_log_parse(m, delve_piece, &b) < 0) {
+            dap_buf_cleanup(&b);
+            continue; /* too long: delve gets it as it is */
+        }
+        text = dap_buf_take(&b, NULL);
+        json_object_set_new(
+            json_array_get(json_object_get(copy, "breakpoints"), i),
+            "logMessage", json_string(text != NULL ? text : ""));
+        free(text);
+    }
+    return copy;
+}
+
+/* Turn the private-use characters back into braces, in place. */
+static void delve_output_braces(json_t *body)
+{
+    const char *out = json_string_value(json_object_get(body, "output"));
+    char *fixed, *w;
+
+    if (out == NULL || strstr(out, "\xee\x80") == NULL)
+        return;
+    fixed = strdup(out);
+    if (fixed == NULL)
+        return;
+    w = fixed;
+    for (const char *p = out; *p;) {
+        if (strncmp(p, LIT_OPEN, 3) == 0 || strncmp(p, LIT_CLOSE, 3) == 0) {
+            *w++ = p[2] == LIT_OPEN[2] ? '{' : '}';
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    json_object_set_new(body, "output", json_string(fixed));
+    free(fixed);
+}
+
 static void on_event(void *data, json_t *msg)
 {
     struct delve *d = data;
@@ -420,6 +509,7 @@ static void on_event(void *data, json_t *msg)
         /* delve's CLI hint makes no sense in an editor. */
         if (out != NULL && strstr(out, "Type 'dlv help'") != NULL)
             return;
+        delve_output_braces(body);
     }
     if (d->state == D_READY && strcmp(ev, "stopped") == 0 &&
         json_object_get(body, "threadId") == NULL) {
@@ -516,6 +606,13 @@ static int delve_request(adapter *a, const char *command, json_t *args,
     if (d->state != D_READY)
         return DAP_ECLOSED;
     note_request(d, command, args);
+    if (strcmp(command, "setBreakpoints") == 0) {
+        json_t *copy = delve_bp_args_new(args);
+        int rc = adapter_dapconn_forward(d->conn, command,
+                                         copy != NULL ? copy : args, cb, data);
+        json_decref(copy);
+        return rc;
+    }
     return adapter_dapconn_forward(d->conn, command, args, cb, data);
 }
 

@@ -201,6 +201,16 @@ class TestSingleService(E2ECase):
         self.assertFalse(c.has_event("stopped"), "a log point must not stop")
         self.disconnect_and_exit(c, [svc])
 
+    def test_logpoint_literal_braces(self):
+        svc = self.go_service()
+        c, bps = self.session(svc, breakpoints=[self.bp_line(logMessage="{{lit}} says {msg}")])
+        self.assertEqual(svc.get("/brace-1", 3), "hello /brace-1 #1\n")
+        out = c.wait_event("output", 5, lambda e: "says" in e["body"]["output"])
+        # "{{" and "}}" are literal braces (README), also where delve parses
+        # the message itself
+        self.assertIn('{lit} says "hello /brace-1 #1"', out["body"]["output"])
+        self.disconnect_and_exit(c, [svc])
+
     def test_function_breakpoint(self):
         svc = self.go_service()
         c, _ = self.session(svc)

@@ -12,26 +12,6 @@
 
 #include "../dap/log.h"
 
-static const char *const go_filters[] = {NULL};
-static const char *const gdb_filters[] = {NULL};
-static const char *const node_filters[] = {"all", "uncaught", NULL};
-
-/* delve keeps its config under XDG_CONFIG_HOME and fails without one. */
-#define IMAGE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
-static const char *const go_env[] = {IMAGE_PATH, "HOME=/root",
-                                     "XDG_CONFIG_HOME=/root/.config", NULL};
-static const char *const go_dirs[] = {"/root/.config", NULL};
-static const char *const home_env[] = {IMAGE_PATH, "HOME=/root", NULL};
-
-static const struct adapter_kind builtin_kinds[] = {
-    {"go", "Go through delve (DAP)", go_filters, "dlv", "/usr/bin/dlv",
-     go_env, go_dirs},
-    {"gdb", "C/C++/Rust through gdb (MI) and gdbserver", gdb_filters,
-     "gdbserver", "/usr/bin/gdbserver", home_env, NULL},
-    {"node", "Node.js through its inspector (CDP)", node_filters, NULL, NULL,
-     home_env, NULL},
-};
-
 /* The registry is open (adapter_kind_register) so that a test can add a
  * kind of its own; the built-in kinds go through the same call, on first
  * use.  One loop, one thread: no locking. */
@@ -62,17 +42,26 @@ static int register_kind(const struct adapter_kind *kind,
     return 0;
 }
 
+/* The built-in runtimes: a new one is its backend file (kind and ops)
+ * plus a line here. */
+static const struct {
+    const struct adapter_kind *kind;
+    const struct adapter_ops *ops;
+} builtins[] = {
+    {&adapter__delve_kind, &adapter__delve_ops},
+    {&adapter__gdb_kind, &adapter__gdb_ops},
+    {&adapter__node_kind, &adapter__node_ops},
+};
+
 static void register_builtins(void)
 {
-    static const struct adapter_ops *const ops[] = {
-        &adapter__delve_ops, &adapter__gdb_ops, &adapter__node_ops};
     static int done;
 
     if (done)
         return;
     done = 1;
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        (void)register_kind(&builtin_kinds[i], ops[i]);
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
+        (void)register_kind(builtins[i].kind, builtins[i].ops);
 }
 
 int adapter_kind_register(const struct adapter_kind *kind,
@@ -97,6 +86,12 @@ const struct adapter_kind *adapter_kind_find(const char *runtime)
     int i = runtime != NULL ? kind_index(runtime) : -1;
 
     return i < 0 ? NULL : kinds[i].kind;
+}
+
+const struct adapter_kind *adapter_kind_at(size_t i)
+{
+    register_builtins();
+    return i < nkinds ? kinds[i].kind : NULL;
 }
 
 const char *adapter_kind_names(void)

@@ -58,26 +58,86 @@ enum adapter_stop_mode {
     ADAPTER_TERMINATE,  /* the debuggee is ended */
 };
 
-/* Static facts about a backend kind. */
+/* A runtime's profile: everything kdap knows about a runtime, in one
+ * place (the backend's own file), registered with its backend
+ * (adapter_kind_register).  The session reads the exception filters; the
+ * attach orchestration (attach/) reads the rest and names no runtime
+ * itself.  NULL / 0 fields mean "nothing of that". */
 struct adapter_kind {
-    const char *runtime;          /* "go", "node", "gdb" */
+    const char *runtime;          /* the "runtime" key's value */
     const char *description;      /* for --help and errors */
     /* Exception filters this runtime offers, without prefix (NULL-ended). */
     const char *const *exception_filters;
-    /* The debugger image (oci/debugger.h): the debugger's key in
-     * debuggerBinaries and name in PATH ("dlv"; NULL: the shell alone),
-     * its path in the image (the debug container's script runs it
-     * there), environment and directories it needs. */
+
+    /* ---- the debugger image (oci/debugger.h) ----
+     * The debugger's key in debuggerBinaries and name in PATH (NULL: the
+     * shell alone), its path in the image (the script runs it there),
+     * environment and directories it needs. */
     const char *image_binary;
     const char *image_binary_dst;
     const char *const *image_env;
     const char *const *image_dirs;
+
+    /* ---- the debug container (attach/) ----
+     * `script` is the shell that becomes the debugger, run after kdap's
+     * prelude, which sets: $m ("kdap NONCE", the start of every line kdap
+     * acts on), $pid (the process to debug), $port (where kdap's tunnel
+     * connects in the pod), $host (the host the target's spec names, else
+     * 127.0.0.1), $wait (seconds a debugger waits for kdap), the function
+     * `listening HEX` (something listens on that port, hex, in the pod)
+     * and, when `gated`, $dport (where the debugger itself must listen:
+     * kdap-gate holds $port) and `gate_start` (starts the gate in front of
+     * the debugger whose PID is in $dbg; true once both run and the gate
+     * listens, with the gate's PID in $gate: the script then waits for
+     * $gate and ends the debugger when it fails).  The script echoes
+     * "$m READY [REST]" as one whole line when the debugger can be
+     * reached, READY being `ready`; REST goes to ready_fn. */
+    const char *script;
+    const char *ready;
+    int gated;                    /* kdap-gate in front (see script) */
+    const char *debugger;         /* what attaches, for messages ("delve") */
+    /* The debugger's port in the pod: `port_fn`'s answer when it has one
+     * (the port the target's spec names; *host its host, "" if none),
+     * else `port`, else one chosen per attach. */
+    int port;
+    int (*port_fn)(json_t *pod, const char *container, char *host,
+                   size_t hostlen);
+    /* Capabilities the debugger needs as root (NULL-ended); with
+     * `as_target_user`, it runs as the target's user when the pod's spec
+     * says which, and then with no capability at all. */
+    const char *const *caps;
+    int as_target_user;
+    /* The debugger reports the program's output itself: the target
+     * container's log is not streamed as well (it would say it twice). */
+    int own_output;
+
+    /* ---- detection, when the service names no runtime ----
+     * The container's command[0] (its base name), the names of variables
+     * its env sets, words of its image's name (the name starts with the
+     * word, or has "-WORD" or "WORD-" in it).  NULL-ended.  `fallback`:
+     * the runtime when nothing says otherwise (one kind has it). */
+    const char *const *detect_commands;
+    const char *const *detect_env;
+    const char *const *detect_images;
+    int fallback;
+
+    /* ---- config checks and fix-ups (attach/) ----
+     * check_fn: refuse a bad service config before the pod is touched.
+     * ready_fn: the debugger is ready; `rest` is its ready marker's REST,
+     * `pid` the process (0 if unknown): adjust the backend's `cfg` and
+     * *port (where the tunnel connects); a warning for the user goes to
+     * `warn` ("" for none).  Both return 0 or an error with detail. */
+    int (*check_fn)(json_t *cfg, struct dap_error *err);
+    int (*ready_fn)(json_t *cfg, const char *rest, int pid, int *port,
+                    char *warn, size_t warnlen, struct dap_error *err);
 };
 
 /* Look up a backend kind by runtime name; NULL if unknown. */
 const struct adapter_kind *adapter_kind_find(const char *runtime);
 /* Runtimes kdap knows, comma-separated, for error messages. */
 const char *adapter_kind_names(void);
+/* The i-th registered kind (registration order), NULL past the end. */
+const struct adapter_kind *adapter_kind_at(size_t i);
 
 /* Create a backend for `runtime` configured from the service object `cfg`
  * (borrowed; the backend copies what it needs).  Returns 0, DAP_ECONFIG with

@@ -34,6 +34,11 @@ struct adapter {
 int adapter_kind_register(const struct adapter_kind *kind,
                           const struct adapter_ops *ops);
 
+/* The built-in runtimes: each backend's file defines its kind (the
+ * runtime's profile, adapter.h) and its ops. */
+extern const struct adapter_kind adapter__delve_kind;
+extern const struct adapter_kind adapter__gdb_kind;
+extern const struct adapter_kind adapter__node_kind;
 extern const struct adapter_ops adapter__delve_ops;
 extern const struct adapter_ops adapter__gdb_ops;
 extern const struct adapter_ops adapter__node_ops;
@@ -75,5 +80,8 @@ long long adapter__arg_int(json_t *args, const char *key, long long lo,
  * with detail when it is not such a number. */
 int adapter__request_timeout(json_t *cfg, unsigned def_ms, unsigned *ms,
                              struct dap_error *err);
+
+/* PATH in a debugger image's environment (adapter_kind.image_env). */
+#define ADAPTER__IMAGE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 #endif

@@ -15,7 +15,12 @@
  *   server and would halt the app with nobody attached, and a disconnect
  *   while delve pauses/resumes in the background leaves the app halted: so
  *   detaching is pause (if running), clear every breakpoint, resume, then
- *   disconnect.  See stop_step().
+ *   disconnect.  See stop_step();
+ * - a pause stop names no thread: the current goroutine is found (else the
+ *   thread the pause asked for), see on_pause_threads();
+ * - `variables` pages only indexed children and returns every named one
+ *   whatever start/count say: such an answer is paged here.
+ * The runtime's profile (adapter.h) is at the end of this file.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +75,7 @@ struct delve {
     int stop_status;
     struct dap_error stop_err;
     json_t *held_stop;    /* a stopped event waiting for its thread */
+    json_int_t pause_thread; /* threadId of the last pause asked for */
     /* inferring remoteRoot (localRoot given alone) */
     char *local_root;
     char **infer_files;   /* local files, relative to local_root */
@@ -349,8 +355,10 @@ static void on_connected(void *data, int status, const struct dap_error *err)
 }
 
 /* delve's pause stop names no thread; find the current goroutine (delve
- * marks it "* " in threads) so the editor knows where the program is.  The
- * held-back event waits in d->held_stop. */
+ * marks it "* " in threads), else the thread the pause was asked for, so
+ * the editor knows where the program is (with several services it could
+ * not even tell which one stopped).  The held-back event waits in
+ * d->held_stop. */
 static void on_pause_threads(void *data, int status, json_t *resp,
                              const struct dap_error *err)
 {
@@ -377,6 +385,9 @@ static void on_pause_threads(void *data, int status, json_t *resp,
         if (current)
             break;
     }
+    if (id == 0)
+        id = d->pause_thread;
+    d->pause_thread = 0;
     if (id != 0)
         json_object_set_new(body, "threadId", json_integer(id));
     if (d->state == D_READY)
@@ -586,6 +597,8 @@ static void note_request(struct delve *d, const char *command, json_t *args)
         }
     } else if (strcmp(command, "setFunctionBreakpoints") == 0) {
         d->fn_bps = json_array_size(json_object_get(args, "breakpoints")) > 0;
+    } else if (strcmp(command, "pause") == 0) {
+        d->pause_thread = json_integer_value(json_object_get(args, "threadId"));
     } else if (strcmp(command, "configurationDone") == 0) {
         d->configured = 1;
         d->running = !json_is_true(json_object_get(d->attach_args,
@@ -598,22 +611,64 @@ static void note_request(struct delve *d, const char *command, json_t *args)
     }
 }
 
+/* `variables` with a count: delve pages indexed children only and returns
+ * every named child whatever start/count say, so an answer longer than
+ * `count` was not paged and is paged here. */
+struct delve_page {
+    adapter_response_cb *cb;
+    void *data;
+    json_int_t start, count;
+};
+
+static void on_variables(void *data, int status, json_t *body,
+                         const struct dap_error *err)
+{
+    struct delve_page *p = data;
+    json_t *vars = json_object_get(body, "variables");
+    size_t n = json_array_size(vars);
+
+    if (status == 0 && p->start >= 0 && n > (size_t)p->count) {
+        json_t *page = json_array();
+        for (size_t i = (size_t)p->start;
+             i < n && i < (size_t)(p->start + p->count); i++)
+            json_array_append(page, json_array_get(vars, i));
+        json_object_set_new(body, "variables", page);
+    }
+    p->cb(p->data, status, body, err);
+    free(p);
+}
+
 static int delve_request(adapter *a, const char *command, json_t *args,
                          adapter_response_cb *cb, void *data)
 {
     struct delve *d = a->impl;
+    struct delve_page *p;
+    int rc;
 
     if (d->state != D_READY)
         return DAP_ECLOSED;
     note_request(d, command, args);
     if (strcmp(command, "setBreakpoints") == 0) {
         json_t *copy = delve_bp_args_new(args);
-        int rc = adapter_dapconn_forward(d->conn, command,
-                                         copy != NULL ? copy : args, cb, data);
+        rc = adapter_dapconn_forward(d->conn, command,
+                                     copy != NULL ? copy : args, cb, data);
         json_decref(copy);
         return rc;
     }
-    return adapter_dapconn_forward(d->conn, command, args, cb, data);
+    if (strcmp(command, "variables") != 0 ||
+        json_integer_value(json_object_get(args, "count")) <= 0)
+        return adapter_dapconn_forward(d->conn, command, args, cb, data);
+    p = malloc(sizeof(*p));
+    if (p == NULL)
+        return DAP_ENOMEM;
+    p->cb = cb;
+    p->data = data;
+    p->start = json_integer_value(json_object_get(args, "start"));
+    p->count = json_integer_value(json_object_get(args, "count"));
+    rc = adapter_dapconn_forward(d->conn, command, args, on_variables, p);
+    if (rc < 0)
+        free(p);
+    return rc;
 }
 
 /* ---- detach / terminate ------------------------------------------------ */
@@ -834,4 +889,49 @@ const struct adapter_ops adapter__delve_ops = {
     .request_fn = delve_request,
     .stop_fn = delve_stop,
     .free_fn = delve_free,
+};
+
+/* ---- the go runtime's profile (adapter.h) ------------------------------ */
+
+static const char *const go_filters[] = {NULL}; /* delve stops on panics */
+/* delve keeps its config under XDG_CONFIG_HOME and fails without one. */
+static const char *const go_env[] = {ADAPTER__IMAGE_PATH, "HOME=/root",
+                                     "XDG_CONFIG_HOME=/root/.config", NULL};
+static const char *const go_dirs[] = {"/root/.config", NULL};
+/* ptrace the target; signal it (delve stops threads with tgkill); read its
+ * /proc/PID/auxv and mem, 0400 and 0600 of the target's user (delve only
+ * reads them and writes through ptrace).  SYS_PTRACE only root keeps. */
+static const char *const go_caps[] = {"SYS_PTRACE", "KILL", "DAC_READ_SEARCH",
+                                      NULL};
+static const char *const go_env_vars[] = {"GOTRACEBACK", "GOMAXPROCS",
+                                          "GODEBUG", NULL};
+static const char *const go_images[] = {"go", "golang", NULL};
+
+const struct adapter_kind adapter__delve_kind = {
+    .runtime = "go",
+    .description = "Go through delve (DAP)",
+    .exception_filters = go_filters,
+    .image_binary = "dlv",
+    .image_binary_dst = "/usr/bin/dlv",
+    .image_env = go_env,
+    .image_dirs = go_dirs,
+    /* delve serves one client and detaches when it leaves, so the
+     * container ends with the session.  That client is kdap-gate, which
+     * relays kdap's tunnel only.  If kdap never comes (it gave up or died
+     * before connecting), the gate fails and delve is interrupted, which
+     * detaches too: a debugger never holds the service halted with nobody
+     * attached. */
+    .script = "/usr/bin/dlv --headless --api-version=2 "
+              "--listen=127.0.0.1:$dport --only-same-user=false attach $pid &\n"
+              "dbg=$!\n"
+              "gate_start && echo \"$m listening\"\n"
+              "wait $gate || kill -INT $dbg\n"
+              "wait $dbg\n",
+    .ready = "listening",
+    .gated = 1,
+    .debugger = "delve",
+    .caps = go_caps,
+    .detect_env = go_env_vars,
+    .detect_images = go_images,
+    .fallback = 1,
 };

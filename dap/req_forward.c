@@ -13,25 +13,6 @@
 #include "log.h"
 #include "session_int.h"
 
-/* Paging of `variables` (start/count) for backends that page only indexed
- * children (delve returns every named child whatever start/count say): a
- * response longer than `count` was not paged, so page it here. */
-static void page_variables(json_t *args, json_t *body)
-{
-    json_t *vars = json_object_get(body, "variables");
-    json_int_t start = json_integer_value(json_object_get(args, "start"));
-    json_int_t count = json_integer_value(json_object_get(args, "count"));
-    json_t *page;
-    size_t n = json_array_size(vars);
-
-    if (count <= 0 || start < 0 || n <= (size_t)count)
-        return;
-    page = json_array();
-    for (size_t i = (size_t)start; i < n && i < (size_t)(start + count); i++)
-        json_array_append(page, json_array_get(vars, i));
-    json_object_set_new(body, "variables", page);
-}
-
 static void forward_done(void *data, int status, json_t *answer,
                          const struct dap_error *err)
 {
@@ -50,8 +31,6 @@ static void forward_done(void *data, int status, json_t *answer,
         dap__respond_err(s, req, DAP_ENOMEM, "out of memory");
         return;
     }
-    if (strcmp(req->command, "variables") == 0)
-        page_variables(req->args, body);
     if (req->h->flags & DAP_H_RESUMES) {
         svc->stopped = 0;
         if (s->nsvc > 1 && strcmp(req->command, "continue") == 0) {
@@ -131,14 +110,12 @@ int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
                      json_t **body)
 {
     struct dap_service *svc = NULL;
-    int32_t tid;
     int rc;
 
     (void)body;
     rc = check_args(req, args);
     if (rc < 0)
         return rc;
-    tid = (int32_t)json_integer_value(json_object_get(args, "threadId"));
     rc = dap__remap_to_backend(s, args, &svc, &req->err);
     if (rc < 0)
         return rc;
@@ -156,8 +133,6 @@ int dap__req_forward(dap_session *s, struct dap_request *req, json_t *args,
                              "service \"%s\" is no longer attached",
                              svc->name);
     dap__paths_to_backend(svc, args);
-    if (strcmp(req->command, "pause") == 0)
-        svc->pause_thread = tid;
     if (req->h->flags & DAP_H_RESUMES)
         dap__reset_stopped_ids(s, svc);
     req->svc = svc;

@@ -472,21 +472,6 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
         json_decref(b);
         return;
     }
-    if (b != NULL && strcmp(event, "stopped") == 0 &&
-        json_object_get(b, "threadId") == NULL) {
-        /* delve reports a pause without a thread.  With one service the
-         * editor copes (allThreadsStopped), with several it could not tell
-         * which service stopped: name the thread the pause was asked for,
-         * else any thread of that service. */
-        int32_t tid = svc->pause_thread;
-        svc->pause_thread = 0;
-        for (size_t i = 0; tid <= 0 && i < s->threads.count; i++) {
-            if (s->threads.ents[i].backend == svc->id)
-                tid = s->threads.ents[i].local;
-        }
-        if (tid > 0)
-            json_object_set_new(b, "threadId", json_integer(tid));
-    }
     if (b != NULL && s->nsvc > 1) {
         if (strcmp(event, "stopped") == 0)
             json_object_set_new(b, "allThreadsStopped",

@@ -37,7 +37,6 @@ struct dap_service {
     dap_pathmap paths;
     enum dap_svc_state state;
     int stopped;          /* the debuggee is stopped (last event) */
-    int32_t pause_thread; /* editor's threadId of the last pause request */
     char *where;          /* what we attached to, for messages */
     char *local_root;     /* localRoot given without remoteRoot, or NULL */
     json_t *cfg;          /* the service object, until its backend exists */

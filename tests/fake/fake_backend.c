@@ -352,8 +352,9 @@ static const struct adapter_ops fake_ops = {
 
 static const char *const fake_filters[] = {"all", NULL};
 static const struct adapter_kind fake_kind = {
-    "fake", "a scripted in-process backend (unit tests)", fake_filters,
-    NULL, NULL, NULL, NULL,
+    .runtime = "fake",
+    .description = "a scripted in-process backend (unit tests)",
+    .exception_filters = fake_filters,
 };
 
 /* ---- the test's handle ------------------------------------------------- */

@@ -51,6 +51,7 @@
 #include "../dap/log.h"
 #include "adapter_int.h"
 #include "mi.h"
+#include "xlate.h"
 
 #define START_TIMEOUT_MS 20000
 #define HALT_WAIT_MS 2000
@@ -113,21 +114,14 @@ struct mi_cmd {
 
 /* A request: from the editor (cb set) or internal (done set). */
 struct greq {
+    struct adapter_xreq x; /* first: command, args, body, failure, cb */
     struct gdb *g;
-    struct greq *next; /* in the deferred or halt-waiting list */
-    char *command;
-    json_t *args;
-    adapter_response_cb *cb;
-    void *data;
+    struct greq *next; /* in the halt-waiting list */
     req_fn *done;      /* internal: runs when the last command completed */
     req_fn *finish;    /* runs before the response is built */
     req_fn *halted;    /* waits for every thread to stop, then runs */
     int outstanding;   /* MI commands in flight */
-    int queued;        /* in g->deferred */
-    long long base;    /* g->ref_base when the request started */
-    int failed;
-    char msg[512];
-    json_t *body;
+    int64_t base;      /* g->refs.base when the request started */
     json_t *tmp;
     int thread, level; /* the frame the request names, if any */
     long long n1;      /* handler scratch */
@@ -154,7 +148,7 @@ struct gdb {
     uv_process_t proc;
     uv_pipe_t pin, pout, perr;
     uv_timer_t timer; /* start / stop / world-stop deadlines */
-    uv_timer_t later; /* deferred replies */
+    struct adapter_xlate xl; /* deferred replies */
     uv_timer_t cmdtimer; /* the earliest command deadline */
     unsigned req_timeout_ms;
     int handles;      /* open libuv handles */
@@ -167,7 +161,6 @@ struct gdb {
     /* commands */
     struct mi_cmd *head, *tail;
     uint64_t next_token;
-    struct greq *deferred;
     /* target state */
     int running;
     int exited;         /* the program is gone (exit or lost connection) */
@@ -187,9 +180,7 @@ struct gdb {
     json_t *data_bps;    /* [num] */
     json_t *bpstate;     /* "num" -> {verified, line} as reported */
     /* variables */
-    struct ref *refs;
-    size_t nrefs, refcap;
-    long long ref_base;
+    struct adapter_xrefs refs; /* variablesReference -> struct ref */
     json_t *roots;       /* varobj names to delete when the target runs */
     unsigned nvar;
     json_t *regnames;
@@ -226,8 +217,7 @@ static void ev(struct gdb *g, const char *event, json_t *body_new)
 
 static void output(struct gdb *g, const char *category, const char *text)
 {
-    ev(g, "output", json_pack("{s:s, s:s}", "category", category, "output",
-                              text));
+    ev(g, "output", adapter_xlate_output_new(category, text));
 }
 
 static int is_error(struct adapter_mi_record *rec)
@@ -242,17 +232,18 @@ static const char *rec_msg(struct adapter_mi_record *rec)
     return m != NULL ? m : "gdb reported an error";
 }
 
-static void fail(struct greq *r, const char *fmt, ...) DAP_PRINTF(2, 3);
-static void fail(struct greq *r, const char *fmt, ...)
+/* The request fails with `code` (the first failure is the one reported). */
+static void fail(struct greq *r, int code, const char *fmt, ...)
+    DAP_PRINTF(3, 4);
+static void fail(struct greq *r, int code, const char *fmt, ...)
 {
+    char text[sizeof(r->x.msg)];
     va_list ap;
 
-    if (r->failed)
-        return; /* the first failure is the one to report */
-    r->failed = 1;
     va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    adapter_xreq_fail(&r->x, code, "%s", text);
 }
 
 /* The record is a success; else the request fails with gdb's message. */
@@ -260,7 +251,7 @@ static int ok(struct greq *r, struct adapter_mi_record *rec)
 {
     if (!is_error(rec))
         return 1;
-    fail(r, "%s", rec_msg(rec));
+    fail(r, DAP_EBACKEND, "%s", rec_msg(rec));
     return 0;
 }
 
@@ -378,22 +369,25 @@ static int signo_of(const char *name)
  * variable references
  * ==================================================================== */
 
+static void ref_free(void *item)
+{
+    struct ref *ref = item;
+
+    free(ref->varobj);
+    free(ref->expr);
+    free(ref->type);
+    json_decref(ref->kids);
+    free(ref);
+}
+
 static long long ref_add(struct gdb *g, enum ref_kind kind, int thread,
                          int level, const char *varobj, const char *expr,
                          const char *type)
 {
-    struct ref *ref;
+    struct ref *ref = calloc(1, sizeof(*ref));
 
-    if (g->nrefs == g->refcap) {
-        size_t cap = g->refcap ? g->refcap * 2 : 64;
-        struct ref *n = realloc(g->refs, cap * sizeof(*n));
-        if (n == NULL)
-            return 0;
-        g->refs = n;
-        g->refcap = cap;
-    }
-    ref = &g->refs[g->nrefs++];
-    memset(ref, 0, sizeof(*ref));
+    if (ref == NULL)
+        return 0;
     ref->kind = kind;
     ref->thread = thread;
     ref->level = level;
@@ -401,37 +395,28 @@ static long long ref_add(struct gdb *g, enum ref_kind kind, int thread,
     ref->expr = xstrdup(expr);
     ref->type = xstrdup(type);
     ref->kids = json_object();
-    return g->ref_base + (long long)g->nrefs;
+    return adapter_xrefs_add(&g->refs, ref);
 }
 
 static struct ref *ref_get(struct gdb *g, json_t *v)
 {
-    long long id = json_integer_value(v) - g->ref_base - 1;
-
-    if (!json_is_integer(v) || id < 0 || (size_t)id >= g->nrefs)
+    if (!json_is_integer(v))
         return NULL;
-    return &g->refs[id];
+    return adapter_xrefs_get(&g->refs, json_integer_value(v));
 }
 
-/* The ref a variables request works on, NULL once the target ran. */
+/* The ref a variables request works on (r->n1), NULL once the target
+ * ran. */
 static struct ref *req_ref(struct greq *r)
 {
-    if (r->base != r->g->ref_base || r->n1 < 0 ||
-        (size_t)r->n1 >= r->g->nrefs)
+    if (r->base != r->g->refs.base)
         return NULL;
-    return &r->g->refs[r->n1];
+    return adapter_xrefs_get(&r->g->refs, r->n1);
 }
 
 static void refs_clear(struct gdb *g)
 {
-    for (size_t i = 0; i < g->nrefs; i++) {
-        free(g->refs[i].varobj);
-        free(g->refs[i].expr);
-        free(g->refs[i].type);
-        json_decref(g->refs[i].kids);
-    }
-    g->ref_base += (long long)g->nrefs;
-    g->nrefs = 0;
+    adapter_xrefs_clear(&g->refs);
 }
 
 static const char *new_varobj(struct gdb *g, char *buf, size_t n)
@@ -451,18 +436,18 @@ static struct greq *req_new(struct gdb *g, const char *command, json_t *args)
 
     if (r == NULL)
         return NULL;
+    if (adapter_xreq_init(&r->x, &g->xl, command, args, NULL, NULL) < 0) {
+        free(r);
+        return NULL;
+    }
     r->g = g;
-    r->command = strdup(command);
-    r->args = args != NULL ? json_incref(args) : json_object();
-    r->body = json_object();
+    r->x.body = json_object();
     return r;
 }
 
 static void req_free(struct greq *r)
 {
-    free(r->command);
-    json_decref(r->args);
-    json_decref(r->body);
+    adapter_xreq_cleanup(&r->x);
     json_decref(r->tmp);
     free(r);
 }
@@ -486,7 +471,7 @@ static void mi_send(struct greq *r, mi_done_fn *fn, long arg, int capture,
     int n;
 
     if (cmd->len == 0 || !g->spawned || g->proc_exited || g->out_eof) {
-        fail(r, cmd->len == 0 ? "out of memory"
+        fail(r, DAP_ECLOSED, cmd->len == 0 ? "out of memory"
                               : "gdb is not running any more");
         return;
     }
@@ -497,7 +482,7 @@ static void mi_send(struct greq *r, mi_done_fn *fn, long arg, int capture,
         free(c);
         free(w);
         free(line);
-        fail(r, "out of memory");
+        fail(r, DAP_ENOMEM, "out of memory");
         return;
     }
     c->token = ++g->next_token;
@@ -505,7 +490,7 @@ static void mi_send(struct greq *r, mi_done_fn *fn, long arg, int capture,
     c->fn = fn;
     c->arg = arg;
     c->capture = capture;
-    if (r->cb != NULL) {
+    if (r->x.cb != NULL) {
         /* Editor requests only: the internal sequences (start, halt,
          * detach) have deadlines of their own. */
         c->deadline = uv_now(g->a->loop) + g->req_timeout_ms;
@@ -525,7 +510,7 @@ static void mi_send(struct greq *r, mi_done_fn *fn, long arg, int capture,
         free(w);
         dap_buf_cleanup(&c->console);
         free(c);
-        fail(r, "cannot write to gdb");
+        fail(r, DAP_ECLOSED, "cannot write to gdb");
         return;
     }
     if (g->tail != NULL)
@@ -562,31 +547,18 @@ static void check_result(struct greq *r, struct adapter_mi_record *rec,
     ok(r, rec);
 }
 
-static void later_cb(uv_timer_t *t)
+static void complete_cb(struct adapter_xreq *x)
 {
-    struct gdb *g = t->data;
-
-    while (g->deferred != NULL) {
-        struct greq *r = g->deferred;
-        g->deferred = r->next;
-        r->next = NULL;
-        r->queued = 0;
-        req_complete(r);
-    }
+    req_complete((struct greq *)x);
 }
 
 /* A request with nothing in flight completes from the loop, never inside
  * the call that started it. */
 static void req_maybe_done(struct greq *r)
 {
-    struct gdb *g = r->g;
-
-    if (r->outstanding > 0 || r->halted != NULL || r->queued)
+    if (r->outstanding > 0 || r->halted != NULL)
         return;
-    r->queued = 1;
-    r->next = g->deferred;
-    g->deferred = r;
-    uv_timer_start(&g->later, later_cb, 0, 0);
+    adapter_xreq_defer(&r->x);
 }
 
 /* Deliver the response (or run the internal continuation) and free r. */
@@ -594,7 +566,7 @@ static void req_complete(struct greq *r)
 {
     struct gdb *g = r->g;
 
-    if (r->finish != NULL && !r->failed) {
+    if (r->finish != NULL && r->x.status == 0) {
         req_fn *f = r->finish;
         r->finish = NULL;
         f(r);
@@ -608,22 +580,16 @@ static void req_complete(struct greq *r)
         if (r->outstanding > 0 || r->done != NULL)
             return; /* the sequence goes on with this request */
     }
-    if (r->cb != NULL && g->a != NULL) {
-        struct dap_error e;
-        if (r->failed) {
-            dap_error_set(&e, DAP_EBACKEND, "%s", r->msg);
-            r->cb(r->data, DAP_EBACKEND, NULL, &e);
-        } else {
-            r->cb(r->data, 0, r->body, NULL);
-        }
-    }
+    if (g->a != NULL)
+        adapter_xreq_reply(&r->x);
     req_free(r);
 }
 
 /* Command c (already unlinked) got its result rec, or none: then its
  * request fails with `why`. */
 static void cmd_complete(struct gdb *g, struct mi_cmd *c,
-                         struct adapter_mi_record *rec, const char *why)
+                         struct adapter_mi_record *rec, int code,
+                         const char *why)
 {
     struct greq *r = c->r;
 
@@ -635,7 +601,7 @@ static void cmd_complete(struct gdb *g, struct mi_cmd *c,
         }
         c->fn(r, rec, c->arg);
     } else if (rec == NULL) {
-        fail(r, "%s", why);
+        fail(r, code, "%s", why);
     }
     dap_buf_cleanup(&c->console);
     free(c);
@@ -681,7 +647,7 @@ static void cmd_deadline_cb(uv_timer_t *t)
                  "gdb did not answer within %u s (\"requestTimeout\"); it "
                  "may still be busy with an earlier command",
                  (g->req_timeout_ms + 999) / 1000);
-        cmd_complete(g, c, NULL, why);
+        cmd_complete(g, c, NULL, DAP_ETIMEDOUT, why);
     }
 }
 
@@ -1060,10 +1026,9 @@ static void on_stopped(struct gdb *g, json_t *res)
         snprintf(desc, sizeof(desc), "%s", reason);
     }
     g->pause_requested = 0;
-    body = json_pack("{s:s, s:i, s:b}", "reason", dapreason, "threadId",
-                     tid > 0 ? tid : 1, "allThreadsStopped", 1);
+    body = adapter_xlate_stopped_new(dapreason, tid > 0 ? tid : 1,
+                                     desc[0] != '\0' ? desc : NULL);
     if (desc[0] != '\0') {
-        json_object_set_new(body, "description", json_string(desc));
         if (g->exc != NULL)
             json_object_set_new(body, "text", json_string(desc));
     }
@@ -1125,8 +1090,7 @@ static void on_notify(struct gdb *g, struct adapter_mi_record *rec)
         snprintf(key, sizeof(key), "%lld",
                  (long long)json_integer_value(json_object_get(b, "id")));
         if (json_object_get(g->bpstate, key) != NULL && bp_note(g, b))
-            ev(g, "breakpoint",
-               json_pack("{s:s, s:o}", "reason", "changed", "breakpoint", b));
+            ev(g, "breakpoint", adapter_xlate_bp_changed_new(b));
         else
             json_decref(b);
     } else if (strcmp(rec->cls, "breakpoint-deleted") == 0) {
@@ -1153,11 +1117,10 @@ static void on_console(struct gdb *g, const char *text, size_t len)
            (nl = memchr(g->conbuf.data, '\n', g->conbuf.len)) != NULL) {
         size_t n = (size_t)(nl - g->conbuf.data) + 1;
         if (g->conbuf.data[0] == '\a') {
-            json_t *s = json_stringn(g->conbuf.data + 1, n - 1);
+            char *s = strndup(g->conbuf.data + 1, n - 1);
             if (s != NULL)
-                ev(g, "output",
-                   json_pack("{s:s, s:o}", "category", "console", "output",
-                             s));
+                ev(g, "output", adapter_xlate_output_new("console", s));
+            free(s);
         } else {
             DAP_LOGD("gdb console: %.*s", (int)n - 1, g->conbuf.data);
         }
@@ -1187,7 +1150,7 @@ static struct mi_cmd *take_cmd(struct gdb *g, int has_token, uint64_t token)
         g->head = lost->next;
         DAP_LOGW("gdb gave no answer to command %llu",
                  (unsigned long long)lost->token);
-        cmd_complete(g, lost, NULL,
+        cmd_complete(g, lost, NULL, DAP_EPROTO,
                      "gdb gave no answer to this command (it answered a "
                      "later one); see kdap's log");
     }
@@ -1214,7 +1177,7 @@ static void on_record(struct gdb *g, struct adapter_mi_record *rec)
             lost_connection(g, msg);
         c = take_cmd(g, rec->has_token, rec->token);
         if (c != NULL)
-            cmd_complete(g, c, rec, NULL);
+            cmd_complete(g, c, rec, 0, NULL);
         return;
     }
     case ADAPTER_MI_EXEC:
@@ -1276,7 +1239,7 @@ static void on_line(void *data, const char *line, size_t len)
                  "gdb's answer cannot be read (%s); see kdap's log",
                  err.msg);
         if (c != NULL)
-            cmd_complete(g, c, NULL, why);
+            cmd_complete(g, c, NULL, DAP_EPROTO, why);
     } else {
         DAP_LOGD("gdb printed a non-MI line: %s", err.msg);
     }
@@ -1381,9 +1344,10 @@ static void gdb_gone(struct gdb *g)
         g->head = c->next;
         if (g->head == NULL)
             g->tail = NULL;
-        cmd_complete(g, c, NULL, "gdb exited before it answered");
+        cmd_complete(g, c, NULL, DAP_ECLOSED,
+                     "gdb exited before it answered");
     }
-    later_cb(&g->later);
+    adapter_xlate_drain(&g->xl);
     if (g->a == NULL)
         return;
     if (was == G_STARTING || was == G_NEW) {
@@ -1556,15 +1520,15 @@ static int gdb_new(adapter *a, json_t *cfg, struct dap_error *err)
     g->roots = json_array();
     g->threads = json_object();
     g->thr_run = json_object();
-    g->ref_base = 0;
+    adapter_xrefs_init(&g->refs, ref_free);
     adapter_mi_reader_init(&g->reader, MAX_LINE);
     adapter_mi_reader_init(&g->errreader, 64 * 1024);
     dap_buf_init(&g->conbuf, 1u << 20);
     uv_timer_init(a->loop, &g->timer);
-    uv_timer_init(a->loop, &g->later);
+    adapter_xlate_init(&g->xl, a->loop, complete_cb, NULL, g);
     uv_timer_init(a->loop, &g->deadline);
     uv_timer_init(a->loop, &g->cmdtimer);
-    g->timer.data = g->later.data = g->deadline.data = g->cmdtimer.data = g;
+    g->timer.data = g->deadline.data = g->cmdtimer.data = g;
     g->handles = 4;
     a->impl = g;
     return 0;
@@ -1703,10 +1667,10 @@ static void start_loaded(struct greq *r, struct adapter_mi_record *rec,
     (void)arg;
     if (g->state != G_STARTING)
         return;
-    if (r->failed || is_error(rec)) {
+    if ((r->x.status < 0) || is_error(rec)) {
         snprintf(msg, sizeof(msg), "%s%s",
-                 r->failed ? r->msg : "gdb cannot load \"program\": ",
-                 r->failed ? "" : rec_msg(rec));
+                 (r->x.status < 0) ? r->x.msg : "gdb cannot load \"program\": ",
+                 (r->x.status < 0) ? "" : rec_msg(rec));
         start_fail(g, DAP_ECONFIG, msg);
         return;
     }
@@ -1743,7 +1707,8 @@ static void setup_result(struct greq *r, struct adapter_mi_record *rec,
                  rec_msg(rec));
         return;
     }
-    fail(r, "setupCommands[%ld] \"%s\" failed: %s", arg, text, rec_msg(rec));
+    fail(r, DAP_EBACKEND, "setupCommands[%ld] \"%s\" failed: %s", arg, text,
+         rec_msg(rec));
 }
 
 /* A CLI argument: quoted when it has blanks or quotes. */
@@ -1846,7 +1811,7 @@ static int frame_of(struct greq *r, json_t *v)
     long long fid = json_integer_value(v);
 
     if (!json_is_integer(v) || fid <= 0) {
-        fail(r, "unknown frameId");
+        fail(r, DAP_ESTALE, "unknown frameId");
         return -1;
     }
     r->thread = (int)((fid - 1) / FRAME_MUL);
@@ -1874,7 +1839,7 @@ static void threads_result(struct greq *r, struct adapter_mi_record *rec,
     size_t i;
 
     (void)arg;
-    json_object_set_new(r->body, "threads", list);
+    json_object_set_new(r->x.body, "threads", list);
     if (is_error(rec)) {
         /* A remote all-stop target cannot be asked while it runs: answer
          * from what gdb reported (=thread-created/exited, names). */
@@ -1907,7 +1872,7 @@ static void threads_result(struct greq *r, struct adapter_mi_record *rec,
 static void req_threads(struct greq *r)
 {
     if (r->g->exited) {
-        json_object_set_new(r->body, "threads", json_array());
+        json_object_set_new(r->x.body, "threads", json_array());
         return;
     }
     MI(r, threads_result, 0, "-thread-info");
@@ -1965,11 +1930,11 @@ static void frames_result(struct greq *r, struct adapter_mi_record *rec,
     size_t i;
 
     (void)arg;
-    json_object_set_new(r->body, "stackFrames", list);
+    json_object_set_new(r->x.body, "stackFrames", list);
     if (is_error(rec)) {
         /* Past the end of the stack is an empty page, not an error. */
         if (strstr(rec_msg(rec), "Not enough frames") == NULL)
-            fail(r, "%s", rec_msg(rec));
+            fail(r, DAP_EBACKEND, "%s", rec_msg(rec));
         return;
     }
     json_array_foreach(json_object_get(rec->results, "stack"), i, f)
@@ -1978,21 +1943,21 @@ static void frames_result(struct greq *r, struct adapter_mi_record *rec,
 
 static void stack_finish(struct greq *r)
 {
-    size_t n = json_array_size(json_object_get(r->body, "stackFrames"));
-    long long start = adapter__arg_int(r->args, "startFrame", 0, MAX_INDEX, 0);
+    size_t n = json_array_size(json_object_get(r->x.body, "stackFrames"));
+    long long start = adapter__arg_int(r->x.args, "startFrame", 0, MAX_INDEX, 0);
 
-    json_object_set_new(r->body, "totalFrames",
+    json_object_set_new(r->x.body, "totalFrames",
                         json_integer(r->n1 > 0 ? r->n1
                                                : start + (long long)n));
 }
 
 static void req_stack_trace(struct greq *r)
 {
-    long long start = adapter__arg_int(r->args, "startFrame", 0, MAX_INDEX, 0);
-    long long levels = adapter__arg_int(r->args, "levels", 0, MAX_FRAMES, 0);
+    long long start = adapter__arg_int(r->x.args, "startFrame", 0, MAX_INDEX, 0);
+    long long levels = adapter__arg_int(r->x.args, "levels", 0, MAX_FRAMES, 0);
     long long high;
 
-    r->thread = (int)adapter__arg_int(r->args, "threadId", 0, INT_MAX, 0);
+    r->thread = (int)adapter__arg_int(r->x.args, "threadId", 0, INT_MAX, 0);
     high = levels > 0 ? start + levels - 1 : start + MAX_FRAMES - 1;
     r->n1 = -1;
     if (levels > 0)
@@ -2010,13 +1975,13 @@ static void req_scopes(struct greq *r)
     struct gdb *g = r->g;
     long long loc, arg, regs;
 
-    if (frame_of(r, json_object_get(r->args, "frameId")) < 0)
+    if (frame_of(r, json_object_get(r->x.args, "frameId")) < 0)
         return;
     loc = ref_add(g, REF_LOCALS, r->thread, r->level, NULL, NULL, NULL);
     arg = ref_add(g, REF_ARGS, r->thread, r->level, NULL, NULL, NULL);
     regs = ref_add(g, REF_REGS, r->thread, r->level, NULL, NULL, NULL);
     json_object_set_new(
-        r->body, "scopes",
+        r->x.body, "scopes",
         json_pack("[{s:s, s:s, s:I, s:b}, {s:s, s:s, s:I, s:b},"
                   " {s:s, s:s, s:I, s:b}]",
                   "name", "Locals", "presentationHint", "locals",
@@ -2068,7 +2033,7 @@ static void var_fill(struct greq *r, json_t *var, json_t *vo, int thread,
 static void local_varobj_result(struct greq *r, struct adapter_mi_record *rec,
                                 long arg)
 {
-    json_t *var = json_array_get(json_object_get(r->body, "variables"),
+    json_t *var = json_array_get(json_object_get(r->x.body, "variables"),
                                  (size_t)arg);
     const char *expr = json_string_value(json_object_get(var,
                                                          "evaluateName"));
@@ -2089,7 +2054,7 @@ static void locals_result(struct greq *r, struct adapter_mi_record *rec,
     size_t i;
     char opts[64];
 
-    json_object_set_new(r->body, "variables", out);
+    json_object_set_new(r->x.body, "variables", out);
     if (!ok(r, rec) || ref == NULL) {
         json_decref(seen);
         return;
@@ -2149,7 +2114,7 @@ static void regvalues_result(struct greq *r, struct adapter_mi_record *rec,
     size_t i;
 
     (void)arg;
-    json_object_set_new(r->body, "variables", out);
+    json_object_set_new(r->x.body, "variables", out);
     if (!ok(r, rec))
         return;
     json_array_foreach(json_object_get(rec->results, "register-values"), i, v)
@@ -2206,7 +2171,7 @@ static void add_children(struct greq *r, json_t *children, size_t slot,
             json_array_append_new(r->tmp, json_array());
             json_array_append_new(dst, json_integer((json_int_t)sub));
             json_array_append_new(
-                json_object_get(r->body, "pending"),
+                json_object_get(r->x.body, "pending"),
                 json_pack("{s:s, s:s?, s:s?}", "vo", name, "e", pexpr, "t",
                           ptype));
             MI(r, children_result, (long)sub,
@@ -2245,7 +2210,7 @@ static void children_result(struct greq *r, struct adapter_mi_record *rec,
     ptype = ref->type;
     if (slot > 0) {
         /* An access specifier: its children belong to the class above. */
-        json_t *p = json_array_get(json_object_get(r->body, "pending"),
+        json_t *p = json_array_get(json_object_get(r->x.body, "pending"),
                                    (size_t)slot - 1);
         pexpr = adapter_mi_str(p, "e");
         ptype = adapter_mi_str(p, "t");
@@ -2275,25 +2240,25 @@ static void children_finish(struct greq *r)
     json_t *out = json_array();
 
     flatten(r->tmp, 0, out, 0);
-    json_object_del(r->body, "pending");
-    json_object_set_new(r->body, "variables", out);
+    json_object_del(r->x.body, "pending");
+    json_object_set_new(r->x.body, "variables", out);
 }
 
 static void req_variables(struct greq *r)
 {
     struct gdb *g = r->g;
-    struct ref *ref = ref_get(g, json_object_get(r->args,
+    struct ref *ref = ref_get(g, json_object_get(r->x.args,
                                                  "variablesReference"));
-    long long start = adapter__arg_int(r->args, "start", 0, MAX_INDEX, 0);
-    long long count = adapter__arg_int(r->args, "count", 0, MAX_INDEX, 0);
+    long long start = adapter__arg_int(r->x.args, "start", 0, MAX_INDEX, 0);
+    long long count = adapter__arg_int(r->x.args, "count", 0, MAX_INDEX, 0);
     char opts[64];
 
     if (ref == NULL) {
-        fail(r, "variablesReference is not valid (any more)");
+        fail(r, DAP_ESTALE, "variablesReference is not valid (any more)");
         return;
     }
-    r->n1 = ref - g->refs;
-    r->base = g->ref_base;
+    r->n1 = json_integer_value(json_object_get(r->x.args, "variablesReference"));
+    r->base = g->refs.base;
     r->thread = ref->thread;
     r->level = ref->level;
     frame_opts(r, opts, sizeof(opts));
@@ -2311,7 +2276,7 @@ static void req_variables(struct greq *r)
         return;
     case REF_VAROBJ:
         r->tmp = json_pack("[[]]");
-        json_object_set_new(r->body, "pending", json_array());
+        json_object_set_new(r->x.body, "pending", json_array());
         if (count > 0)
             MI(r, children_result, 0, "-var-list-children --all-values %q %l %l",
                ref->varobj, start, start + count);
@@ -2335,10 +2300,10 @@ static void cli_result(struct greq *r, struct adapter_mi_record *rec,
         return;
     while (n > 0 && rec->text[n - 1] == '\n')
         n--;
-    json_object_set_new(r->body, "result",
+    json_object_set_new(r->x.body, "result",
                         json_stringn(rec->text != NULL ? rec->text : "", n)
                             ?: json_string("(output is not UTF-8)"));
-    json_object_set_new(r->body, "variablesReference", json_integer(0));
+    json_object_set_new(r->x.body, "variablesReference", json_integer(0));
 }
 
 static void eval_plain_result(struct greq *r, struct adapter_mi_record *rec,
@@ -2347,16 +2312,16 @@ static void eval_plain_result(struct greq *r, struct adapter_mi_record *rec,
     (void)arg;
     if (!ok(r, rec))
         return;
-    json_object_set_new(r->body, "result",
+    json_object_set_new(r->x.body, "result",
                         json_string(adapter_mi_str(rec->results, "value")
                                         ?: ""));
-    json_object_set_new(r->body, "variablesReference", json_integer(0));
+    json_object_set_new(r->x.body, "variablesReference", json_integer(0));
 }
 
 static void eval_result(struct greq *r, struct adapter_mi_record *rec,
                         long arg)
 {
-    const char *expr = adapter_mi_str(r->args, "expression");
+    const char *expr = adapter_mi_str(r->x.args, "expression");
     char opts[64];
 
     (void)arg;
@@ -2368,21 +2333,21 @@ static void eval_result(struct greq *r, struct adapter_mi_record *rec,
            expr);
         return;
     }
-    json_object_set_new(r->body, "result", json_string(""));
-    var_fill(r, r->body, rec->results, r->thread, r->level, expr);
-    json_object_set_new(r->body, "result",
-                        json_incref(json_object_get(r->body, "value")));
-    json_object_del(r->body, "value");
-    if (json_object_get(r->body, "variablesReference") == NULL)
-        json_object_set_new(r->body, "variablesReference", json_integer(0));
+    json_object_set_new(r->x.body, "result", json_string(""));
+    var_fill(r, r->x.body, rec->results, r->thread, r->level, expr);
+    json_object_set_new(r->x.body, "result",
+                        json_incref(json_object_get(r->x.body, "value")));
+    json_object_del(r->x.body, "value");
+    if (json_object_get(r->x.body, "variablesReference") == NULL)
+        json_object_set_new(r->x.body, "variablesReference", json_integer(0));
 }
 
 static void req_evaluate(struct greq *r)
 {
     struct gdb *g = r->g;
-    const char *expr = adapter_mi_str(r->args, "expression");
-    const char *ctx = adapter_mi_str(r->args, "context");
-    json_t *fid = json_object_get(r->args, "frameId");
+    const char *expr = adapter_mi_str(r->x.args, "expression");
+    const char *ctx = adapter_mi_str(r->x.args, "context");
+    json_t *fid = json_object_get(r->x.args, "frameId");
     char opts[64];
     char vo[32];
 
@@ -2414,7 +2379,7 @@ static void assign_result(struct greq *r, struct adapter_mi_record *rec,
     (void)arg;
     if (!ok(r, rec))
         return;
-    json_object_set_new(r->body, "value",
+    json_object_set_new(r->x.body, "value",
                         json_string(adapter_mi_str(rec->results, "value")
                                         ?: ""));
 }
@@ -2422,10 +2387,10 @@ static void assign_result(struct greq *r, struct adapter_mi_record *rec,
 static void req_set_variable(struct greq *r)
 {
     struct gdb *g = r->g;
-    struct ref *ref = ref_get(g, json_object_get(r->args,
+    struct ref *ref = ref_get(g, json_object_get(r->x.args,
                                                  "variablesReference"));
-    const char *name = adapter_mi_str(r->args, "name");
-    const char *value = adapter_mi_str(r->args, "value");
+    const char *name = adapter_mi_str(r->x.args, "name");
+    const char *value = adapter_mi_str(r->x.args, "value");
     json_t *kid;
     const char *vo;
     const char *expr;
@@ -2433,7 +2398,7 @@ static void req_set_variable(struct greq *r)
     char tmp[32];
 
     if (ref == NULL) {
-        fail(r, "variablesReference is not valid (any more)");
+        fail(r, DAP_ESTALE, "variablesReference is not valid (any more)");
         return;
     }
     r->thread = ref->thread;
@@ -2448,7 +2413,8 @@ static void req_set_variable(struct greq *r)
         return;
     }
     if (expr == NULL) {
-        fail(r, "cannot assign to %s: list the variables first", name);
+        fail(r, DAP_ESTATE, "cannot assign to %s: list the variables first",
+             name);
         return;
     }
     frame_opts(r, opts, sizeof(opts));
@@ -2465,19 +2431,19 @@ static void resumed(struct greq *r, struct adapter_mi_record *rec, long arg)
         return;
     r->g->running = 1;
     if (arg)
-        json_object_set_new(r->body, "allThreadsContinued", json_true());
+        json_object_set_new(r->x.body, "allThreadsContinued", json_true());
 }
 
 static void req_resume(struct greq *r)
 {
     struct gdb *g = r->g;
-    const char *cmd = r->command;
-    int tid = (int)adapter__arg_int(r->args, "threadId", 0, INT_MAX, 0);
-    const char *gran = adapter_mi_str(r->args, "granularity");
+    const char *cmd = r->x.command;
+    int tid = (int)adapter__arg_int(r->x.args, "threadId", 0, INT_MAX, 0);
+    const char *gran = adapter_mi_str(r->x.args, "granularity");
     int insn = gran != NULL && strcmp(gran, "instruction") == 0;
 
     if (g->exited) {
-        fail(r, "the program is not running any more");
+        fail(r, DAP_ESTATE, "the program is not running any more");
         return;
     }
     g->pause_requested = 0;
@@ -2513,10 +2479,10 @@ static void req_configuration_done(struct greq *r)
     if (g->stop_at_connect || g->exited || g->running) {
         if (g->stop_at_connect && !g->running && !g->exited)
             ev(g, "stopped",
-               json_pack("{s:s, s:s, s:i, s:b}", "reason", "entry",
-                         "description", "stopped at attach", "threadId",
-                         g->cur_thread > 0 ? g->cur_thread : 1,
-                         "allThreadsStopped", 1));
+               adapter_xlate_stopped_new("entry",
+                                         g->cur_thread > 0 ? g->cur_thread
+                                                           : 1,
+                                         "stopped at attach"));
         return;
     }
     MI(r, resumed, 1, "-exec-continue --all");
@@ -2524,87 +2490,85 @@ static void req_configuration_done(struct greq *r)
 
 /* ---- breakpoints ---- */
 
-/* hitCondition "N", ">= N", "== N" or "> N": gdb's ignore count. */
+/* hitCondition as gdb's ignore count: gdb stops on every hit after the
+ * ignored ones, so only "N"/"== N"/">= N" (from the Nth hit on) and "> N"
+ * map onto it.  The syntax is the kit's (xlate.h). */
 static int parse_hit(const char *s, long long *ignore)
 {
+    struct adapter_hit h;
     long long n;
-    int gt = 0;
-    char *end;
 
-    while (*s == ' ')
-        s++;
-    if (s[0] == '>' && s[1] == '=')
-        s += 2;
-    else if (s[0] == '=' && s[1] == '=')
-        s += 2;
-    else if (s[0] == '=')
-        s += 1;
-    else if (s[0] == '>') {
-        s += 1;
-        gt = 1;
-    }
-    n = strtoll(s, &end, 10);
-    while (*end == ' ')
-        end++;
-    if (end == s || *end != '\0' || n < (gt ? 0 : 1))
+    if (adapter_xlate_hit_parse(s, &h) < 0)
         return -1;
-    if (n > INT_MAX) /* gdb's ignore count is an int */
-        n = INT_MAX;
-    *ignore = gt ? n : n - 1;
+    if (h.op == '>')
+        n = h.n;
+    else if ((h.op == '=' || h.op == 'g') && h.n >= 1)
+        n = h.n - 1;
+    else
+        return -1;
+    *ignore = n > INT_MAX ? INT_MAX : n; /* gdb's ignore count is an int */
     return 0;
+}
+
+/* Log message pieces -> a dprintf format and its arguments. */
+struct logpoint {
+    dap_buf fmt;
+    json_t *args; /* $_as_string(expr) of each expression */
+};
+
+static int logpoint_piece(void *data, int is_expr, const char *text,
+                          size_t len)
+{
+    struct logpoint *lp = data;
+    char *call = NULL;
+    int rc = 0;
+
+    if (is_expr) {
+        if (asprintf(&call, "$_as_string(%.*s)", (int)len, text) < 0)
+            return DAP_ENOMEM;
+        json_array_append_new(lp->args, json_string(call));
+        free(call);
+        return dap_buf_append(&lp->fmt, "%s", 2);
+    }
+    for (size_t i = 0; i < len && rc == 0; i++)
+        rc = text[i] == '%' ? dap_buf_append(&lp->fmt, "%%", 2)
+                            : dap_buf_append(&lp->fmt, &text[i], 1);
+    return rc;
 }
 
 /* Log message "x is {x}" -> dprintf format and $_as_string() arguments. */
 static int logpoint_cmd(dap_buf *b, const char *msg)
 {
-    dap_buf fmt;
-    json_t *args = json_array();
+    struct logpoint lp;
     json_t *a;
     size_t i;
-    int rc = 0;
+    int rc;
 
-    dap_buf_init(&fmt, 65536);
-    bput(&fmt, "\a", 1);
-    for (const char *p = msg; *p && rc == 0; p++) {
-        if (*p == '{') {
-            const char *q = strchr(p + 1, '}');
-            if (q != NULL && q > p + 1) {
-                char *e = strndup(p + 1, (size_t)(q - p - 1));
-                char *call = NULL;
-                if (e != NULL && asprintf(&call, "$_as_string(%s)", e) >= 0)
-                    json_array_append_new(args, json_string(call));
-                free(call);
-                free(e);
-                rc = dap_buf_append(&fmt, "%s", 2);
-                p = q;
-                continue;
-            }
-        }
-        if (*p == '%')
-            rc = dap_buf_append(&fmt, "%%", 2);
-        else
-            rc = dap_buf_append(&fmt, p, 1);
-    }
+    dap_buf_init(&lp.fmt, 65536);
+    lp.args = json_array();
+    rc = dap_buf_append(&lp.fmt, "\a", 1);
     if (rc == 0)
-        rc = dap_buf_append(&fmt, "\n", 1);
+        rc = adapter_xlate_log_parse(msg, logpoint_piece, &lp);
     if (rc == 0)
-        rc = adapter_mi_quote(b, fmt.data);
-    json_array_foreach(args, i, a)
+        rc = dap_buf_append(&lp.fmt, "\n", 1);
+    if (rc == 0)
+        rc = adapter_mi_quote(b, lp.fmt.data);
+    json_array_foreach(lp.args, i, a)
     {
         if (rc == 0)
             rc = dap_buf_append(b, " ", 1);
         if (rc == 0)
             rc = adapter_mi_quote(b, json_string_value(a));
     }
-    dap_buf_cleanup(&fmt);
-    json_decref(args);
+    dap_buf_cleanup(&lp.fmt);
+    json_decref(lp.args);
     return rc;
 }
 
 static void bp_insert_result(struct greq *r, struct adapter_mi_record *rec,
                              long i)
 {
-    json_t *out = json_object_get(r->body, "breakpoints");
+    json_t *out = json_object_get(r->x.body, "breakpoints");
     json_t *entry = json_array_get(r->tmp, (size_t)i);
     json_t *b;
 
@@ -2671,7 +2635,7 @@ static void bp_insert(struct greq *r, size_t i, json_t *want,
     int rc;
 
     if (hit != NULL && *hit != '\0' && parse_hit(hit, &ignore) < 0) {
-        json_array_set_new(json_object_get(r->body, "breakpoints"), i,
+        json_array_set_new(json_object_get(r->x.body, "breakpoints"), i,
                            json_pack("{s:b, s:s}", "verified", 0, "message",
                                      "hitCondition must be a number N "
                                      "(stop from the Nth hit on), \">= N\" "
@@ -2706,7 +2670,7 @@ static void bp_insert(struct greq *r, size_t i, json_t *want,
 static void bps_apply(struct greq *r, json_t *old, const char *path,
                       int function)
 {
-    json_t *wants = json_object_get(r->args, "breakpoints");
+    json_t *wants = json_object_get(r->x.args, "breakpoints");
     json_t *out = json_array();
     json_t *claimed = json_array();
     dap_buf del;
@@ -2714,7 +2678,7 @@ static void bps_apply(struct greq *r, json_t *old, const char *path,
     json_t *e;
     size_t i, k;
 
-    json_object_set_new(r->body, "breakpoints", out);
+    json_object_set_new(r->x.body, "breakpoints", out);
     r->tmp = json_array();
     json_array_foreach(old, k, e) json_array_append_new(claimed, json_false());
     json_array_foreach(wants, i, want)
@@ -2781,7 +2745,7 @@ static void bps_apply(struct greq *r, json_t *old, const char *path,
 
 static void src_bps_finish(struct greq *r)
 {
-    const char *path = adapter_mi_str(json_object_get(r->args, "source"),
+    const char *path = adapter_mi_str(json_object_get(r->x.args, "source"),
                                       "path");
     json_t *keep = json_array();
     json_t *e;
@@ -2803,11 +2767,11 @@ static void src_bps_finish(struct greq *r)
 /* Breakpoint changes go in while the program runs (non-stop). */
 static void req_set_breakpoints(struct greq *r)
 {
-    const char *path = adapter_mi_str(json_object_get(r->args, "source"),
+    const char *path = adapter_mi_str(json_object_get(r->x.args, "source"),
                                       "path");
 
     if (path == NULL) {
-        fail(r, "setBreakpoints needs source.path");
+        fail(r, DAP_EINVAL, "setBreakpoints needs source.path");
         return;
     }
     bps_apply(r, json_object_get(r->g->src_bps, path), path, 0);
@@ -2840,8 +2804,8 @@ static void req_set_function_breakpoints(struct greq *r)
 static void req_data_bp_info(struct greq *r)
 {
     struct gdb *g = r->g;
-    json_t *vref = json_object_get(r->args, "variablesReference");
-    const char *name = adapter_mi_str(r->args, "name");
+    json_t *vref = json_object_get(r->x.args, "variablesReference");
+    const char *name = adapter_mi_str(r->x.args, "name");
     const char *expr = name;
     int thread = 0, level = 0;
     char *id = NULL;
@@ -2850,7 +2814,7 @@ static void req_data_bp_info(struct greq *r)
         struct ref *ref = ref_get(g, vref);
         json_t *kid;
         if (ref == NULL) {
-            fail(r, "variablesReference is not valid (any more)");
+            fail(r, DAP_ESTALE, "variablesReference is not valid (any more)");
             return;
         }
         kid = json_object_get(ref->kids, name);
@@ -2863,36 +2827,36 @@ static void req_data_bp_info(struct greq *r)
             /* Globals and members of globals need no frame; a local's
              * children do, which the frame of the ref gives. */
         }
-    } else if (json_object_get(r->args, "frameId") != NULL) {
-        if (frame_of(r, json_object_get(r->args, "frameId")) < 0)
+    } else if (json_object_get(r->x.args, "frameId") != NULL) {
+        if (frame_of(r, json_object_get(r->x.args, "frameId")) < 0)
             return;
         thread = r->thread;
         level = r->level;
     }
     if (expr == NULL) {
-        json_object_set_new(r->body, "dataId", json_null());
-        json_object_set_new(r->body, "description",
+        json_object_set_new(r->x.body, "dataId", json_null());
+        json_object_set_new(r->x.body, "description",
                             json_string("gdb cannot watch this value (a "
                                         "register or a pretty-printed "
                                         "element)"));
         return;
     }
     if (asprintf(&id, "%d:%d:%s", thread, level, expr) < 0) {
-        fail(r, "out of memory");
+        fail(r, DAP_ENOMEM, "out of memory");
         return;
     }
-    json_object_set_new(r->body, "dataId", json_string(id));
-    json_object_set_new(r->body, "description", json_string(expr));
-    json_object_set_new(r->body, "accessTypes",
+    json_object_set_new(r->x.body, "dataId", json_string(id));
+    json_object_set_new(r->x.body, "description", json_string(expr));
+    json_object_set_new(r->x.body, "accessTypes",
                         json_pack("[s, s, s]", "write", "read", "readWrite"));
-    json_object_set_new(r->body, "canPersist", json_false());
+    json_object_set_new(r->x.body, "canPersist", json_false());
     free(id);
 }
 
 static void watch_cond_result(struct greq *r, struct adapter_mi_record *rec,
                               long i)
 {
-    json_t *b = json_array_get(json_object_get(r->body, "breakpoints"),
+    json_t *b = json_array_get(json_object_get(r->x.body, "breakpoints"),
                                (size_t)i);
 
     if (is_error(rec)) {
@@ -2903,9 +2867,9 @@ static void watch_cond_result(struct greq *r, struct adapter_mi_record *rec,
 static void watch_result(struct greq *r, struct adapter_mi_record *rec,
                          long i)
 {
-    json_t *want = json_array_get(json_object_get(r->args, "breakpoints"),
+    json_t *want = json_array_get(json_object_get(r->x.args, "breakpoints"),
                                   (size_t)i);
-    json_t *out = json_object_get(r->body, "breakpoints");
+    json_t *out = json_object_get(r->x.body, "breakpoints");
     const char *cond = adapter_mi_str(want, "condition");
     const char *hit = adapter_mi_str(want, "hitCondition");
     json_t *w;
@@ -2945,14 +2909,14 @@ static void watch_result(struct greq *r, struct adapter_mi_record *rec,
 static void set_data_bps_halted(struct greq *r)
 {
     struct gdb *g = r->g;
-    json_t *wants = json_object_get(r->args, "breakpoints");
+    json_t *wants = json_object_get(r->x.args, "breakpoints");
     json_t *out = json_array();
     json_t *want;
     json_t *n;
     size_t i;
     dap_buf del;
 
-    json_object_set_new(r->body, "breakpoints", out);
+    json_object_set_new(r->x.body, "breakpoints", out);
     dap_buf_init(&del, 65536);
     bput(&del, "-break-delete", 13);
     json_array_foreach(g->data_bps, i, n)
@@ -3052,31 +3016,31 @@ static void memory_result(struct greq *r, struct adapter_mi_record *rec,
     json_t *data;
 
     if (is_error(rec) || contents == NULL) {
-        json_object_set_new(r->body, "unreadableBytes", json_integer(count));
+        json_object_set_new(r->x.body, "unreadableBytes", json_integer(count));
         return;
     }
-    json_object_set_new(r->body, "address",
+    json_object_set_new(r->x.body, "address",
                         json_string(adapter_mi_str(blk, "begin")));
     data = hex_to_base64(contents, &n);
     if (data != NULL)
-        json_object_set_new(r->body, "data", data);
+        json_object_set_new(r->x.body, "data", data);
     if ((long)n < count)
-        json_object_set_new(r->body, "unreadableBytes",
+        json_object_set_new(r->x.body, "unreadableBytes",
                             json_integer(count - (long)n));
 }
 
 static void req_read_memory(struct greq *r)
 {
-    const char *mref = adapter_mi_str(r->args, "memoryReference");
-    long long off = adapter__arg_int(r->args, "offset", -MAX_INDEX * MAX_INDEX,
+    const char *mref = adapter_mi_str(r->x.args, "memoryReference");
+    long long off = adapter__arg_int(r->x.args, "offset", -MAX_INDEX * MAX_INDEX,
                                      MAX_INDEX * MAX_INDEX, 0);
-    long long count = adapter__arg_int(r->args, "count", 0, 4 << 20, 0);
+    long long count = adapter__arg_int(r->x.args, "count", 0, 4 << 20, 0);
 
     if (mref == NULL) {
-        fail(r, "readMemory needs memoryReference");
+        fail(r, DAP_EINVAL, "readMemory needs memoryReference");
         return;
     }
-    json_object_set_new(r->body, "address", json_string(mref));
+    json_object_set_new(r->x.body, "address", json_string(mref));
     if (count == 0)
         return;
     MI(r, memory_result, (long)count, "-data-read-memory-bytes -o %l %q %l",
@@ -3158,9 +3122,9 @@ static unsigned long long addr_of(json_t *insn)
 static void disasm_finish(struct greq *r)
 {
     unsigned long long addr0 = (unsigned long long)r->n1;
-    long long ioff = adapter__arg_int(r->args, "instructionOffset", -MAX_INDEX,
+    long long ioff = adapter__arg_int(r->x.args, "instructionOffset", -MAX_INDEX,
                                       MAX_INDEX, 0);
-    long long count = adapter__arg_int(r->args, "instructionCount", 0,
+    long long count = adapter__arg_int(r->x.args, "instructionCount", 0,
                                        MAX_INSNS, 0);
     json_t *all = json_array();
     json_t *out = json_array();
@@ -3191,24 +3155,25 @@ static void disasm_finish(struct greq *r)
         }
     }
     json_decref(all);
-    json_object_set_new(r->body, "instructions", out);
+    json_object_set_new(r->x.body, "instructions", out);
 }
 
 static void req_disassemble(struct greq *r)
 {
-    const char *mref = adapter_mi_str(r->args, "memoryReference");
-    long long off = adapter__arg_int(r->args, "offset", -MAX_INDEX * MAX_INDEX,
+    const char *mref = adapter_mi_str(r->x.args, "memoryReference");
+    long long off = adapter__arg_int(r->x.args, "offset", -MAX_INDEX * MAX_INDEX,
                                      MAX_INDEX * MAX_INDEX, 0);
-    long long ioff = adapter__arg_int(r->args, "instructionOffset", -MAX_INDEX,
+    long long ioff = adapter__arg_int(r->x.args, "instructionOffset", -MAX_INDEX,
                                       MAX_INDEX, 0);
-    long long count = adapter__arg_int(r->args, "instructionCount", 0,
+    long long count = adapter__arg_int(r->x.args, "instructionCount", 0,
                                        MAX_INSNS, 0);
     unsigned long long addr0;
     long long after;
     char a0[32], a1[32];
 
     if (mref == NULL || count <= 0) {
-        fail(r, "disassemble needs memoryReference and instructionCount");
+        fail(r, DAP_EINVAL,
+             "disassemble needs memoryReference and instructionCount");
         return;
     }
     addr0 = strtoull(mref, NULL, 0) + (unsigned long long)off;
@@ -3233,14 +3198,14 @@ static void req_exception_info(struct greq *r)
     json_t *exc = r->g->exc;
 
     if (exc == NULL) {
-        fail(r, "the thread did not stop for a signal");
+        fail(r, DAP_ESTATE, "the thread did not stop for a signal");
         return;
     }
-    json_object_set_new(r->body, "exceptionId",
+    json_object_set_new(r->x.body, "exceptionId",
                         json_incref(json_object_get(exc, "name")));
-    json_object_set_new(r->body, "description",
+    json_object_set_new(r->x.body, "description",
                         json_incref(json_object_get(exc, "meaning")));
-    json_object_set_new(r->body, "breakMode", json_string("always"));
+    json_object_set_new(r->x.body, "breakMode", json_string("always"));
 }
 
 static void req_set_exception_bps(struct greq *r)
@@ -3293,10 +3258,11 @@ static int gdb_request(adapter *a, const char *command, json_t *args,
     r = req_new(g, command, args);
     if (r == NULL)
         return DAP_ENOMEM;
-    r->cb = cb;
-    r->data = data;
+    r->x.cb = cb;
+    r->x.data = data;
     if (fn == NULL)
-        fail(r, "the gdb backend does not support '%s'", command);
+        fail(r, DAP_EUNSUPPORTED, "the gdb backend does not support '%s'",
+             command);
     else
         fn(r);
     req_maybe_done(r);
@@ -3422,9 +3388,10 @@ static void gdb_free(adapter *a)
         if (--r->outstanding == 0)
             req_free(r);
     }
-    while (g->deferred != NULL) {
-        struct greq *r = g->deferred;
-        g->deferred = r->next;
+    adapter_xlate_cleanup(&g->xl);
+    while (g->xl.head != NULL) {
+        struct greq *r = (struct greq *)g->xl.head;
+        g->xl.head = r->x.next_done;
         if (r->outstanding == 0)
             req_free(r);
     }
@@ -3434,8 +3401,7 @@ static void gdb_free(adapter *a)
         if (r->outstanding == 0)
             req_free(r);
     }
-    refs_clear(g);
-    free(g->refs);
+    adapter_xrefs_cleanup(&g->refs);
     json_decref(g->roots);
     json_decref(g->regnames);
     json_decref(g->threads);
@@ -3461,7 +3427,8 @@ static void gdb_free(adapter *a)
     /* The handles live inside g: libuv owns them until their close
      * callbacks, the last of which frees g. */
     uv_close((uv_handle_t *)&g->timer, handle_closed);
-    uv_close((uv_handle_t *)&g->later, handle_closed);
+    adapter_xlate_handle(&g->xl)->data = g; /* for handle_closed */
+    uv_close(adapter_xlate_handle(&g->xl), handle_closed);
     uv_close((uv_handle_t *)&g->deadline, handle_closed);
     uv_close((uv_handle_t *)&g->cmdtimer, handle_closed);
     if (g->spawned)

@@ -778,8 +778,6 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
         return dap_error_set(err, DAP_ENOMEM, "out of memory");
     rc = adapter__parse_hostport(connect, n->host, sizeof(n->host), &n->port,
                                  err);
-    if (rc == 0)
-        rc = adapter_xlate_init(&n->xl, a->loop, complete_cb, drained_cb, n);
     if (rc < 0) {
         free(n);
         return rc;
@@ -796,6 +794,7 @@ static int node_new(adapter *a, json_t *cfg, struct dap_error *err)
     n->a = a;
     adapter_xrefs_init(&n->refs, node__varref_free);
     n->req_timeout_ms = timeout_ms;
+    adapter_xlate_init(&n->xl, a->loop, complete_cb, drained_cb, n);
     uv_timer_init(a->loop, &n->deadline);
     uv_timer_init(a->loop, &n->calltimer);
     n->deadline.data = n;

@@ -15,22 +15,17 @@ static void timer_cb(uv_timer_t *t)
     adapter_xlate_drain(t->data);
 }
 
-int adapter_xlate_init(struct adapter_xlate *x, uv_loop_t *loop,
-                       adapter_xlate_complete_fn *complete_fn,
-                       adapter_xlate_drained_fn *drained_fn, void *data)
+void adapter_xlate_init(struct adapter_xlate *x, uv_loop_t *loop,
+                        adapter_xlate_complete_fn *complete_fn,
+                        adapter_xlate_drained_fn *drained_fn, void *data)
 {
-    int rc;
-
     memset(x, 0, sizeof(*x));
     x->complete_fn = complete_fn;
     x->drained_fn = drained_fn;
     x->data = data;
-    rc = uv_timer_init(loop, &x->timer);
-    if (rc < 0)
-        return rc;
+    uv_timer_init(loop, &x->timer);
     x->timer.data = x;
     x->open = 1;
-    return 0;
 }
 
 uv_handle_t *adapter_xlate_handle(struct adapter_xlate *x)

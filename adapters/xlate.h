@@ -73,13 +73,12 @@ struct adapter_xlate {
     int open;          /* the timer is initialised and not closing */
 };
 
-/* Initialise `x` on `loop`; the backend closes adapter_xlate_handle(x) with
- * its other handles (and calls adapter_xlate_cleanup first).  Returns 0 or
- * a libuv error. */
-int adapter_xlate_init(struct adapter_xlate *x, uv_loop_t *loop,
-                       adapter_xlate_complete_fn *complete_fn,
-                       adapter_xlate_drained_fn *drained_fn,
-                       void *data) DAP_WUR;
+/* Initialise `x` on `loop` (it cannot fail: libuv only fills the timer
+ * in); the backend closes adapter_xlate_handle(x) with its other handles
+ * (and calls adapter_xlate_cleanup first). */
+void adapter_xlate_init(struct adapter_xlate *x, uv_loop_t *loop,
+                        adapter_xlate_complete_fn *complete_fn,
+                        adapter_xlate_drained_fn *drained_fn, void *data);
 uv_handle_t *adapter_xlate_handle(struct adapter_xlate *x);
 /* Stop deferring (the timer is about to be closed): queued requests stay
  * queued; adapter_xlate_drain() still delivers them. */

@@ -92,6 +92,14 @@ class TestGdb(E2ECase):
         self.assertEqual(r["result"], str(n * 2))
         err = c.request_error("evaluate", {"expression": "nosuch", "frameId": fid, "context": "repl"})
         self.assertIn("No symbol", err["message"])
+        # what the backend knew keeps its own error id (dap/err.h): the
+        # debugger's refusal, a state that does not allow it, a request
+        # the backend does not have
+        self.assertEqual(err["body"]["error"]["id"], 1009, err)
+        e = c.request_error("exceptionInfo", {"threadId": tid})
+        self.assertEqual(e["body"]["error"]["id"], 1005, e)
+        e = c.request_error("loadedSources")
+        self.assertEqual(e["body"]["error"]["id"], 1002, e)
         r = c.request("evaluate", {"expression": "-exec info threads", "frameId": fid,
                                    "context": "repl"})
         self.assertIn("worker-a", r["result"])
@@ -136,7 +144,7 @@ class TestGdb(E2ECase):
         # stale ids after a resume fail cleanly
         c.request("continue", {"threadId": tid})
         e = c.request_error("variables", {"variablesReference": p["variablesReference"]})
-        self.assertTrue(e["message"])
+        self.assertEqual(e["body"]["error"]["id"], 1006, e)
         self.wait_stopped(c, 10, "breakpoint")
         c.request("continue", {"threadId": tid})
 
@@ -153,14 +161,15 @@ class TestGdb(E2ECase):
         # set while running: kdap halts the program, inserts and resumes
         end = line_of(C_SRC, "tick_end")
         b = c.request("setBreakpoints", {"source": {"path": C_SRC}, "breakpoints": [
-            {"line": end, "logMessage": "n={n} sq={sq} 100%"}]})["breakpoints"]
+            {"line": end, "logMessage": "n={n} sq={sq} 100% {{n}}"}]})["breakpoints"]
         self.assertTrue(b[0]["verified"], json.dumps(b))
         out = c.wait_event("output", 5, pred=lambda m: "n=" in m["body"]["output"])
-        self.assertRegex(out["body"]["output"], r"^n=\d+ sq=\d+ 100%\n$")
+        # "{{" and "}}" are literal braces (README)
+        self.assertRegex(out["body"]["output"], r"^n=\d+ sq=\d+ 100% \{n\}\n$")
         self.assertFalse(c.has_event("stopped"), "a log point stopped the program")
         # conditional breakpoint on the same line, keeping the log point's id
         b2 = c.request("setBreakpoints", {"source": {"path": C_SRC}, "breakpoints": [
-            {"line": end, "logMessage": "n={n} sq={sq} 100%"},
+            {"line": end, "logMessage": "n={n} sq={sq} 100% {{n}}"},
             {"line": line_of(C_SRC, "tick"), "condition": "n % 7 == 3"}]})["breakpoints"]
         self.assertEqual(b2[0]["id"], b[0]["id"])
         ev = self.wait_stopped(c, 10, "breakpoint")
@@ -371,6 +380,7 @@ class TestGdb(E2ECase):
         e = c.request_error("evaluate", {"expression": "-exec shell sleep 3", "frameId": fid,
                                          "context": "repl"}, timeout=10)
         self.assertIn("did not answer within 2 s", e["message"])
+        self.assertEqual(e["body"]["error"]["id"], 1008, e)
         self.assertLess(time.monotonic() - t0, 2.9)
         # ... and the next command gets its own answer, not the late one
         r = c.request("evaluate", {"expression": "n * 2 + 1", "frameId": fid}, timeout=10)

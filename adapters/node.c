@@ -85,7 +85,7 @@ static void call_deadline_cb(uv_timer_t *t);
  * when the inspector does not answer within the request timeout: a late
  * answer then finds no call and is dropped). */
 int node__cdp(struct node *n, const char *method, json_t *params_new,
-               cdp_cb *cb, void *data)
+              cdp_cb *cb, void *data)
 {
     struct call *c;
     char *text;
@@ -181,7 +181,7 @@ static void fail_calls(struct node *n, const char *why)
 /* A CDP call for a request: counts as pending on r; a failed send fails
  * the call at once. */
 void node__rcall(struct dreq *r, const char *method, json_t *params_new,
-                  cdp_cb *cb)
+                 cdp_cb *cb)
 {
     r->pending++;
     if (node__cdp(r->n, method, params_new, cb, r) < 0)
@@ -192,7 +192,7 @@ void node__rcall(struct dreq *r, const char *method, json_t *params_new,
 
 /* The CDP call answers the request: success with an empty body. */
 void node__on_plain(struct node *n, void *data, json_t *result,
-                     const char *error)
+                    const char *error)
 {
     struct dreq *r = data;
 
@@ -222,10 +222,10 @@ static void req_resume(struct dreq *r, const char *method, const char *hint)
             r->x.body = json_pack("{s:b}", "allThreadsContinued", 1);
     }
     node__rcall(r, method,
-          strcmp(method, "Debugger.stepInto") == 0
-              ? json_pack("{s:b}", "breakOnAsyncCall", 0)
-              : NULL,
-          node__on_plain);
+                strcmp(method, "Debugger.stepInto") == 0
+                    ? json_pack("{s:b}", "breakOnAsyncCall", 0)
+                    : NULL,
+                node__on_plain);
 }
 
 /* ---- the request table -------------------------------------------------- */
@@ -254,7 +254,7 @@ static void dispatch(struct dreq *r)
 
     if (strcmp(c, "threads") == 0) {
         node__dreq_ok(r, json_pack("{s:[{s:i, s:s}]}", "threads", "id", THREAD_ID,
-                             "name", n->title ? n->title : "node"));
+                                   "name", n->title ? n->title : "node"));
         return;
     }
     if (strcmp(c, "configurationDone") == 0) {
@@ -354,8 +354,8 @@ static void on_event(struct node *n, const char *method, json_t *p)
             int col =
                 (int)json_integer_value(json_object_get(loc, "columnNumber"));
             json_decref(
-                node__locate(n, json_string_value(json_object_get(loc, "scriptId")),
-                       &line, &col));
+                        node__locate(n, json_string_value(json_object_get(loc, "scriptId")),
+                                     &line, &col));
             if (!b->verified || b->actual_line != line) {
                 b->verified = 1;
                 b->actual_line = line;
@@ -475,11 +475,11 @@ static void on_ws_open(void *data, kube_wsc *ws, const char *subprotocol)
     /* Pipelined: the inspector answers in order. */
     (void)node__cdp(n, "Runtime.enable", NULL, NULL, NULL);
     (void)node__cdp(n, "Debugger.enable",
-              json_pack("{s:f}", "maxScriptsCacheSize", 10e6), NULL, NULL);
+                    json_pack("{s:f}", "maxScriptsCacheSize", 10e6), NULL, NULL);
     (void)node__cdp(n, "Debugger.setAsyncCallStackDepth",
-              json_pack("{s:i}", "maxDepth", 16), NULL, NULL);
+                    json_pack("{s:i}", "maxDepth", 16), NULL, NULL);
     if (node__cdp(n, "Debugger.setBreakpointsActive", json_pack("{s:b}", "active", 1),
-            on_debugger_enabled, NULL) < 0)
+                  on_debugger_enabled, NULL) < 0)
         start_failed(n, DAP_ECLOSED, "the inspector connection closed");
 }
 
@@ -670,8 +670,8 @@ static void on_detached(struct node *n, void *data, json_t *result,
      * of its life.  The inspector drops the connection (no answer). */
     if (n->close_inspector && n->stop_mode == ADAPTER_DETACH && !n->exiting &&
         node__cdp(n, "Runtime.evaluate",
-            json_pack("{s:s}", "expression", "process._debugEnd()"),
-            on_inspector_end, NULL) == 0)
+                  json_pack("{s:s}", "expression", "process._debugEnd()"),
+                  on_inspector_end, NULL) == 0)
         return;
     if (n->ws != NULL)
         kube_wsc_close(n->ws);
@@ -725,16 +725,16 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
     for (size_t i = 0; i < n->nbps; i++)
         node__bp_remove_cdp(n, n->bps[i]);
     (void)node__cdp(n, "Debugger.setPauseOnExceptions",
-              json_pack("{s:s}", "state", "none"), NULL, NULL);
+                    json_pack("{s:s}", "state", "none"), NULL, NULL);
     if (n->paused != NULL)
         (void)node__cdp(n, "Debugger.resume", NULL, NULL, NULL);
     if (mode == ADAPTER_TERMINATE)
         (void)node__cdp(n, "Runtime.evaluate",
-                  json_pack("{s:s}", "expression",
-                            "setImmediate(() => process.exit(0))"),
-                  NULL, NULL);
+                        json_pack("{s:s}", "expression",
+                                  "setImmediate(() => process.exit(0))"),
+                        NULL, NULL);
     (void)node__cdp(n, "Runtime.releaseObjectGroup",
-              json_pack("{s:s}", "objectGroup", OBJECT_GROUP), NULL, NULL);
+                    json_pack("{s:s}", "objectGroup", OBJECT_GROUP), NULL, NULL);
     (void)node__cdp(n, "Debugger.disable", NULL, NULL, NULL);
     if (node__cdp(n, "Runtime.disable", NULL, on_detached, NULL) < 0 && n->ws != NULL)
         kube_wsc_close(n->ws);

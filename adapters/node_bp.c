@@ -23,7 +23,7 @@ void node__bp_remove_cdp(struct node *n, struct bp *b)
 {
     if (b->cdp_id != NULL)
         (void)node__cdp(n, "Debugger.removeBreakpoint",
-                  json_pack("{s:s}", "breakpointId", b->cdp_id), NULL, NULL);
+                        json_pack("{s:s}", "breakpointId", b->cdp_id), NULL, NULL);
     free(b->cdp_id);
     b->cdp_id = NULL;
 }
@@ -273,7 +273,7 @@ void node__req_set_breakpoints(struct dreq *r)
 
     if (path == NULL) {
         node__dreq_fail(r, DAP_EINVAL, "setBreakpoints: the node backend needs "
-                     "source.path");
+                        "source.path");
         return;
     }
     keep = calloc(n->nbps + 1, sizeof(char *));
@@ -368,8 +368,8 @@ static void on_fn_set(struct node *n, void *data, json_t *result,
         } else {
             free(b->message);
             b->message = strdup(error ? error
-                                      : "cannot break on this "
-                                        "function");
+                                : "cannot break on this "
+                                  "function");
         }
     }
     if (--r->pending == 0)
@@ -485,15 +485,15 @@ void node__req_set_function_breakpoints(struct dreq *r)
         r->pending++;
         if (fid != NULL) {
             if (node__cdp(n, "Debugger.evaluateOnCallFrame",
-                    json_pack("{s:s, s:s, s:b, s:b}", "callFrameId", fid,
-                              "expression", name, "silent", 1,
-                              "includeCommandLineAPI", 1),
-                    on_fn_eval, bs) < 0)
+                          json_pack("{s:s, s:s, s:b, s:b}", "callFrameId", fid,
+                                    "expression", name, "silent", 1,
+                                    "includeCommandLineAPI", 1),
+                          on_fn_eval, bs) < 0)
                 on_fn_eval(n, bs, NULL, "closed");
         } else if (node__cdp(n, "Runtime.evaluate",
-                       json_pack("{s:s, s:b, s:b}", "expression", name,
-                                 "silent", 1, "includeCommandLineAPI", 1),
-                       on_fn_eval, bs) < 0) {
+                             json_pack("{s:s, s:b, s:b}", "expression", name,
+                                       "silent", 1, "includeCommandLineAPI", 1),
+                             on_fn_eval, bs) < 0) {
             on_fn_eval(n, bs, NULL, "closed");
         }
     }
@@ -521,6 +521,6 @@ void node__req_set_exceptions(struct dreq *r)
     free(n->exception_mode);
     n->exception_mode = strdup(state);
     node__rcall(r, "Debugger.setPauseOnExceptions",
-          json_pack("{s:s}", "state", state), node__on_plain);
+                json_pack("{s:s}", "state", state), node__on_plain);
 }
 

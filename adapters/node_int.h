@@ -1,10 +1,10 @@
 /* node_int.h - what the files of the Node.js backend share; nothing else
  * includes it.  The backend is one runtime in four files split by DAP area:
  * node.c (the inspector connection, CDP calls, requests in and answers out,
- * start, stop), node_src.c (scripts and source maps, loadedSources,
- * source), node_bp.c (breakpoints of every kind, exception filters),
+           * start, stop), node_src.c (scripts and source maps, loadedSources,
+           * source), node_bp.c (breakpoints of every kind, exception filters),
  * node_vars.c (the pause: stackTrace, scopes, variables, evaluate,
- * setVariable, exceptionInfo).  See node.c for the design. */
+                * setVariable, exceptionInfo).  See node.c for the design. */
 #ifndef KDAP_NODE_INT_H
 #define KDAP_NODE_INT_H
 

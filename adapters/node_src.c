@@ -24,7 +24,7 @@ static struct script *script_by_ref(struct node *n, int64_t ref)
 /* A DAP Source for a script position; line and column in and out (CDP 0-based
  * in, DAP 1-based out), mapped through the source map if any. */
 json_t *node__locate(struct node *n, const char *script_id, int *line,
-                      int *col)
+                     int *col)
 {
     struct script *s = node__script_by_id(n, script_id);
     json_t *src;
@@ -221,10 +221,10 @@ static void load_map(struct node *n, size_t ix, const char *map_url)
     ml->map_path = map_path;
     n->maps_loading++;
     if (node__cdp(n, "Runtime.evaluate",
-            json_pack("{s:s, s:b, s:b, s:b}", "expression", expr,
-                      "includeCommandLineAPI", 1, "silent", 1, "returnByValue",
-                      1),
-            on_map_read, ml) < 0) {
+                  json_pack("{s:s, s:b, s:b, s:b}", "expression", expr,
+                            "includeCommandLineAPI", 1, "silent", 1, "returnByValue",
+                            1),
+                  on_map_read, ml) < 0) {
         n->maps_loading--;
         free(ml->map_path);
         free(ml);
@@ -266,8 +266,8 @@ void node__on_script_parsed(struct node *n, json_t *p)
         load_map(n, n->nscripts - 1, map_url);
     if (n->state == N_READY && s->url[0] != '\0' && !s->internal)
         node__emit(n, "loadedSource",
-             json_pack("{s:s, s:o}", "reason", "new", "source",
-                       script_source(s)));
+                   json_pack("{s:s, s:o}", "reason", "new", "source",
+                             script_source(s)));
 }
 
 void node__req_loaded_sources(struct dreq *r)
@@ -297,7 +297,7 @@ static void on_script_source(struct node *n, void *data, json_t *result,
         return;
     }
     node__dreq_ok(r, json_pack("{s:s, s:s}", "content", src, "mimeType",
-                         "text/javascript"));
+                               "text/javascript"));
 }
 
 void node__req_source(struct dreq *r)
@@ -316,6 +316,6 @@ void node__req_source(struct dreq *r)
         return;
     }
     node__rcall(r, "Debugger.getScriptSource", json_pack("{s:s}", "scriptId", s->id),
-          on_script_source);
+                on_script_source);
 }
 

@@ -67,9 +67,9 @@ static void log_on_frame(struct node *n, json_t *p, struct bp *b)
 
     if (fid != NULL && expr != NULL)
         (void)node__cdp(n, "Debugger.evaluateOnCallFrame",
-                  json_pack("{s:s, s:s, s:b}", "callFrameId", fid, "expression",
-                            expr, "silent", 1),
-                  NULL, NULL);
+                        json_pack("{s:s, s:s, s:b}", "callFrameId", fid, "expression",
+                                  expr, "silent", 1),
+                        NULL, NULL);
     free(expr);
 }
 
@@ -237,7 +237,7 @@ void node__req_stack_trace(struct dreq *r)
         json_array_append(out, json_array_get(all, i));
     json_decref(all);
     node__dreq_ok(r, json_pack("{s:o, s:I}", "stackFrames", out, "totalFrames",
-                         (json_int_t)total));
+                               (json_int_t)total));
 }
 
 static json_t *frame_at(struct node *n, int64_t id)
@@ -452,24 +452,24 @@ void node__req_variables(struct dreq *r)
 
     if (v == NULL) {
         node__dreq_fail(r, DAP_ESTALE, "variablesReference %lld is not valid any more",
-                  (long long)ref);
+                        (long long)ref);
         return;
     }
     if (v->kind == REF_GETTER) {
         node__rcall(r, "Runtime.callFunctionOn",
-              json_pack("{s:s, s:s, s:[{s:s}], s:b, s:s}", "objectId",
-                        v->object_id, "functionDeclaration",
-                        "function (k) { return this[k]; }", "arguments",
-                        "value", v->name, "generatePreview", 1, "objectGroup",
-                        OBJECT_GROUP),
-              on_getter);
+                    json_pack("{s:s, s:s, s:[{s:s}], s:b, s:s}", "objectId",
+                              v->object_id, "functionDeclaration",
+                              "function (k) { return this[k]; }", "arguments",
+                              "value", v->name, "generatePreview", 1, "objectGroup",
+                              OBJECT_GROUP),
+                    on_getter);
         return;
     }
     if (v->kind == REF_SCOPE) {
         node__rcall(r, "Runtime.getProperties",
-              json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
-                        "ownProperties", 1, "generatePreview", 1),
-              on_properties);
+                    json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                              "ownProperties", 1, "generatePreview", 1),
+                    on_properties);
         return;
     }
     /* Objects: own properties, and in the same round trip the accessors
@@ -478,14 +478,14 @@ void node__req_variables(struct dreq *r)
     r->items = json_array();
     r->pending = 2;
     if (node__cdp(n, "Runtime.getProperties",
-            json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
-                      "ownProperties", 1, "generatePreview", 1),
-            on_object_part, r) < 0)
+                  json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                            "ownProperties", 1, "generatePreview", 1),
+                  on_object_part, r) < 0)
         on_object_part(n, r, NULL, "the inspector connection is closed");
     if (node__cdp(n, "Runtime.getProperties",
-            json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
-                      "ownProperties", 0, "accessorPropertiesOnly", 1),
-            on_object_part, r) < 0)
+                  json_pack("{s:s, s:b, s:b}", "objectId", v->object_id,
+                            "ownProperties", 0, "accessorPropertiesOnly", 1),
+                  on_object_part, r) < 0)
         on_object_part(n, r, NULL, "the inspector connection is closed");
 }
 
@@ -624,21 +624,21 @@ static void on_set_value(struct node *n, void *data, json_t *result,
     r->x.body = json_incref(ro);
     if (v->kind == REF_SCOPE && (frame = frame_at(n, v->frame + 1)) != NULL) {
         node__rcall(
-            r, "Debugger.setVariableValue",
-            json_pack("{s:i, s:s, s:o, s:s}", "scopeNumber", v->scope,
-                      "variableName", name, "newValue", call_argument(ro),
-                      "callFrameId",
-                      json_string_value(json_object_get(frame, "callFrameId"))),
-            on_set_done);
+                    r, "Debugger.setVariableValue",
+                    json_pack("{s:i, s:s, s:o, s:s}", "scopeNumber", v->scope,
+                              "variableName", name, "newValue", call_argument(ro),
+                              "callFrameId",
+                              json_string_value(json_object_get(frame, "callFrameId"))),
+                    on_set_done);
         return;
     }
     node__rcall(r, "Runtime.callFunctionOn",
-          json_pack("{s:s, s:s, s:[{s:s}, o], s:s}", "objectId", v->object_id,
-                    "functionDeclaration",
-                    "function (k, v) { this[k] = v; return this[k]; }",
-                    "arguments", "value", name, call_argument(ro),
-                    "objectGroup", OBJECT_GROUP),
-          on_set_done);
+                json_pack("{s:s, s:s, s:[{s:s}, o], s:s}", "objectId", v->object_id,
+                          "functionDeclaration",
+                          "function (k, v) { this[k] = v; return this[k]; }",
+                          "arguments", "value", name, call_argument(ro),
+                          "objectGroup", OBJECT_GROUP),
+                on_set_done);
 }
 
 void node__req_set_variable(struct dreq *r)
@@ -652,23 +652,23 @@ void node__req_set_variable(struct dreq *r)
 
     if (v == NULL || value == NULL || v->kind == REF_GETTER) {
         node__dreq_fail(r, DAP_ESTALE, "setVariable: unknown or read-only variables "
-                     "reference");
+                        "reference");
         return;
     }
     frame = frame_at(n, v->kind == REF_SCOPE ? v->frame + 1 : 1);
     if (frame != NULL)
         node__rcall(
-            r, "Debugger.evaluateOnCallFrame",
-            json_pack("{s:s, s:s, s:s, s:b}", "callFrameId",
-                      json_string_value(json_object_get(frame, "callFrameId")),
-                      "expression", value, "objectGroup", OBJECT_GROUP,
-                      "silent", 1),
-            on_set_value);
+                    r, "Debugger.evaluateOnCallFrame",
+                    json_pack("{s:s, s:s, s:s, s:b}", "callFrameId",
+                              json_string_value(json_object_get(frame, "callFrameId")),
+                              "expression", value, "objectGroup", OBJECT_GROUP,
+                              "silent", 1),
+                    on_set_value);
     else
         node__rcall(r, "Runtime.evaluate",
-              json_pack("{s:s, s:s, s:b}", "expression", value, "objectGroup",
-                        OBJECT_GROUP, "silent", 1),
-              on_set_value);
+                    json_pack("{s:s, s:s, s:b}", "expression", value, "objectGroup",
+                              OBJECT_GROUP, "silent", 1),
+                    on_set_value);
 }
 
 /* ---- other requests ---------------------------------------------------- */
@@ -688,14 +688,14 @@ void node__req_exception_info(struct dreq *r)
     summary = adapter_cdp_exception_summary(e);
     cls = json_string_value(json_object_get(e, "className"));
     node__dreq_ok(r,
-            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "exceptionId",
-                      cls ? cls : "exception", "description",
-                      summary ? summary : "", "breakMode",
-                      n->exception_mode && strcmp(n->exception_mode, "all") == 0
-                          ? "always"
-                          : "unhandled",
-                      "details", "message", summary ? summary : "", "typeName",
-                      cls ? cls : "", "stackTrace", desc ? desc : ""));
+                  json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "exceptionId",
+                            cls ? cls : "exception", "description",
+                            summary ? summary : "", "breakMode",
+                            n->exception_mode && strcmp(n->exception_mode, "all") == 0
+                                ? "always"
+                                : "unhandled",
+                            "details", "message", summary ? summary : "", "typeName",
+                            cls ? cls : "", "stackTrace", desc ? desc : ""));
     free(summary);
 }
 

@@ -160,7 +160,9 @@ static void call_deadline_cb(uv_timer_t *t)
                  "node's inspector did not answer %s within %u s "
                  "(\"requestTimeout\"); is the program busy?",
                  c->method, (n->req_timeout_ms + 999) / 1000);
+        n->call_status = DAP_ETIMEDOUT;
         c->cb(n, c->data, NULL, why);
+        n->call_status = 0;
         free(c);
     }
     if (n->calls != NULL)
@@ -173,9 +175,16 @@ static void fail_calls(struct node *n, const char *why)
     while (n->calls != NULL) {
         struct call *c = n->calls;
         n->calls = c->next;
+        n->call_status = DAP_ECLOSED;
         c->cb(n, c->data, NULL, why);
+        n->call_status = 0;
         free(c);
     }
+}
+
+int node__call_status(struct node *n)
+{
+    return n->call_status < 0 ? n->call_status : DAP_EBACKEND;
 }
 
 /* A CDP call for a request: counts as pending on r; a failed send fails
@@ -199,7 +208,7 @@ void node__on_plain(struct node *n, void *data, json_t *result,
     (void)n;
     (void)result;
     if (error != NULL)
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error);
+        node__dreq_fail(r, node__call_status(n), "%s", error);
     else
         node__dreq_ok(r, r->x.body != NULL ? json_incref(r->x.body) : NULL);
 }

@@ -146,6 +146,9 @@ struct node {
     int enabled_ok;
     int exiting; /* the debuggee is exiting */
     int close_inspector; /* "closeInspector": end the inspector on detach */
+    /* While a CDP callback runs with an error: why the call failed
+     * (DAP_ETIMEDOUT, DAP_ECLOSED; 0: the inspector's own error). */
+    int call_status;
 };
 
 /* ---- shared between the files (node__: this backend's own) ------------- */
@@ -158,6 +161,8 @@ void node__bp_remove_cdp(struct node *n, struct bp *b);
 int node__cdp(struct node *n, const char *method, json_t *params_new,
               cdp_cb *cb, void *data);
 void node__clear_pause(struct node *n);
+/* The error code for a CDP callback's `error` (see call_status). */
+int node__call_status(struct node *n);
 void node__dreq_fail(struct dreq *r, int code, const char *fmt, ...)
     DAP_PRINTF(3, 4);
 void node__dreq_ok(struct dreq *r, json_t *body_new);

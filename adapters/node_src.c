@@ -293,7 +293,7 @@ static void on_script_source(struct node *n, void *data, json_t *result,
 
     (void)n;
     if (error != NULL || src == NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "no source");
+        node__dreq_fail(r, node__call_status(n), "%s", error ? error : "no source");
         return;
     }
     node__dreq_ok(r, json_pack("{s:s, s:s}", "content", src, "mimeType",

@@ -326,7 +326,7 @@ static void on_properties(struct node *n, void *data, json_t *result,
     int scope;
 
     if (error != NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error);
+        node__dreq_fail(r, node__call_status(n), "%s", error);
         return;
     }
     if (v == NULL) {
@@ -385,7 +385,7 @@ static void on_getter(struct node *n, void *data, json_t *result,
     char *name;
 
     if (error != NULL || v == NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "the reference expired");
+        node__dreq_fail(r, node__call_status(n), "%s", error ? error : "the reference expired");
         return;
     }
     name = strdup(v->name ? v->name : "");
@@ -411,7 +411,7 @@ static void on_object_part(struct node *n, void *data, json_t *result,
     size_t i;
 
     if (error != NULL)
-        adapter_xreq_fail(&r->x, DAP_EBACKEND, "%s", error);
+        adapter_xreq_fail(&r->x, node__call_status(n), "%s", error);
     json_array_append(r->items, result != NULL ? result : json_null());
     if (--r->pending > 0)
         return;
@@ -502,7 +502,7 @@ static void on_evaluate(struct node *n, void *data, json_t *result,
     json_t *v;
 
     if (error != NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error);
+        node__dreq_fail(r, node__call_status(n), "%s", error);
         return;
     }
     if (exc != NULL) {
@@ -589,7 +589,7 @@ static void on_set_done(struct node *n, void *data, json_t *result,
 
     (void)result;
     if (error != NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error);
+        node__dreq_fail(r, node__call_status(n), "%s", error);
         return;
     }
     if (json_object_get(result, "result") != NULL)
@@ -611,7 +611,7 @@ static void on_set_value(struct node *n, void *data, json_t *result,
     json_t *frame;
 
     if (error != NULL || v == NULL) {
-        node__dreq_fail(r, DAP_EBACKEND, "%s", error ? error : "the reference expired");
+        node__dreq_fail(r, node__call_status(n), "%s", error ? error : "the reference expired");
         return;
     }
     if (json_object_get(result, "exceptionDetails") != NULL) {

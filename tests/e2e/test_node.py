@@ -385,6 +385,7 @@ class TestNodeJS(NodeCase):
                                          "while (Date.now() < t); return 1; })()",
                                          "context": "repl"}, timeout=10)
         self.assertIn("did not answer Runtime.evaluate within 2 s", e["message"])
+        self.assertEqual(e["body"]["error"]["id"], 1008, e)
         self.assertLess(time.monotonic() - t0, 2.9)
         self.assertEqual(self.evaluate(c, "6 * 7")["result"], "42")
         self.disconnect_and_exit(c, [svc])

@@ -25,8 +25,10 @@
  * away.  Detaching removes our breakpoints, resumes, disables the
  * Debugger domain and closes: the node process keeps running.
  */
-#include "../kube/ws.h"
-#include "../kube/wsc.h"
+#include <unistd.h>
+
+#include "../net/get.h"
+#include "../net/ws.h"
 #include "node_int.h"
 
 static void report_closed(struct node *n, int status, const char *why);
@@ -101,7 +103,7 @@ int node__cdp(struct node *n, const char *method, json_t *params_new,
         return DAP_ENOMEM;
     if (dap_log_enabled(DAP_LOG_DEBUG))
         DAP_LOGD("-> node %.1500s", text);
-    rc = kube_wsc_send(n->ws, text, strlen(text), 0);
+    rc = net_ws_send(n->ws, text, strlen(text), 0);
     free(text);
     if (rc < 0)
         return rc;
@@ -390,14 +392,14 @@ static void on_event(struct node *n, const char *method, json_t *p)
         DAP_LOGI("node: execution context destroyed: the process exits");
         n->exiting = 1;
         if (n->ws != NULL)
-            kube_wsc_close(n->ws);
+            net_ws_close(n->ws);
     } else if (strcmp(method, "Inspector.detached") == 0) {
         DAP_LOGW("node: inspector detached: %s",
                  json_string_value(json_object_get(p, "reason")));
     }
 }
 
-static void on_ws_message(void *data, kube_wsc *ws, const uint8_t *msg,
+static void on_ws_message(void *data, net_ws *ws, const uint8_t *msg,
                           size_t len, int binary)
 {
     struct node *n = data;
@@ -446,7 +448,7 @@ static void start_failed(struct node *n, int code, const char *fmt, ...)
     n->state = N_CLOSED;
     n->closed_reported = 1;
     if (n->ws != NULL)
-        kube_wsc_close(n->ws);
+        net_ws_close(n->ws);
     adapter__ready(n->a, code, &e);
 }
 
@@ -474,7 +476,7 @@ static void on_debugger_enabled(struct node *n, void *data, json_t *result,
     node__maybe_ready(n);
 }
 
-static void on_ws_open(void *data, kube_wsc *ws, const char *subprotocol)
+static void on_ws_open(void *data, net_ws *ws, const char *subprotocol)
 {
     struct node *n = data;
 
@@ -504,7 +506,7 @@ static void report_closed(struct node *n, int status, const char *why)
     adapter__closed(n->a, status, &e);
 }
 
-static void on_ws_closed(void *data, kube_wsc *ws, int status,
+static void on_ws_closed(void *data, net_ws *ws, int status,
                          int http_status, const char *body,
                          const struct dap_error *err)
 {
@@ -563,8 +565,8 @@ static void on_list(void *data, int status, int http_status, const char *body,
                     size_t len, const struct dap_error *err)
 {
     struct node *n = data;
-    struct kube_wsc_options o;
-    struct kube_wsc_callbacks cb = {on_ws_open, on_ws_message, NULL,
+    struct net_ws_options o;
+    struct net_ws_callbacks cb = {on_ws_open, on_ws_message, NULL,
                                     on_ws_closed, n};
     struct dap_error e;
     json_t *list;
@@ -574,6 +576,8 @@ static void on_list(void *data, int status, int http_status, const char *body,
     size_t i;
 
     n->get = NULL;
+    adapter__privsock_free(n->get_sock);
+    n->get_sock = NULL;
     if (n->state != N_LISTING)
         return;
     if (status < 0) {
@@ -631,7 +635,7 @@ static void on_list(void *data, int status, int http_status, const char *body,
             return;
         }
     }
-    if (kube_wsc_new(n->a->loop, &o, &cb, &n->ws, &e) < 0)
+    if (net_ws_new(n->a->loop, &o, &cb, &n->ws, &e) < 0)
         start_failed(n, e.code, "service \"%s\": %s", n->a->name, e.msg);
 }
 
@@ -639,17 +643,19 @@ static int node_start(adapter *a)
 {
     struct node *n = a->impl;
     char path[] = "/json/list";
+    const char *sock = NULL;
     struct dap_error e;
-    int fd = -1;
 
     n->state = N_LISTING;
-    if (a->tunnel.serve_fn != NULL && adapter__dial(a, &fd, &e) < 0) {
+    /* libcurl connects by itself: through the tunnel, to a socket only
+     * this process may connect to (adapter__privsock). */
+    if (a->tunnel.serve_fn != NULL &&
+        adapter__privsock_new(a, (int)getpid(), &n->get_sock, &sock, &e) < 0) {
         DAP_LOGE("service %s: %s", a->name, e.msg);
         return e.code;
     }
-    return kube_ws_get_start(a->loop, n->host, n->port, fd, path,
-                             n->host_header, GET_TIMEOUT_MS, on_list, n,
-                             &n->get);
+    return net_get_start(a->loop, n->host, n->port, sock, path,
+                         n->host_header, GET_TIMEOUT_MS, on_list, n, &n->get);
 }
 
 /* ---- stop --------------------------------------------------------------- */
@@ -665,7 +671,7 @@ static void on_inspector_end(struct node *n, void *data, json_t *result,
     DAP_LOGW("node: the inspector stayed open after process._debugEnd(): %s",
              error != NULL ? error : "it answered");
     if (n->ws != NULL)
-        kube_wsc_close(n->ws);
+        net_ws_close(n->ws);
 }
 
 static void on_detached(struct node *n, void *data, json_t *result,
@@ -683,7 +689,7 @@ static void on_detached(struct node *n, void *data, json_t *result,
                   on_inspector_end, NULL) == 0)
         return;
     if (n->ws != NULL)
-        kube_wsc_close(n->ws);
+        net_ws_close(n->ws);
 }
 
 static void deadline_cb(uv_timer_t *t)
@@ -696,7 +702,7 @@ static void deadline_cb(uv_timer_t *t)
                   "node did not finish detaching in time");
     n->close_status = DAP_ETIMEDOUT;
     if (n->ws != NULL)
-        kube_wsc_free(n->ws); /* not inside a ws callback: a timer */
+        net_ws_free(n->ws); /* not inside a ws callback: a timer */
     n->ws = NULL;
     n->state = N_CLOSED;
     fail_calls(n, "detaching timed out");
@@ -714,12 +720,12 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
     if (n->state != N_READY) {
         /* Not attached yet: abandon the attempt. */
         n->state = N_STOPPING;
-        kube_ws_get_cancel(n->get);
+        net_get_cancel(n->get);
         n->get = NULL;
         n->close_status = 0;
         snprintf(n->close_err.msg, sizeof(n->close_err.msg), "stopped");
         if (n->ws != NULL) {
-            kube_wsc_close(n->ws);
+            net_ws_close(n->ws);
         } else {
             n->report_closed_later = 1;
             adapter_xlate_kick(&n->xl);
@@ -746,7 +752,7 @@ static void node_stop(adapter *a, enum adapter_stop_mode mode,
                     json_pack("{s:s}", "objectGroup", OBJECT_GROUP), NULL, NULL);
     (void)node__cdp(n, "Debugger.disable", NULL, NULL, NULL);
     if (node__cdp(n, "Runtime.disable", NULL, on_detached, NULL) < 0 && n->ws != NULL)
-        kube_wsc_close(n->ws);
+        net_ws_close(n->ws);
 }
 
 /* ---- new / free --------------------------------------------------------- */
@@ -827,8 +833,9 @@ static void node_free(adapter *a)
 
     if (n == NULL)
         return;
-    kube_ws_get_cancel(n->get);
-    kube_wsc_free(n->ws);
+    net_get_cancel(n->get);
+    adapter__privsock_free(n->get_sock);
+    net_ws_free(n->ws);
     n->ws = NULL;
     /* No callback may run after free: drop pending calls and queued
      * answers without delivering them (the session answered its requests

@@ -109,8 +109,9 @@ struct node {
     char *title;
     /* The WebSocket to the inspector: only node.c touches it (the one
      * seam to the transport). */
-    struct kube_ws_get *get;
-    struct kube_wsc *ws;
+    struct net_get *get;
+    struct adapter_privsock *get_sock; /* the GET's way into the tunnel */
+    struct net_ws *ws;
     int64_t next_id;
     struct call *calls;
     json_t *overrides; /* sourceMapPathOverrides */

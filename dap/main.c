@@ -20,7 +20,6 @@
 #include "frame.h"
 #include "help.h"
 #include "kube/cli.h"
-#include "kube/ws.h"
 #include "log.h"
 #include "session.h"
 
@@ -355,11 +354,6 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_run(app.loop, UV_RUN_DEFAULT);
-    /* libwebsockets keeps its context (unreferenced handles) on the loop
-     * for the whole process: tear it down, and let the loop finish closing
-     * what lws closes, before closing the loop itself. */
-    if (kube_ws_shutdown(app.loop) == 0)
-        uv_run(app.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app.loop) != 0)
         DAP_LOGW("handles still open at exit");
     DAP_LOGI("exit %d", app.exit_code);

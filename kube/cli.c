@@ -11,7 +11,6 @@
 #include <archive.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <uv.h>
 #include <yaml.h>
@@ -985,7 +984,6 @@ void kube_cli_print_versions(FILE *fp)
     fprintf(fp, "libuv %s\n", uv_version_string());
     fprintf(fp, "%s\n", OpenSSL_version(OPENSSL_VERSION));
     fprintf(fp, "libyaml %s\n", yaml_get_version_string());
-    fprintf(fp, "libwebsockets %s\n", lws_get_library_version());
     fprintf(fp, "%s\n", archive_version_string());
     fprintf(fp, "zlib %s\n", zlibVersion());
 }

@@ -625,7 +625,7 @@ void kube_request_resume(kube_request *r)
 
 int kube__ws_options(kube_client *c, const struct kube_cred *cred,
                      const char *path, const char *subprotocols,
-                     struct kube_ws_options *o, struct kube__ws_storage *st)
+                     struct net_ws_options *o, struct kube__ws_storage *st)
 {
     const struct kube_config *k = c->cfg;
     int nh = 0;
@@ -667,58 +667,30 @@ int kube__ws_options(kube_client *c, const struct kube_cred *cred,
     o->host = st->srv.host;
     o->port = st->srv.port;
     o->path = st->path;
-    o->host_header = k->tls_server_name;
-    o->subprotocol = subprotocols;
+    o->server_name = k->tls_server_name;
+    o->subprotocols = subprotocols;
     o->headers = st->header_ptrs;
     o->tls = st->srv.tls;
     o->insecure = k->insecure;
-    o->ca_mem = k->ca_pem;
-    o->ca_mem_len = k->ca_len;
+    o->ca_pem = k->ca_pem;
+    o->ca_len = k->ca_len;
     if (cred->cert_pem != NULL) {
-        o->cert_mem = cred->cert_pem;
-        o->cert_mem_len = cred->cert_len;
-        o->key_mem = cred->key_pem;
-        o->key_mem_len = cred->key_len;
+        o->cert_pem = cred->cert_pem;
+        o->cert_len = cred->cert_len;
+        o->key_pem = cred->key_pem;
+        o->key_len = cred->key_len;
     } else if (k->cert_pem != NULL) {
-        o->cert_mem = k->cert_pem;
-        o->cert_mem_len = k->cert_len;
-        o->key_mem = k->key_pem;
-        o->key_mem_len = k->key_len;
+        o->cert_pem = k->cert_pem;
+        o->cert_len = k->cert_len;
+        o->key_pem = k->key_pem;
+        o->key_len = k->key_len;
     }
+    o->proxy = c->has_proxy ? &c->proxy : NULL;
     return 0;
 nomem:
     st->headers[nh > 0 ? nh - 1 : 0] = NULL;
     kube__ws_storage_cleanup(st);
     return DAP_ENOMEM;
-}
-
-int kube__wsc_options(kube_client *c, const struct kube_cred *cred,
-                      const char *path, const char *subprotocols,
-                      struct kube_wsc_options *o,
-                      struct kube__ws_storage *st)
-{
-    struct kube_ws_options wo;
-    int rc = kube__ws_options(c, cred, path, subprotocols, &wo, st);
-
-    if (rc < 0)
-        return rc;
-    memset(o, 0, sizeof(*o));
-    o->host = wo.host;
-    o->port = wo.port;
-    o->path = wo.path;
-    o->server_name = c->cfg->tls_server_name;
-    o->subprotocols = subprotocols;
-    o->headers = wo.headers;
-    o->tls = wo.tls;
-    o->insecure = wo.insecure;
-    o->ca_pem = wo.ca_mem;
-    o->ca_len = wo.ca_mem_len;
-    o->cert_pem = wo.cert_mem;
-    o->cert_len = wo.cert_mem_len;
-    o->key_pem = wo.key_mem;
-    o->key_len = wo.key_mem_len;
-    o->proxy = c->has_proxy ? &c->proxy : NULL;
-    return 0;
 }
 
 void kube__ws_storage_cleanup(struct kube__ws_storage *st)

@@ -5,8 +5,7 @@
 
 #include "auth.h"
 #include "client.h"
-#include "ws.h"
-#include "wsc.h"
+#include "../net/ws.h"
 
 /* The parts of the server URL. */
 struct kube__server {
@@ -17,7 +16,7 @@ struct kube__server {
 };
 int kube__server_parse(const char *server, struct kube__server *s);
 
-/* Storage behind a kube_ws_options built by kube__ws_options (the header
+/* Storage behind the net_ws_options built by kube__ws_options (the header
  * lines hold the bearer token: wiped by kube__ws_storage_cleanup). */
 struct kube__ws_storage {
     struct kube__server srv;
@@ -27,17 +26,13 @@ struct kube__ws_storage {
 };
 
 /* Fill `o` to open `path` (under the server's prefix) on the client's API
- * server with credentials `cred` and subprotocol list `subprotocols`.
- * Returns 0 or DAP_ENOMEM / DAP_ECONFIG. */
+ * server with credentials `cred` and subprotocol list `subprotocols`
+ * (through the cluster's proxy when it has one).  Returns 0 or DAP_ENOMEM /
+ * DAP_ECONFIG. */
 int kube__ws_options(kube_client *c, const struct kube_cred *cred,
                      const char *path, const char *subprotocols,
-                     struct kube_ws_options *o, struct kube__ws_storage *st);
+                     struct net_ws_options *o, struct kube__ws_storage *st);
 void kube__ws_storage_cleanup(struct kube__ws_storage *st);
-/* The same for the tunnels' own client (kube/wsc.h). */
-int kube__wsc_options(kube_client *c, const struct kube_cred *cred,
-                      const char *path, const char *subprotocols,
-                      struct kube_wsc_options *o,
-                      struct kube__ws_storage *st);
 
 /* "user U of context C (SOURCE, CREDKIND)" for messages. */
 void kube__who(kube_client *c, char *buf, size_t size);

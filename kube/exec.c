@@ -10,7 +10,7 @@
 #include "../dap/log.h"
 #include "chan.h"
 #include "client_int.h"
-#include "wsc.h"
+#include "../net/ws.h"
 
 #define MAX_CHUNK (32u << 10)
 
@@ -18,7 +18,7 @@ struct kube_exec {
     kube_client *c;
     struct kube_exec_callbacks cb;
     char *ns, *pod, *path;
-    kube_wsc *ws;
+    net_ws *ws;
     kube_auth_wait *wait;
     enum kube_chan_proto proto;
     int open;
@@ -55,7 +55,7 @@ static int send_chan(kube_exec *ex, int ch, const void *buf, size_t len)
         size_t n = len < MAX_CHUNK ? len : MAX_CHUNK;
         int binary;
         size_t fl = kube_chan_encode(ex->proto, ch, p, n, frame, &binary);
-        int rc = kube_wsc_send(ex->ws, frame, fl, binary);
+        int rc = net_ws_send(ex->ws, frame, fl, binary);
         if (rc < 0)
             return rc;
         p += n;
@@ -64,7 +64,7 @@ static int send_chan(kube_exec *ex, int ch, const void *buf, size_t len)
     return 0;
 }
 
-static void ws_open(void *data, kube_wsc *ws, const char *sp)
+static void ws_open(void *data, net_ws *ws, const char *sp)
 {
     kube_exec *ex = data;
     struct dap_error e;
@@ -76,7 +76,7 @@ static void ws_open(void *data, kube_wsc *ws, const char *sp)
                       "exec in %s/%s: the server chose the unsupported "
                       "subprotocol \"%s\"",
                       ex->ns, ex->pod, sp);
-        kube_wsc_close(ws);
+        net_ws_close(ws);
         finish(ex, DAP_EPROTO, -1, &e);
         return;
     }
@@ -85,17 +85,17 @@ static void ws_open(void *data, kube_wsc *ws, const char *sp)
              sp[0] ? sp : "(no subprotocol)");
     if (ex->pending.len > 0) {
         if (send_chan(ex, 0, ex->pending.data, ex->pending.len) < 0)
-            kube_wsc_close(ws);
+            net_ws_close(ws);
         dap_buf_reset(&ex->pending);
     }
     if (ex->stdin_closed && ex->proto == KUBE_CHAN_V5) {
         uint8_t sig[2] = {KUBE_CHAN_CLOSE, 0};
-        if (kube_wsc_send(ws, sig, 2, 1) < 0)
-            kube_wsc_close(ws);
+        if (net_ws_send(ws, sig, 2, 1) < 0)
+            net_ws_close(ws);
     }
 }
 
-static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
+static void ws_message(void *data, net_ws *ws, const uint8_t *buf,
                        size_t len, int binary)
 {
     kube_exec *ex = data;
@@ -183,7 +183,7 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     finish(ex, DAP_ECONNECT, -1, &e);
 }
 
-static void ws_closed(void *data, kube_wsc *ws, int status, int http,
+static void ws_closed(void *data, net_ws *ws, int status, int http,
                       const char *body, const struct dap_error *err)
 {
     kube_exec *ex = data;
@@ -240,17 +240,17 @@ static void ws_closed(void *data, kube_wsc *ws, int status, int http,
 static int open_ws(kube_exec *ex, const struct kube_cred *cred,
                    struct dap_error *err)
 {
-    struct kube_wsc_callbacks wcb = {ws_open, ws_message, NULL, ws_closed,
+    struct net_ws_callbacks wcb = {ws_open, ws_message, NULL, ws_closed,
                                      ex};
-    struct kube_wsc_options o;
+    struct net_ws_options o;
     struct kube__ws_storage st;
     int rc;
 
-    rc = kube__wsc_options(ex->c, cred, ex->path,
+    rc = kube__ws_options(ex->c, cred, ex->path,
                            "v5.channel.k8s.io, v4.channel.k8s.io", &o, &st);
     if (rc < 0)
         return dap_error_set(err, rc, "out of memory");
-    rc = kube_wsc_new(kube_client_loop(ex->c), &o, &wcb, &ex->ws, err);
+    rc = net_ws_new(kube_client_loop(ex->c), &o, &wcb, &ex->ws, err);
     kube__ws_storage_cleanup(&st);
     if (rc < 0)
         dap_error_prefix(err, "exec in pod %s/%s", ex->ns, ex->pod);
@@ -348,7 +348,7 @@ int kube_exec_close_stdin(kube_exec *ex)
     ex->stdin_closed = 1;
     if (!ex->open)
         return 0; /* sent once open, if v5 */
-    return kube_wsc_send(ex->ws, sig, 2, 1);
+    return net_ws_send(ex->ws, sig, 2, 1);
 }
 
 const char *kube_exec_protocol(const kube_exec *ex)
@@ -362,7 +362,7 @@ void kube_exec_free(kube_exec *ex)
         return;
     kube_auth_wait_cancel(ex->wait);
     kube_request_cancel(ex->diag);
-    kube_wsc_free(ex->ws);
+    net_ws_free(ex->ws);
     dap_buf_cleanup(&ex->pending);
     dap_buf_cleanup(&ex->status_buf);
     free(ex->ns);

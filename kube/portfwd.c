@@ -13,7 +13,7 @@
 #include "../dap/log.h"
 #include "chan.h"
 #include "client_int.h"
-#include "wsc.h"
+#include "../net/ws.h"
 
 /* Largest message we send.  Each is one unfragmented frame; the kubelet
  * (x/net/websocket) reads whole frames up to 32 MiB, so the limit is about
@@ -37,7 +37,7 @@ struct kube_pf_conn {
     enum pc_state state;
     char *ns, *pod;
     uint16_t port;
-    kube_wsc *ws;
+    net_ws *ws;
     kube_auth_wait *wait;
     kube_request *diag;
     struct kube_pf_state pfs;
@@ -99,7 +99,7 @@ static int send_chunks(kube_pf_conn *pc, const uint8_t *buf, size_t len)
 {
     while (len > 0) {
         size_t n = len < MAX_CHUNK ? len : MAX_CHUNK;
-        int rc = kube_wsc_send_chan(pc->ws, 0, buf, n);
+        int rc = net_ws_send_chan(pc->ws, 0, buf, n);
         if (rc < 0)
             return rc;
         buf += n;
@@ -110,7 +110,7 @@ static int send_chunks(kube_pf_conn *pc, const uint8_t *buf, size_t len)
 
 /* ---- WebSocket callbacks ------------------------------------------------ */
 
-static void ws_open(void *data, kube_wsc *ws, const char *sp)
+static void ws_open(void *data, net_ws *ws, const char *sp)
 {
     kube_pf_conn *pc = data;
     struct dap_error e;
@@ -120,7 +120,7 @@ static void ws_open(void *data, kube_wsc *ws, const char *sp)
                       "port-forward to %s/%s: the server chose the "
                       "unsupported subprotocol \"%s\"",
                       pc->ns, pc->pod, sp);
-        kube_wsc_close(ws);
+        net_ws_close(ws);
         finish(pc, DAP_EPROTO, &e);
         return;
     }
@@ -130,7 +130,7 @@ static void ws_open(void *data, kube_wsc *ws, const char *sp)
         pc->cb.open_fn(pc->cb.data, pc);
 }
 
-static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
+static void ws_message(void *data, net_ws *ws, const uint8_t *buf,
                        size_t len, int binary)
 {
     kube_pf_conn *pc = data;
@@ -149,7 +149,7 @@ static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
     rc = kube_pf_feed(&pc->pfs, &m, &d, &n, &e);
     if (rc < 0) {
         dap_error_prefix(&e, "port-forward to %s/%s", pc->ns, pc->pod);
-        kube_wsc_close(ws);
+        net_ws_close(ws);
         finish(pc, DAP_EPROTO, &e);
         return;
     }
@@ -167,12 +167,12 @@ static void ws_message(void *data, kube_wsc *ws, const uint8_t *buf,
         dap_error_set(&e, DAP_ECONNECT,
                       "port-forward to pod %s/%s port %u failed: %s", pc->ns,
                       pc->pod, pc->port, text);
-        kube_wsc_close(ws);
+        net_ws_close(ws);
         finish(pc, DAP_ECONNECT, &e);
     }
 }
 
-static void ws_drain(void *data, kube_wsc *ws)
+static void ws_drain(void *data, net_ws *ws)
 {
     kube_pf_conn *pc = data;
 
@@ -217,7 +217,7 @@ static void diag_done(void *data, int status, long http, json_t *pod,
     finish(pc, DAP_ECONNECT, &e);
 }
 
-static void ws_closed(void *data, kube_wsc *ws, int status, int http,
+static void ws_closed(void *data, net_ws *ws, int status, int http,
                       const char *body, const struct dap_error *err)
 {
     kube_pf_conn *pc = data;
@@ -272,9 +272,9 @@ static void ws_closed(void *data, kube_wsc *ws, int status, int http,
 static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
                    struct dap_error *err)
 {
-    struct kube_wsc_callbacks wcb = {ws_open, ws_message, ws_drain, ws_closed,
+    struct net_ws_callbacks wcb = {ws_open, ws_message, ws_drain, ws_closed,
                                      pc};
-    struct kube_wsc_options o;
+    struct net_ws_options o;
     struct kube__ws_storage st;
     char path[600];
     int rc;
@@ -282,20 +282,20 @@ static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
     snprintf(path, sizeof(path),
              "/api/v1/namespaces/%s/pods/%s/portforward?ports=%u", pc->ns,
              pc->pod, pc->port);
-    rc = kube__wsc_options(pc->c, cred, path, "v4.channel.k8s.io", &o, &st);
+    rc = kube__ws_options(pc->c, cred, path, "v4.channel.k8s.io", &o, &st);
     if (rc < 0)
         return dap_error_set(err, rc, "out of memory");
     o.max_message = 1u << 20;
-    rc = kube_wsc_new(kube_client_loop(pc->c), &o, &wcb, &pc->ws, err);
+    rc = net_ws_new(kube_client_loop(pc->c), &o, &wcb, &pc->ws, err);
     kube__ws_storage_cleanup(&st);
     if (rc < 0) {
         dap_error_prefix(err, "port-forward to pod %s/%s", pc->ns, pc->pod);
         return rc;
     }
     pc->state = PC_CONNECTING;
-    kube_wsc_set_drain(pc->ws, KUBE_PF_LOW_WATER);
+    net_ws_set_drain(pc->ws, KUBE_PF_LOW_WATER);
     if (pc->paused)
-        kube_wsc_pause(pc->ws, 1);
+        net_ws_pause(pc->ws, 1);
     if (pc->pending.len > 0) {
         rc = send_chunks(pc, (const uint8_t *)pc->pending.data,
                          pc->pending.len);
@@ -304,7 +304,7 @@ static int open_ws(kube_pf_conn *pc, const struct kube_cred *cred,
             return dap_error_set(err, rc, "out of memory");
     }
     if (pc->closing)
-        kube_wsc_close(pc->ws);
+        net_ws_close(pc->ws);
     return 0;
 }
 
@@ -375,14 +375,14 @@ int kube_pf_conn_write(kube_pf_conn *pc, const void *buf, size_t len)
 
 size_t kube_pf_conn_queued(const kube_pf_conn *pc)
 {
-    return pc->ws != NULL ? kube_wsc_queued(pc->ws) : pc->pending.len;
+    return pc->ws != NULL ? net_ws_queued(pc->ws) : pc->pending.len;
 }
 
 void kube_pf_conn_pause(kube_pf_conn *pc, int pause)
 {
     pc->paused = !!pause;
     if (pc->ws != NULL)
-        kube_wsc_pause(pc->ws, pause);
+        net_ws_pause(pc->ws, pause);
 }
 
 void kube_pf_conn_close(kube_pf_conn *pc)
@@ -391,7 +391,7 @@ void kube_pf_conn_close(kube_pf_conn *pc)
         return;
     pc->closing = 1;
     if (pc->ws != NULL && pc->state != PC_DIAGNOSING) {
-        kube_wsc_close(pc->ws);
+        net_ws_close(pc->ws);
         return;
     }
     kube_auth_wait_cancel(pc->wait);
@@ -407,7 +407,7 @@ void kube_pf_conn_free(kube_pf_conn *pc)
         return;
     kube_auth_wait_cancel(pc->wait);
     kube_request_cancel(pc->diag);
-    kube_wsc_free(pc->ws);
+    net_ws_free(pc->ws);
     if (pc->defer != NULL) {
         uv_timer_stop(pc->defer);
         uv_close((uv_handle_t *)pc->defer, defer_free_cb);

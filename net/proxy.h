@@ -12,7 +12,7 @@
  * http://.
  *
  * Every connection kdap opens goes through it: libcurl (REST, registries:
- * net_proxy_for_url) is handed the URL, the tunnels (kube/wsc) speak to
+ * net_proxy_for_url) is handed the URL, the tunnels (net/ws) speak to
  * the proxy with the helpers below.  Registries have no proxy-url: only
  * the environment applies to them.  http:// proxies get `CONNECT host:port` with
  * the URL's user and password as `Proxy-Authorization: Basic`; socks5://

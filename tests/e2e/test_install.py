@@ -27,7 +27,6 @@ LIBS = {
     "libuv": ("libuv.so", "uv_version_string", lambda s: s),
     "OpenSSL": ("libcrypto.so", "OpenSSL_version", lambda s: s.split()[1]),
     "libyaml": ("libyaml-0.so", "yaml_get_version_string", lambda s: s),
-    "libwebsockets": ("libwebsockets.so", "lws_get_library_version", lambda s: s.split()[0]),
     "libarchive": ("libarchive.so", "archive_version_string", lambda s: s.split()[1]),
     "zlib": ("libz.so", "zlibVersion", lambda s: s),
 }
@@ -85,6 +84,9 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(line.split()[1], want,
                              "%s: kdap says %r, the library it loads says %s" % (lib, line, want))
         self.assertIn("(OpenSSL/", next(ln for ln in lines if ln.startswith("libcurl ")))
+        # and it runs with exactly those: nothing names or loads libwebsockets any more
+        self.assertEqual(len(lines) - 1, len(LIBS), r.stdout)
+        self.assertFalse([n for n in linked_libraries(self.kdap) if "websockets" in n])
 
     def test_man_page_is_the_help_text(self):
         page = os.path.join(self.build, "kdap.1")
@@ -144,10 +146,12 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(len(debs), 1, os.listdir(out))
         deb = os.path.join(out, debs[0])
         depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
-        # the packages of the libraries kdap links, and the libuv plugin lws loads at run time
-        for pkg in ("libjansson4", "libcurl4", "libuv1", "libyaml-0-2", "libwebsockets17",
-                    "libssl3", "libarchive13", "zlib1g", "libwebsockets-evlib-uv"):
+        # the packages of the libraries kdap links, and nothing of libwebsockets (dropped:
+        # net/ws is kdap's one WebSocket client)
+        for pkg in ("libjansson4", "libcurl4", "libuv1", "libyaml-0-2", "libssl3",
+                    "libarchive13", "zlib1g"):
             self.assertRegex(depends, r"(^|, )%s\b" % re.escape(pkg), "Depends: %s" % depends)
+        self.assertNotIn("libwebsockets", depends)
         files = run(["dpkg-deb", "-c", deb]).stdout
         for path in ("./usr/bin/kdap", "./usr/share/man/man1/kdap.1",
                      "./usr/share/kdap/vscode/package.json", "./usr/share/kdap/nvim/kdap.lua",

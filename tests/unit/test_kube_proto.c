@@ -10,7 +10,7 @@
 #include "kube/client.h"
 #include "kube/client_int.h"
 #include "kube/watch.h"
-#include "kube/wsc.h"
+#include "net/ws.h"
 #include "tests/test.h"
 
 #define ASSERT_CONTAINS(hay, needle)                                           \
@@ -334,7 +334,7 @@ static void test_exec_credential(void)
 
 static void test_ws_frames(void)
 {
-    struct kube_wsc_frame f;
+    struct net_ws_frame f;
     uint8_t hdr[14], mask[4] = {1, 2, 3, 4};
     char acc[29];
     const uint8_t small[] = {0x82, 0x03, 0, 1, 2};
@@ -345,23 +345,23 @@ static void test_ws_frames(void)
     size_t h;
 
     /* RFC 6455 section 1.3's example. */
-    kube_wsc_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc);
+    net_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc);
     ASSERT_STR_EQ(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    ASSERT_EQ(kube_wsc_frame_parse(small, 1, &f), 0);
-    ASSERT_EQ(kube_wsc_frame_parse(small, sizeof(small), &f), 1);
+    ASSERT_EQ(net_ws_frame_parse(small, 1, &f), 0);
+    ASSERT_EQ(net_ws_frame_parse(small, sizeof(small), &f), 1);
     ASSERT_EQ(f.opcode, 2);
     ASSERT_EQ(f.fin, 1);
     ASSERT_EQ(f.len, 3);
     ASSERT_EQ(f.header_len, 2);
-    ASSERT_EQ(kube_wsc_frame_parse(ext16, 3, &f), 0);
-    ASSERT_EQ(kube_wsc_frame_parse(ext16, 4, &f), 1);
+    ASSERT_EQ(net_ws_frame_parse(ext16, 3, &f), 0);
+    ASSERT_EQ(net_ws_frame_parse(ext16, 4, &f), 1);
     ASSERT_EQ(f.len, 256);
-    ASSERT_EQ(kube_wsc_frame_parse(rsv, 2, &f), DAP_EPROTO);
-    ASSERT_EQ(kube_wsc_frame_parse(bigping, 4, &f), DAP_EPROTO);
-    ASSERT_EQ(kube_wsc_frame_parse(fragclose, 2, &f), DAP_EPROTO);
-    h = kube_wsc_frame_header(hdr, 2, 70000, mask);
+    ASSERT_EQ(net_ws_frame_parse(rsv, 2, &f), DAP_EPROTO);
+    ASSERT_EQ(net_ws_frame_parse(bigping, 4, &f), DAP_EPROTO);
+    ASSERT_EQ(net_ws_frame_parse(fragclose, 2, &f), DAP_EPROTO);
+    h = net_ws_frame_header(hdr, 2, 70000, mask);
     ASSERT_EQ(h, 14);
-    ASSERT_EQ(kube_wsc_frame_parse(hdr, h, &f), 1);
+    ASSERT_EQ(net_ws_frame_parse(hdr, h, &f), 1);
     ASSERT_EQ(f.len, 70000);
     ASSERT_EQ(f.masked, 1);
     ASSERT_EQ(f.mask[3], 4);

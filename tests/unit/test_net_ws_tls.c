@@ -1,6 +1,6 @@
-/* test_ws_tls.c - kube/ws.c over TLS (wss), as the Kubernetes port-forward
- * will use it: a CA given in memory, a subprotocol, and verification on
- * unless told otherwise.  The server is a small blocking OpenSSL WebSocket
+/* test_net_ws_tls.c - net/ws.c over TLS (wss), as the Kubernetes
+ * port-forward uses it: a CA given in memory, a subprotocol, and verification
+ * on unless told otherwise.  The server is a small blocking OpenSSL WebSocket
  * echo in a thread, with a self-signed certificate made at start.
  * Three connections: no CA (must fail verification), the CA in memory
  * (must work), no CA but insecure (must work). */
@@ -9,7 +9,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -20,7 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "kube/ws.h"
+#include "net/ws.h"
 #include "tests/test.h"
 
 static EVP_PKEY *pkey;
@@ -91,8 +90,7 @@ static void serve_one(SSL_CTX *ctx, int fd)
 {
     SSL *ssl = SSL_new(ctx);
     char req[4096];
-    char src[128], resp[512];
-    unsigned char sha[SHA_DIGEST_LENGTH], b64[64];
+    char keybuf[64], b64[29], resp[512];
     unsigned char fr[256];
     const char *key;
     size_t kl;
@@ -108,10 +106,8 @@ static void serve_one(SSL_CTX *ctx, int fd)
     ASSERT(key != NULL);
     key += 19;
     kl = strcspn(key, "\r");
-    snprintf(src, sizeof(src), "%.*s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-             (int)kl, key);
-    SHA1((const unsigned char *)src, strlen(src), sha);
-    EVP_EncodeBlock(b64, sha, SHA_DIGEST_LENGTH);
+    snprintf(keybuf, sizeof(keybuf), "%.*s", (int)kl, key);
+    net_ws_accept_key(keybuf, b64);
     snprintf(resp, sizeof(resp),
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
              "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
@@ -159,38 +155,43 @@ static void *server_main(void *arg)
 
 static uv_loop_t loop;
 static uv_timer_t freer;
-static kube_ws *ws;
+static net_ws *ws;
 static int status_seen;
 static char echo[64];
+static char why[256];
 
-static void on_open(void *data, kube_ws *w)
+static void on_open(void *data, net_ws *w, const char *subprotocol)
 {
     (void)data;
-    ASSERT_OK(kube_ws_send(w, "hi", 2, 1));
+    ASSERT_STR_EQ(subprotocol, "v4.channel.k8s.io");
+    ASSERT_OK(net_ws_send(w, "hi", 2, 1));
 }
 
-static void on_message(void *data, kube_ws *w, const char *buf, size_t len,
+static void on_message(void *data, net_ws *w, const uint8_t *buf, size_t len,
                        int binary)
 {
     (void)data;
     ASSERT(binary);
-    snprintf(echo, sizeof(echo), "%.*s", (int)len, buf);
-    kube_ws_close(w);
+    snprintf(echo, sizeof(echo), "%.*s", (int)len, (const char *)buf);
+    net_ws_close(w);
 }
 
 static void free_cb(uv_timer_t *t)
 {
     (void)t;
-    kube_ws_free(ws);
+    net_ws_free(ws);
     ws = NULL;
 }
 
-static void on_closed(void *data, kube_ws *w, int status,
-                      const struct dap_error *err)
+static void on_closed(void *data, net_ws *w, int status, int http_status,
+                      const char *body, const struct dap_error *err)
 {
     (void)data;
     (void)w;
+    (void)http_status;
+    (void)body;
     status_seen = status;
+    snprintf(why, sizeof(why), "%s", status < 0 ? err->msg : "");
     if (status < 0 && getenv("WS_DEBUG"))
         fprintf(stderr, "closed: %s\n", err->msg);
     uv_timer_start(&freer, free_cb, 0, 0);
@@ -198,25 +199,25 @@ static void on_closed(void *data, kube_ws *w, int status,
 
 static void run_one(int with_ca, int insecure)
 {
-    struct kube_ws_options o;
-    struct kube_ws_callbacks cb = {on_open, on_message, on_closed, NULL};
+    struct net_ws_options o;
+    struct net_ws_callbacks cb = {on_open, on_message, NULL, on_closed, NULL};
     struct dap_error err;
 
     memset(&o, 0, sizeof(o));
     o.host = "127.0.0.1";
     o.port = port;
     o.path = "/api/v1/namespaces/x/pods/y/portforward?ports=9229";
-    o.subprotocol = "v4.channel.k8s.io";
+    o.subprotocols = "v4.channel.k8s.io";
     o.tls = 1;
     o.insecure = insecure;
     if (with_ca) {
-        o.ca_mem = cert_pem;
-        o.ca_mem_len = strlen(cert_pem);
+        o.ca_pem = cert_pem;
+        o.ca_len = strlen(cert_pem);
     }
-    o.connect_timeout_ms = 5000;
+    o.timeout_ms = 5000;
     echo[0] = '\0';
     status_seen = 99;
-    ASSERT_OK(kube_ws_new(&loop, &o, &cb, &ws, &err));
+    ASSERT_OK(net_ws_new(&loop, &o, &cb, &ws, &err));
     while (ws != NULL)
         uv_run(&loop, UV_RUN_ONCE);
 }
@@ -243,6 +244,7 @@ int main(void)
 
     run_one(0, 0); /* no CA: verification fails */
     ASSERT(status_seen < 0);
+    ASSERT(strstr(why, "certificate verify failed") != NULL);
     ASSERT_STR_EQ(echo, "");
     run_one(1, 0); /* the CA from memory */
     ASSERT_EQ(status_seen, 0);
@@ -254,12 +256,11 @@ int main(void)
     pthread_join(th, NULL);
     close(listen_fd);
     uv_close((uv_handle_t *)&freer, NULL);
-    ASSERT_OK(kube_ws_shutdown(&loop));
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
     X509_free(cert);
     EVP_PKEY_free(pkey);
     free(cert_pem);
-    printf("test_ws_tls: ok\n");
+    printf("test_net_ws_tls: ok\n");
     return 0;
 }

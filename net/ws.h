@@ -1,16 +1,19 @@
-/* wsc.h - a streaming WebSocket client for the Kubernetes tunnels
- * (port-forward, exec): RFC 6455 over a libuv TCP connection with OpenSSL
- * memory BIOs, on kdap's loop.
+/* ws.h - kdap's one WebSocket client: RFC 6455 over a libuv stream with
+ * OpenSSL memory BIOs, on kdap's loop.  It carries the Kubernetes tunnels
+ * (kube/portfwd, kube/exec: wss:// to the API server, through a proxy when
+ * one applies) and the Node inspector's CDP (adapters/node: plain ws:// to
+ * 127.0.0.1, or over one end of a socketpair kdap tunnels).
  *
- * Why not kube/ws (libwebsockets)?  The tunnels need real back-pressure:
- * when the local reader is slow, kdap must stop reading the API server's
- * socket.  With lws 4.1.6 on a foreign libuv loop and TLS, pausing with
- * lws_rx_flow_control() and resuming stalls the connection (data left in
- * lws's buffers is never serviced, and the poll watcher spins; fixed
- * upstream only in 4.3).  Here pausing is uv_read_stop() and resuming
+ * Why not libwebsockets (the design card's choice)?  The tunnels need real
+ * back-pressure: when the local reader is slow, kdap must stop reading the
+ * API server's socket.  With Debian's lws 4.1.6 on a foreign libuv loop and
+ * TLS, pausing with lws_rx_flow_control() and resuming stalls the
+ * connection (data left in lws's buffers is never serviced, and the poll
+ * watcher spins; fixed upstream only in 4.3), and lws 4.1 speaks to no
+ * HTTP or SOCKS proxy.  Here pausing is uv_read_stop() and resuming
  * processes what is already decrypted first, so a slow reader simply
- * closes the TCP window toward the API server.  kube/ws stays the client
- * for the Node inspector.
+ * closes the TCP window toward the API server.  README ("Why one
+ * WebSocket client") has the figures.
  *
  * Design notes.
  * - TLS: the CA, client certificate and key come from memory (PEM); the
@@ -25,11 +28,11 @@
  *   server, which then runs inside that tunnel.
  * - Every message goes out as one unfragmented, masked frame.  Incoming
  *   fragments are reassembled up to max_message; pings are answered.
- * - Callbacks run from the loop; a kube_wsc may be closed inside them but
+ * - Callbacks run from the loop; a net_ws may be closed inside them but
  *   freed only outside (handles then finish closing on the loop).
  */
-#ifndef KDAP_KUBE_WSC_H
-#define KDAP_KUBE_WSC_H
+#ifndef KDAP_NET_WS_H
+#define KDAP_NET_WS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,11 +40,11 @@
 #include <uv.h>
 
 #include "../dap/err.h"
-#include "../net/proxy.h"
+#include "proxy.h"
 
-typedef struct kube_wsc kube_wsc;
+typedef struct net_ws net_ws;
 
-struct kube_wsc_options {
+struct net_ws_options {
     const char *host;          /* address to connect to */
     int port;
     const char *path;          /* with the query */
@@ -66,50 +69,50 @@ struct kube_wsc_options {
     unsigned timeout_ms;       /* connect + TLS + upgrade; 0 = 15 s */
 };
 
-struct kube_wsc_callbacks {
+struct net_ws_callbacks {
     /* Upgraded; subprotocol is the one the server chose ("" = none). */
-    void (*open_fn)(void *data, kube_wsc *w, const char *subprotocol);
+    void (*open_fn)(void *data, net_ws *w, const char *subprotocol);
     /* One whole message (borrowed). */
-    void (*message_fn)(void *data, kube_wsc *w, const uint8_t *buf,
+    void (*message_fn)(void *data, net_ws *w, const uint8_t *buf,
                        size_t len, int binary);
-    /* Queued output fell to the drain mark (see kube_wsc_set_drain). */
-    void (*drain_fn)(void *data, kube_wsc *w);
+    /* Queued output fell to the drain mark (see net_ws_set_drain). */
+    void (*drain_fn)(void *data, net_ws *w);
     /* The connection ended; runs once.  status 0: closed as asked;
      * DAP_ECLOSED: the server closed; else why.  http_status is the
      * answer's status when the upgrade was refused (body = its start,
      * borrowed), else 0 and NULL. */
-    void (*closed_fn)(void *data, kube_wsc *w, int status, int http_status,
+    void (*closed_fn)(void *data, net_ws *w, int status, int http_status,
                       const char *body, const struct dap_error *err);
     void *data;
 };
 
-int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
-                 const struct kube_wsc_callbacks *cb, kube_wsc **out,
+int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
+                 const struct net_ws_callbacks *cb, net_ws **out,
                  struct dap_error *err) DAP_WUR;
 /* Queue one message (copied) as a single frame; may be called before the
  * upgrade completes.  Returns 0, DAP_ECLOSED or DAP_ENOMEM. */
-int kube_wsc_send(kube_wsc *w, const void *buf, size_t len, int binary)
+int net_ws_send(net_ws *w, const void *buf, size_t len, int binary)
     DAP_WUR;
 /* Same, with one channel byte in front of the payload (no extra copy). */
-int kube_wsc_send_chan(kube_wsc *w, uint8_t channel, const void *buf,
+int net_ws_send_chan(net_ws *w, uint8_t channel, const void *buf,
                        size_t len) DAP_WUR;
 /* Bytes queued for the network and not yet written. */
-size_t kube_wsc_queued(const kube_wsc *w);
+size_t net_ws_queued(const net_ws *w);
 /* drain_fn runs when the queue falls to at most `low` bytes. */
-void kube_wsc_set_drain(kube_wsc *w, size_t low);
+void net_ws_set_drain(net_ws *w, size_t low);
 /* Stop (1) / resume (0) receiving: stops reading the socket. */
-void kube_wsc_pause(kube_wsc *w, int pause);
+void net_ws_pause(net_ws *w, int pause);
 /* Send a close frame after the queue and end; closed_fn follows with 0.
  * Safe in callbacks and more than once. */
-void kube_wsc_close(kube_wsc *w);
+void net_ws_close(net_ws *w);
 /* Release; no callback afterwards.  Not from inside its own callbacks.
  * NULL is a no-op. */
-void kube_wsc_free(kube_wsc *w);
+void net_ws_free(net_ws *w);
 
 /* ---- pure parts (unit-tested, fuzzed through fuzz_wsframe) ------------ */
 
 /* One parsed frame header. */
-struct kube_wsc_frame {
+struct net_ws_frame {
     int fin;
     int opcode;
     int masked;
@@ -120,13 +123,13 @@ struct kube_wsc_frame {
 /* Parse a frame header at buf.  Returns 1 when complete (f filled), 0 when
  * more bytes are needed, DAP_EPROTO when invalid (reserved bits, bad
  * opcode, control frame too long or fragmented). */
-int kube_wsc_frame_parse(const uint8_t *buf, size_t len,
-                         struct kube_wsc_frame *f) DAP_WUR;
+int net_ws_frame_parse(const uint8_t *buf, size_t len,
+                         struct net_ws_frame *f) DAP_WUR;
 /* Write a client frame header (masked with `mask`) for `len` payload
  * bytes; returns its size (at most 14). */
-size_t kube_wsc_frame_header(uint8_t *out, int opcode, uint64_t len,
+size_t net_ws_frame_header(uint8_t *out, int opcode, uint64_t len,
                              const uint8_t mask[4]);
 /* Sec-WebSocket-Accept for a key (28 chars + NUL into out). */
-void kube_wsc_accept_key(const char *key, char out[29]);
+void net_ws_accept_key(const char *key, char out[29]);
 
 #endif

@@ -1,6 +1,6 @@
-/* wsc.c - see wsc.h: RFC 6455 client over uv_tcp (or a socket handed
+/* ws.c - see ws.h: RFC 6455 client over uv_tcp (or a socket handed
  * over) + OpenSSL memory BIOs. */
-#include "wsc.h"
+#include "ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,17 +40,17 @@ enum wstate {
 
 struct wreq {
     uv_write_t req;
-    kube_wsc *w;
+    net_ws *w;
     size_t len;
     char data[];
 };
 
-struct kube_wsc {
+struct net_ws {
     uv_loop_t *loop;
-    struct kube_wsc_callbacks cb;
+    struct net_ws_callbacks cb;
     enum wstate state;
     int handles;           /* embedded handles not yet closed */
-    int freed;             /* kube_wsc_free was called */
+    int freed;             /* net_ws_free was called */
     int gai_pending, conn_pending, writes_pending;
     uv_getaddrinfo_t gai;
     uv_connect_t conn;
@@ -74,7 +74,7 @@ struct kube_wsc {
     size_t frame_size;
     size_t max_message;
     size_t queued, drain_low;
-    int closing;           /* kube_wsc_close called */
+    int closing;           /* net_ws_close called */
     int close_sent;
     int http_status;
     size_t body_want;      /* Content-Length of a refused upgrade */
@@ -97,14 +97,14 @@ struct kube_wsc {
     int tls, insecure;
     struct dap_error pending_err; /* a deferred close report */
     int pending_status;
-    int in_new;            /* inside kube_wsc_new: no callbacks */
+    int in_new;            /* inside net_ws_new: no callbacks */
     int eof;               /* the server ended TCP; unread input may
                               still wait behind a pause */
 };
 
 /* ---- pure parts --------------------------------------------------------- */
 
-int kube_wsc_frame_parse(const uint8_t *b, size_t n, struct kube_wsc_frame *f)
+int net_ws_frame_parse(const uint8_t *b, size_t n, struct net_ws_frame *f)
 {
     size_t h = 2;
     uint64_t len;
@@ -150,7 +150,7 @@ int kube_wsc_frame_parse(const uint8_t *b, size_t n, struct kube_wsc_frame *f)
     return 1;
 }
 
-size_t kube_wsc_frame_header(uint8_t *out, int opcode, uint64_t len,
+size_t net_ws_frame_header(uint8_t *out, int opcode, uint64_t len,
                              const uint8_t mask[4])
 {
     size_t h;
@@ -174,7 +174,7 @@ size_t kube_wsc_frame_header(uint8_t *out, int opcode, uint64_t len,
     return h + 4;
 }
 
-void kube_wsc_accept_key(const char *key, char out[29])
+void net_ws_accept_key(const char *key, char out[29])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -188,7 +188,7 @@ void kube_wsc_accept_key(const char *key, char out[29])
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-static void maybe_release(kube_wsc *w)
+static void maybe_release(net_ws *w)
 {
     if (!w->freed || w->handles > 0 || w->gai_pending || w->conn_pending ||
         w->writes_pending > 0)
@@ -216,13 +216,13 @@ static void maybe_release(kube_wsc *w)
 
 static void handle_closed(uv_handle_t *h)
 {
-    kube_wsc *w = h->data;
+    net_ws *w = h->data;
 
     w->handles--;
     maybe_release(w);
 }
 
-static void close_handles(kube_wsc *w)
+static void close_handles(net_ws *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->timer))
         uv_close((uv_handle_t *)&w->timer, handle_closed);
@@ -233,7 +233,7 @@ static void close_handles(kube_wsc *w)
 }
 
 /* Report the end once (the caller's state must allow a callback). */
-static void finish(kube_wsc *w, int status, const char *body,
+static void finish(net_ws *w, int status, const char *body,
                    const struct dap_error *e)
 {
     if (w->state == S_CLOSED)
@@ -251,9 +251,9 @@ static void finish(kube_wsc *w, int status, const char *body,
         w->cb.closed_fn(w->cb.data, w, status, w->http_status, body, e);
 }
 
-static void fail(kube_wsc *w, int code, const char *fmt, ...)
+static void fail(net_ws *w, int code, const char *fmt, ...)
     DAP_PRINTF(3, 4);
-static void fail(kube_wsc *w, int code, const char *fmt, ...)
+static void fail(net_ws *w, int code, const char *fmt, ...)
 {
     struct dap_error e;
     va_list ap;
@@ -270,7 +270,7 @@ static void fail(kube_wsc *w, int code, const char *fmt, ...)
 static void write_done(uv_write_t *req, int status)
 {
     struct wreq *r = (struct wreq *)req;
-    kube_wsc *w = r->w;
+    net_ws *w = r->w;
 
     w->writes_pending--;
     w->queued -= r->len;
@@ -296,7 +296,7 @@ static void write_done(uv_write_t *req, int status)
 }
 
 /* Hand bytes (already encrypted, or plain) to the socket. */
-static int raw_write(kube_wsc *w, const void *buf, size_t len)
+static int raw_write(net_ws *w, const void *buf, size_t len)
 {
     struct wreq *r;
     uv_buf_t b;
@@ -320,7 +320,7 @@ static int raw_write(kube_wsc *w, const void *buf, size_t len)
 }
 
 /* Move what OpenSSL produced to the socket. */
-static int flush_tls(kube_wsc *w)
+static int flush_tls(net_ws *w)
 {
     size_t n = (size_t)BIO_ctrl_pending(w->wbio);
     struct wreq *r;
@@ -348,7 +348,7 @@ static int flush_tls(kube_wsc *w)
 }
 
 /* Send plaintext through TLS (or as is). */
-static int net_write(kube_wsc *w, const void *buf, size_t len)
+static int net_write(net_ws *w, const void *buf, size_t len)
 {
     if (!w->tls)
         return raw_write(w, buf, len);
@@ -384,7 +384,7 @@ static void mask_copy(uint8_t *o, const uint8_t *d, size_t n,
 }
 
 /* Build one masked frame: header, then the payload (prefix + data). */
-static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
+static int frame_send(net_ws *w, int opcode, const uint8_t *prefix,
                       size_t plen, const void *data, size_t len)
 {
     uint64_t total = plen + len;
@@ -405,7 +405,7 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
         w->frame_size = 14 + total;
     }
     f = w->frame;
-    h = kube_wsc_frame_header(f, opcode, total, mask);
+    h = net_ws_frame_header(f, opcode, total, mask);
     mask_copy(f + h, prefix, plen, mask, 0);
     mask_copy(f + h + plen, data, len, mask, plen);
     if (w->state == S_OPEN) {
@@ -420,23 +420,23 @@ static int frame_send(kube_wsc *w, int opcode, const uint8_t *prefix,
 
 /* ---- input -------------------------------------------------------------- */
 
-static void process(kube_wsc *w);
-static void proxy_input(kube_wsc *w);
+static void process(net_ws *w);
+static void proxy_input(net_ws *w);
 
-static void deliver(kube_wsc *w, int opcode, const uint8_t *p, size_t n)
+static void deliver(net_ws *w, int opcode, const uint8_t *p, size_t n)
 {
     if (w->cb.message_fn != NULL)
         w->cb.message_fn(w->cb.data, w, p, n, opcode == 2);
 }
 
 /* Parse frames from w->in while open and not paused. */
-static void process_frames(kube_wsc *w)
+static void process_frames(net_ws *w)
 {
     while (w->state == S_OPEN && !w->paused && !w->freed) {
-        struct kube_wsc_frame f;
+        struct net_ws_frame f;
         const uint8_t *p;
         size_t total;
-        int rc = kube_wsc_frame_parse((const uint8_t *)w->in.data, w->in.len,
+        int rc = net_ws_frame_parse((const uint8_t *)w->in.data, w->in.len,
                                       &f);
         if (rc == 0)
             return;
@@ -558,7 +558,7 @@ static int offered_has(const char *offered, const char *p)
     return 0;
 }
 
-static void refused_done(kube_wsc *w)
+static void refused_done(net_ws *w)
 {
     struct dap_error e;
     char empty[1] = "";
@@ -575,7 +575,7 @@ static void refused_done(kube_wsc *w)
     finish(w, DAP_ECONNECT, body, &e);
 }
 
-static void process_upgrade(kube_wsc *w)
+static void process_upgrade(net_ws *w)
 {
     char *end;
     char val[128];
@@ -654,7 +654,7 @@ static void process_upgrade(kube_wsc *w)
     }
 }
 
-static void process(kube_wsc *w)
+static void process(net_ws *w)
 {
     if (w->state == S_UPGRADING)
         process_upgrade(w);
@@ -665,7 +665,7 @@ static void process(kube_wsc *w)
         process_frames(w);
 }
 
-static const char *tls_reason(kube_wsc *w, char *buf, size_t size)
+static const char *tls_reason(net_ws *w, char *buf, size_t size)
 {
     long vr = SSL_get_verify_result(w->ssl);
     unsigned long e = ERR_peek_last_error();
@@ -681,7 +681,7 @@ static const char *tls_reason(kube_wsc *w, char *buf, size_t size)
     return buf;
 }
 
-static int send_request(kube_wsc *w)
+static int send_request(net_ws *w)
 {
     int rc = net_write(w, w->request, strlen(w->request));
 
@@ -693,7 +693,7 @@ static int send_request(kube_wsc *w)
 }
 
 /* Decrypt what arrived (unless paused) and act on it. */
-static void drive(kube_wsc *w)
+static void drive(net_ws *w)
 {
     char buf[16384];
     char why[256];
@@ -752,14 +752,14 @@ static void drive(kube_wsc *w)
 }
 
 /* The TCP stream ended: finish once everything before it was handled. */
-static void eof_check(kube_wsc *w)
+static void eof_check(net_ws *w)
 {
     if (!w->eof || w->state == S_CLOSED || w->freed)
         return;
     if (w->paused && w->state == S_OPEN &&
         (w->in.len > 0 || (w->tls && (BIO_ctrl_pending(w->rbio) > 0 ||
                                       SSL_pending(w->ssl) > 0))))
-        return; /* resumed later by kube_wsc_pause(w, 0) */
+        return; /* resumed later by net_ws_pause(w, 0) */
     if (w->state == S_REFUSED)
         refused_done(w);
     else if (w->closing)
@@ -772,7 +772,7 @@ static void eof_check(kube_wsc *w)
 
 static void pump_cb(uv_idle_t *h)
 {
-    kube_wsc *w = h->data;
+    net_ws *w = h->data;
 
     uv_idle_stop(h);
     if (w->state == S_CLOSED || w->freed)
@@ -799,7 +799,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-    kube_wsc *w = s->data;
+    net_ws *w = s->data;
 
     if (w->state == S_CLOSED || w->freed)
         return;
@@ -847,7 +847,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void timeout_cb(uv_timer_t *t)
 {
-    kube_wsc *w = t->data;
+    net_ws *w = t->data;
 
     if (w->state == S_REFUSED) {
         refused_done(w);
@@ -860,7 +860,7 @@ static void timeout_cb(uv_timer_t *t)
         finish(w, 0, NULL, NULL);
 }
 
-static int tls_setup(kube_wsc *w, const struct kube_wsc_options *o,
+static int tls_setup(net_ws *w, const struct net_ws_options *o,
                      struct dap_error *err)
 {
     static const unsigned char alpn[] = "\x08http/1.1";
@@ -954,7 +954,7 @@ static int tls_setup(kube_wsc *w, const struct kube_wsc_options *o,
 }
 
 /* The byte stream to the API server is there: TLS, then the upgrade. */
-static void tunnel_open(kube_wsc *w)
+static void tunnel_open(net_ws *w)
 {
     if (w->tls) {
         /* What came after the proxy's answer is the server's. */
@@ -973,13 +973,13 @@ static void tunnel_open(kube_wsc *w)
     }
 }
 
-static void proxy_send(kube_wsc *w, const void *buf, size_t len)
+static void proxy_send(net_ws *w, const void *buf, size_t len)
 {
     if (raw_write(w, buf, len) < 0)
         fail(w, DAP_ECLOSED, "writing to the proxy %s failed", w->proxy_name);
 }
 
-static void socks_connect(kube_wsc *w)
+static void socks_connect(net_ws *w)
 {
     uint8_t m[4 + 1 + 255 + 2];
     int n = net_socks5_connect(w->host, w->port, m);
@@ -993,7 +993,7 @@ static void socks_connect(kube_wsc *w)
     proxy_send(w, m, (size_t)n);
 }
 
-static void proxy_start(kube_wsc *w)
+static void proxy_start(net_ws *w)
 {
     w->state = S_PROXY;
     if (w->proxy_kind == NET_PROXY_HTTP) {
@@ -1007,7 +1007,7 @@ static void proxy_start(kube_wsc *w)
 }
 
 /* The proxy's answers, as they arrive in w->in. */
-static void proxy_input(kube_wsc *w)
+static void proxy_input(net_ws *w)
 {
     const uint8_t *b = (const uint8_t *)w->in.data;
     char reason[128];
@@ -1092,7 +1092,7 @@ static void proxy_input(kube_wsc *w)
 
 static void connected_cb(uv_connect_t *c, int status)
 {
-    kube_wsc *w = c->data;
+    net_ws *w = c->data;
 
     w->conn_pending = 0;
     if (w->freed) {
@@ -1118,7 +1118,7 @@ static void connected_cb(uv_connect_t *c, int status)
     tunnel_open(w);
 }
 
-static void start_connect(kube_wsc *w, const struct sockaddr *sa)
+static void start_connect(net_ws *w, const struct sockaddr *sa)
 {
     int rc;
 
@@ -1136,7 +1136,7 @@ static void start_connect(kube_wsc *w, const struct sockaddr *sa)
 static void resolved_cb(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res)
 {
-    kube_wsc *w = req->data;
+    net_ws *w = req->data;
 
     w->gai_pending = 0;
     if (w->freed || w->state == S_CLOSED) {
@@ -1154,7 +1154,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status,
     uv_freeaddrinfo(res);
 }
 
-static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
+static int build_request(net_ws *w, const struct net_ws_options *o)
 {
     unsigned char raw[16];
     dap_buf b;
@@ -1165,7 +1165,7 @@ static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return DAP_EPROTO;
     EVP_EncodeBlock((unsigned char *)w->key, raw, sizeof(raw));
-    kube_wsc_accept_key(w->key, w->accept);
+    net_ws_accept_key(w->key, w->accept);
     dap_buf_init(&b, 64u << 10);
     if (o->host_header != NULL)
         rc |= dap_buf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", o->path,
@@ -1198,7 +1198,7 @@ static int build_request(kube_wsc *w, const struct kube_wsc_options *o)
 }
 
 /* Where to connect, and what to say to the proxy first. */
-static int proxy_setup(kube_wsc *w, const struct net_proxy *p,
+static int proxy_setup(net_ws *w, const struct net_proxy *p,
                        struct dap_error *err)
 {
     w->dial_port = p ? p->port : w->port;
@@ -1241,12 +1241,12 @@ static int proxy_setup(kube_wsc *w, const struct net_proxy *p,
 
 /* ---- public ------------------------------------------------------------- */
 
-int kube_wsc_new(uv_loop_t *loop, const struct kube_wsc_options *o,
-                 const struct kube_wsc_callbacks *cb, kube_wsc **out,
+int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
+                 const struct net_ws_callbacks *cb, net_ws **out,
                  struct dap_error *err)
 {
     struct sockaddr_storage ss;
-    kube_wsc *w;
+    net_ws *w;
     int fd_owned = 0; /* o->fd belongs to w->h.pipe now */
     int rc;
 
@@ -1369,14 +1369,14 @@ fail:
     return rc;
 }
 
-int kube_wsc_send(kube_wsc *w, const void *buf, size_t len, int binary)
+int net_ws_send(net_ws *w, const void *buf, size_t len, int binary)
 {
     if (w->state == S_CLOSED || w->closing)
         return DAP_ECLOSED;
     return frame_send(w, binary ? 2 : 1, NULL, 0, buf, len);
 }
 
-int kube_wsc_send_chan(kube_wsc *w, uint8_t channel, const void *buf,
+int net_ws_send_chan(net_ws *w, uint8_t channel, const void *buf,
                        size_t len)
 {
     if (w->state == S_CLOSED || w->closing)
@@ -1384,17 +1384,17 @@ int kube_wsc_send_chan(kube_wsc *w, uint8_t channel, const void *buf,
     return frame_send(w, 2, &channel, 1, buf, len);
 }
 
-size_t kube_wsc_queued(const kube_wsc *w)
+size_t net_ws_queued(const net_ws *w)
 {
     return w->queued;
 }
 
-void kube_wsc_set_drain(kube_wsc *w, size_t low)
+void net_ws_set_drain(net_ws *w, size_t low)
 {
     w->drain_low = low;
 }
 
-void kube_wsc_pause(kube_wsc *w, int pause)
+void net_ws_pause(net_ws *w, int pause)
 {
     if (w->paused == !!pause)
         return;
@@ -1416,7 +1416,7 @@ void kube_wsc_pause(kube_wsc *w, int pause)
     uv_idle_start(&w->pump, pump_cb);
 }
 
-void kube_wsc_close(kube_wsc *w)
+void net_ws_close(net_ws *w)
 {
     if (w == NULL || w->closing || w->state == S_CLOSED)
         return;
@@ -1438,7 +1438,7 @@ void kube_wsc_close(kube_wsc *w)
     uv_idle_start(&w->pump, pump_cb);
 }
 
-void kube_wsc_free(kube_wsc *w)
+void net_ws_free(net_ws *w)
 {
     if (w == NULL)
         return;

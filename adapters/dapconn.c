@@ -8,14 +8,14 @@
 #include "../dap/frame.h"
 #include "../dap/log.h"
 #include "../dap/utf8.h"
+#include "../net/dial.h"
 #include "adapter_int.h"
 
 #define DEFAULT_REQ_TIMEOUT_MS 30000
 #define READ_CHUNK 65536
 
 enum conn_state {
-    C_RESOLVING,
-    C_CONNECTING,
+    C_CONNECTING, /* resolving and connecting (net/dial), or adopting */
     C_OPEN,
     C_CLOSED, /* failed or closed; callbacks done */
 };
@@ -46,8 +46,7 @@ struct adapter_dapconn {
     char *hostport;
     char host[256];
     int port;
-    uv_getaddrinfo_t gai;
-    uv_connect_t creq;
+    net_dial *dial;   /* resolve + connect in flight */
     union {
         uv_tcp_t tcp;   /* connected to hostport */
         uv_pipe_t pipe; /* a socket handed over (a tunnel's) */
@@ -61,7 +60,6 @@ struct adapter_dapconn {
     struct pending *pending;
     struct adapter_dapconn_callbacks cb;
     int handles;      /* uv handles still open (freed when 0 and freeing) */
-    int gai_active;   /* getaddrinfo in flight: memory must outlive it */
     int freeing;      /* owner called _free: no more callbacks */
     int close_status; /* status reported by a deferred close */
     struct dap_error close_err;
@@ -74,7 +72,7 @@ struct write_req {
 
 static void maybe_release(adapter_dapconn *c)
 {
-    if (!c->freeing || c->handles > 0 || c->gai_active)
+    if (!c->freeing || c->handles > 0)
         return;
     dap_frame_cleanup(&c->frame);
     dap_buf_cleanup(&c->out);
@@ -115,13 +113,10 @@ static void shut(adapter_dapconn *c, int status, const struct dap_error *err)
     if (was == C_CLOSED)
         return;
     c->state = C_CLOSED;
-    if (was == C_CONNECTING || was == C_OPEN) {
-        if (!uv_is_closing((uv_handle_t *)&c->h))
-            uv_close((uv_handle_t *)&c->h, on_handle_closed);
-    } else {
-        /* The tcp handle was never initialised: count it as closed. */
-        c->handles--;
-    }
+    net_dial_cancel(c->dial);
+    c->dial = NULL;
+    if (!uv_is_closing((uv_handle_t *)&c->h))
+        uv_close((uv_handle_t *)&c->h, on_handle_closed);
     uv_timer_stop(&c->timer);
     fail_pending(c, status < 0 ? status : DAP_ECLOSED, err);
     if (c->freeing)
@@ -277,9 +272,8 @@ static void timer_cb(uv_timer_t *t)
     }
 }
 
-static void connect_cb(uv_connect_t *req, int status)
+static void connected(adapter_dapconn *c, int status)
 {
-    adapter_dapconn *c = req->data;
     struct dap_error err;
 
     if (c->state != C_CONNECTING)
@@ -291,8 +285,6 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     c->state = C_OPEN;
-    if (c->h.tcp.type == UV_TCP)
-        uv_tcp_nodelay(&c->h.tcp, 1);
     status = uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
     if (status < 0) {
         dap_error_set(&err, DAP_ECONNECT, "cannot read from %s: %s", c->what,
@@ -304,38 +296,20 @@ static void connect_cb(uv_connect_t *req, int status)
         c->cb.connected_fn(c->cb.data, 0, NULL);
 }
 
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* net/dial's answer; it never calls after shut() (cancelled). */
+static void dialled(void *data, int status, enum net_dial_step step)
 {
-    adapter_dapconn *c = req->data;
+    adapter_dapconn *c = data;
     struct dap_error err;
-    int rc;
 
-    c->gai_active = 0;
-    if (c->freeing || c->state != C_RESOLVING) {
-        uv_freeaddrinfo(res);
-        maybe_release(c);
-        return;
-    }
-    if (status < 0 || res == NULL) {
-        uv_freeaddrinfo(res);
+    c->dial = NULL;
+    if (status < 0 && step == NET_DIAL_RESOLVE) {
         dap_error_set(&err, DAP_ECONNECT, "cannot resolve '%s' for %s: %s",
                       c->host, c->what, uv_strerror(status));
         shut(c, DAP_ECONNECT, &err);
         return;
     }
-    rc = uv_tcp_init(c->loop, &c->h.tcp);
-    if (rc == 0) {
-        c->h.tcp.data = c;
-        c->state = C_CONNECTING;
-        c->creq.data = c;
-        rc = uv_tcp_connect(&c->creq, &c->h.tcp, res->ai_addr, connect_cb);
-    }
-    uv_freeaddrinfo(res);
-    if (rc < 0) {
-        dap_error_set(&err, DAP_ECONNECT, "cannot connect to %s at %s: %s",
-                      c->what, c->hostport, uv_strerror(rc));
-        shut(c, DAP_ECONNECT, &err);
-    }
+    connected(c, status);
 }
 
 /* A socket handed over is connected already: report so from the loop. */
@@ -343,7 +317,7 @@ static void adopted_cb(uv_timer_t *t)
 {
     adapter_dapconn *c = t->data;
 
-    connect_cb(&c->creq, 0);
+    connected(c, 0);
 }
 
 int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
@@ -351,8 +325,6 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
                         const struct adapter_dapconn_callbacks *cb,
                         adapter_dapconn **out, struct dap_error *err)
 {
-    struct addrinfo hints;
-    char portstr[16];
     adapter_dapconn *c;
     int rc;
 
@@ -371,7 +343,7 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
     c->what = strdup(what);
     c->hostport = strdup(hostport);
     c->cb = *cb;
-    c->state = C_RESOLVING;
+    c->state = C_CONNECTING;
     c->seq = 1;
     dap_frame_init(&c->frame, DAP_FRAME_MAX_BODY);
     dap_buf_init(&c->out, DAP_FRAME_MAX_BODY + 64);
@@ -379,15 +351,13 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
     uv_timer_init(loop, &c->defer);
     c->timer.data = c;
     c->defer.data = c;
-    c->handles = 3; /* timer, defer, tcp (counted from the start) */
+    c->handles = 3; /* timer, defer, tcp or pipe */
     c->connect_deadline = uv_now(loop) + connect_timeout_ms;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
 
     if (fd >= 0) {
         uv_pipe_init(loop, &c->h.pipe, 0);
         c->h.pipe.data = c;
-        c->creq.data = c;
-        c->state = C_CONNECTING;
         rc = uv_pipe_open(&c->h.pipe, fd);
         if (rc < 0) {
             close(fd);
@@ -400,21 +370,16 @@ int adapter_dapconn_new(uv_loop_t *loop, const char *hostport, int fd,
         *out = c;
         return 0;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(portstr, sizeof(portstr), "%d", c->port);
-    c->gai.data = c;
-    rc = uv_getaddrinfo(loop, &c->gai, gai_cb, c->host, portstr, &hints);
+    uv_tcp_init(loop, &c->h.tcp);
+    c->h.tcp.data = c;
+    rc = net_dial_start(loop, &c->h.tcp, c->host, c->port, dialled, c,
+                        &c->dial);
     if (rc < 0) {
-        dap_error_set(err, DAP_ECONNECT, "cannot resolve '%s': %s", c->host,
-                      uv_strerror(rc));
-        c->state = C_CLOSED;
-        c->handles--; /* tcp never initialised */
+        dap_error_set(err, DAP_ECONNECT, "cannot connect to %s at %s: %s",
+                      what, hostport, uv_strerror(rc));
         adapter_dapconn_free(c);
         return DAP_ECONNECT;
     }
-    c->gai_active = 1;
     *out = c;
     return 0;
 }
@@ -567,8 +532,6 @@ void adapter_dapconn_free(adapter_dapconn *c)
     if (c == NULL)
         return;
     c->freeing = 1;
-    if (c->gai_active)
-        uv_cancel((uv_req_t *)&c->gai);
     if (c->state != C_CLOSED)
         shut(c, DAP_ECLOSED, NULL);
     if (!uv_is_closing((uv_handle_t *)&c->timer))

@@ -19,6 +19,7 @@
 
 #include "../dap/buf.h"
 #include "../dap/log.h"
+#include "dial.h"
 
 #define DEFAULT_MAX_MESSAGE (16u << 20)
 #define DEFAULT_TIMEOUT_MS 15000
@@ -28,8 +29,7 @@
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum wstate {
-    S_RESOLVING,
-    S_CONNECTING,
+    S_CONNECTING, /* resolving and connecting (net/dial) */
     S_PROXY,      /* CONNECT or SOCKS5 with the proxy */
     S_TLS,        /* TLS handshake */
     S_UPGRADING,  /* request sent, reading the answer */
@@ -51,9 +51,8 @@ struct net_ws {
     enum wstate state;
     int handles;           /* embedded handles not yet closed */
     int freed;             /* net_ws_free was called */
-    int gai_pending, conn_pending, writes_pending;
-    uv_getaddrinfo_t gai;
-    uv_connect_t conn;
+    int writes_pending;
+    net_dial *dial;        /* resolve + connect in flight */
     union {
         uv_tcp_t tcp;   /* connected by us */
         uv_pipe_t pipe; /* a connected socket handed over (use_fd) */
@@ -190,8 +189,7 @@ void net_ws_accept_key(const char *key, char out[29])
 
 static void maybe_release(net_ws *w)
 {
-    if (!w->freed || w->handles > 0 || w->gai_pending || w->conn_pending ||
-        w->writes_pending > 0)
+    if (!w->freed || w->handles > 0 || w->writes_pending > 0)
         return;
     if (w->request != NULL) {
         OPENSSL_cleanse(w->request, strlen(w->request));
@@ -239,6 +237,8 @@ static void finish(net_ws *w, int status, const char *body,
     if (w->state == S_CLOSED)
         return;
     w->state = S_CLOSED;
+    net_dial_cancel(w->dial);
+    w->dial = NULL;
     uv_timer_stop(&w->timer);
     uv_idle_stop(&w->pump);
     if (w->reading) {
@@ -1090,25 +1090,9 @@ static void proxy_input(net_ws *w)
     }
 }
 
-static void connected_cb(uv_connect_t *c, int status)
+/* The stream is connected: the proxy's exchange or TLS comes next. */
+static void connected(net_ws *w)
 {
-    net_ws *w = c->data;
-
-    w->conn_pending = 0;
-    if (w->freed) {
-        maybe_release(w);
-        return;
-    }
-    if (w->state == S_CLOSED)
-        return;
-    if (status < 0) {
-        fail(w, DAP_ECONNECT, "cannot connect to %s%s:%d: %s",
-             w->proxy_kind ? "the proxy " : "", w->dial_host, w->dial_port,
-             uv_strerror(status));
-        return;
-    }
-    if (w->h.tcp.type == UV_TCP)
-        uv_tcp_nodelay(&w->h.tcp, 1);
     if (uv_read_start((uv_stream_t *)&w->h, alloc_cb, read_cb) == 0)
         w->reading = 1;
     if (w->proxy_kind) {
@@ -1118,40 +1102,21 @@ static void connected_cb(uv_connect_t *c, int status)
     tunnel_open(w);
 }
 
-static void start_connect(net_ws *w, const struct sockaddr *sa)
+/* net/dial's answer; it never calls after finish() or free (cancelled). */
+static void dialled(void *data, int status, enum net_dial_step step)
 {
-    int rc;
+    net_ws *w = data;
 
-    w->state = S_CONNECTING;
-    w->conn.data = w;
-    rc = uv_tcp_connect(&w->conn, &w->h.tcp, sa, connected_cb);
-    if (rc < 0) {
-        fail(w, DAP_ECONNECT, "cannot connect to %s:%d: %s", w->dial_host,
-             w->dial_port, uv_strerror(rc));
-        return;
-    }
-    w->conn_pending = 1;
-}
-
-static void resolved_cb(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
-{
-    net_ws *w = req->data;
-
-    w->gai_pending = 0;
-    if (w->freed || w->state == S_CLOSED) {
-        uv_freeaddrinfo(res);
-        maybe_release(w);
-        return;
-    }
-    if (status < 0 || res == NULL) {
-        uv_freeaddrinfo(res);
+    w->dial = NULL;
+    if (status == 0)
+        connected(w);
+    else if (step == NET_DIAL_RESOLVE)
         fail(w, DAP_ECONNECT, "cannot resolve %s: %s", w->dial_host,
              uv_strerror(status));
-        return;
-    }
-    start_connect(w, res->ai_addr);
-    uv_freeaddrinfo(res);
+    else
+        fail(w, DAP_ECONNECT, "cannot connect to %s%s:%d: %s",
+             w->proxy_kind ? "the proxy " : "", w->dial_host, w->dial_port,
+             uv_strerror(status));
 }
 
 static int build_request(net_ws *w, const struct net_ws_options *o)
@@ -1245,7 +1210,6 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
                  const struct net_ws_callbacks *cb, net_ws **out,
                  struct dap_error *err)
 {
-    struct sockaddr_storage ss;
     net_ws *w;
     int fd_owned = 0; /* o->fd belongs to w->h.pipe now */
     int rc;
@@ -1289,7 +1253,7 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
     }
     w->tcp_inited = 1;
     w->handles = 3;
-    w->state = S_RESOLVING;
+    w->state = S_CONNECTING;
     if (w->host == NULL || w->name == NULL ||
         (o->subprotocols && w->offered == NULL)) {
         rc = dap_error_set(err, DAP_ENOMEM, "out of memory");
@@ -1311,7 +1275,6 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
     uv_timer_start(&w->timer, timeout_cb,
                    o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS, 0);
     if (o->use_fd) {
-        w->state = S_CONNECTING;
         rc = uv_pipe_open(&w->h.pipe, o->fd);
         if (rc < 0) {
             rc = dap_error_set(err, DAP_ECONNECT, "cannot use socket %d: %s",
@@ -1320,43 +1283,22 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
         }
         fd_owned = 1;
         w->in_new = 1;
-        w->conn.data = w;
-        w->conn_pending = 1;
-        connected_cb(&w->conn, 0);
+        connected(w);
         w->in_new = 0;
         if (w->state == S_CLOSED) {
             rc = dap_error_set(err, DAP_ECONNECT,
                                "cannot send the WebSocket upgrade");
             goto fail;
         }
-    } else if (uv_ip4_addr(w->dial_host, w->dial_port,
-                           (struct sockaddr_in *)&ss) == 0 ||
-               uv_ip6_addr(w->dial_host, w->dial_port,
-                           (struct sockaddr_in6 *)&ss) == 0) {
-        w->in_new = 1;
-        start_connect(w, (struct sockaddr *)&ss);
-        w->in_new = 0;
-        if (w->state == S_CLOSED) {
-            rc = dap_error_set(err, DAP_ECONNECT, "cannot connect to %s:%d",
-                               w->dial_host, w->dial_port);
-            goto fail;
-        }
     } else {
-        struct addrinfo hints;
-        char port[16];
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        snprintf(port, sizeof(port), "%d", w->dial_port);
-        w->gai.data = w;
-        rc = uv_getaddrinfo(loop, &w->gai, resolved_cb, w->dial_host, port,
-                            &hints);
+        rc = net_dial_start(loop, &w->h.tcp, w->dial_host, w->dial_port,
+                            dialled, w, &w->dial);
         if (rc < 0) {
-            rc = dap_error_set(err, DAP_ECONNECT, "cannot resolve %s: %s",
-                               w->dial_host, uv_strerror(rc));
+            rc = dap_error_set(err, DAP_ECONNECT,
+                               "cannot connect to %s:%d: %s", w->dial_host,
+                               w->dial_port, uv_strerror(rc));
             goto fail;
         }
-        w->gai_pending = 1;
     }
     *out = w;
     return 0;
@@ -1444,8 +1386,8 @@ void net_ws_free(net_ws *w)
         return;
     w->freed = 1;
     w->state = S_CLOSED;
-    if (w->gai_pending)
-        uv_cancel((uv_req_t *)&w->gai);
+    net_dial_cancel(w->dial);
+    w->dial = NULL;
     close_handles(w);
     maybe_release(w);
 }

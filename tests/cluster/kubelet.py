@@ -463,6 +463,9 @@ class CState:
         self.probe_ok = None
         self.probe_fail = 0
         self.next_probe = 0.0
+        self.live_fail = 0          # consecutive liveness probe failures
+        self.next_live = 0.0
+        self.kill_at = None         # liveness kill: SIGKILL deadline after the SIGTERM
         self.done = False           # will never run again (ephemeral finished / restartPolicy)
         self.rootdir = None
 
@@ -1027,6 +1030,9 @@ class PodWorker(threading.Thread):
         cs.probe_fail = 0
         rp = cs.spec.get("readinessProbe")
         cs.next_probe = time.time() + (rp.get("initialDelaySeconds", 0) if rp else 0)
+        lp = cs.spec.get("livenessProbe")
+        cs.live_fail, cs.kill_at = 0, None
+        cs.next_live = time.time() + (lp.get("initialDelaySeconds", 0) if lp else 0)
         cs.ready = not cs.ephemeral and rp is None
         log("pod %s/%s: container %s started: pid %d argv %s", self.ns, self.name, cs.name, pid, argv)
         self.k.hosts_dirty.set()
@@ -1036,6 +1042,7 @@ class PodWorker(threading.Thread):
         for cs in self.containers.values():
             if not cs.running():
                 continue
+            self.probe_liveness(cs)
             rp = cs.spec.get("readinessProbe")
             if not rp or time.time() < cs.next_probe:
                 continue
@@ -1052,6 +1059,37 @@ class PodWorker(threading.Thread):
             if ready != cs.ready:
                 cs.ready = ready
                 self.k.hosts_dirty.set()
+
+    def probe_liveness(self, cs):
+        """As the kubelet's prober: every periodSeconds after initialDelaySeconds; failureThreshold
+        failures in a row kill the container (the stop signal, then SIGKILL after the probe's
+        terminationGracePeriodSeconds, else the pod's, default 30); restartPolicy decides the rest.
+        A process stopped by a debugger still has its listening socket, so a tcpSocket probe passes
+        and an httpGet one times out, as on a real node."""
+        lp = cs.spec.get("livenessProbe")
+        if not lp:
+            return
+        now = time.time()
+        if cs.kill_at is not None:
+            if now >= cs.kill_at and cs.pid:
+                kill(cs.pid, signal.SIGKILL)
+                kill(cs.proc.pid, signal.SIGKILL)
+            return
+        if now < cs.next_live:
+            return
+        ok = self.probe(cs, lp)
+        cs.next_live = time.time() + lp.get("periodSeconds", 10)
+        cs.live_fail = 0 if ok else cs.live_fail + 1
+        if ok or cs.live_fail < lp.get("failureThreshold", 3):
+            return
+        grace = lp.get("terminationGracePeriodSeconds")
+        if grace is None:
+            grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        log("pod %s/%s: container %s failed liveness probe %d times, will be restarted (grace %ss)",
+            self.ns, self.name, cs.name, cs.live_fail, grace)
+        cs.kill_at = time.time() + float(grace)
+        if cs.pid:
+            kill(cs.pid, signal.SIGTERM)
 
     def resolve_port(self, cs, port):
         if isinstance(port, int) or str(port).isdigit():

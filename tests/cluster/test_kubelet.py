@@ -406,6 +406,36 @@ class T1Pods(unittest.TestCase):
         self.assertIn("pod %s/victim: deleting" % NS, logs)
 
 
+    def test_10_liveness_probe_restarts_a_stopped_process(self):
+        """A liveness probe that fails failureThreshold times in a row kills the container (the
+        stop signal, SIGKILL after the probe's grace period) and restartPolicy restarts it, as a
+        debugger stopped at a breakpoint gets it killed on a real node; a probe that passes never
+        does."""
+        create_pod("live", "go-hello:latest",
+                   livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1,
+                                  "timeoutSeconds": 1, "failureThreshold": 2,
+                                  "terminationGracePeriodSeconds": 1})
+        wait_ready("live")
+        time.sleep(3)  # three periods of passing probes
+        cs = get_pod("live")["status"]["containerStatuses"][0]
+        self.assertEqual(cs["restartCount"], 0, "a passing liveness probe restarts nothing")
+        pid = host_pid("live")
+        os.kill(pid, 19)  # SIGSTOP: the socket still listens, nobody answers
+        t0 = time.time()
+
+        def restarted():
+            c = get_pod("live")["status"]["containerStatuses"][0]
+            return c if c["restartCount"] >= 1 and "running" in c["state"] else None
+        cs = wait_for(restarted, 20, what="the liveness restart")
+        took = time.time() - t0
+        self.assertFalse(cluster_ctl.pid_alive(pid), "the stopped process was killed")
+        self.assertEqual(cs["lastState"]["terminated"]["exitCode"], 137)  # SIGTERM waits for SIGCONT
+        # 2 failures 1 s apart, each up to its 1 s timeout, then 1 s grace; the loop's 0.25 s tick
+        self.assertLess(took, 8, "killed within failureThreshold x period + timeout + grace")
+        self.assertGreater(took, 2, "not before the second failure")
+        self.assertIn("container app failed liveness probe 2 times", open(os.path.join(DIR, "kubelet.log")).read())
+
+
 class T2SecurityContext(unittest.TestCase):
     """The kubelet enforces what securityContext says, seen from inside the container."""
 

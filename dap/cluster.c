@@ -37,6 +37,7 @@
 #include "../oci/image.h"
 #include "dbgimage.h"
 #include "../kube/portfwd.h"
+#include "../kube/probe.h"
 #include "../kube/target.h"
 #include "../kube/watch.h"
 #include "log.h"
@@ -100,6 +101,8 @@ struct dap_cluster_svc {
     int timers;                /* timer handles open (freed at 0) */
     char progress[80];
     int failed;
+    char liveness[300];        /* the target's liveness probe, or "" */
+    long liveness_s;           /* the time it gives a stopped process */
 };
 
 /* ---- reporting --------------------------------------------------------- */
@@ -399,6 +402,21 @@ void dap__cluster_attached(struct dap_cluster_svc *c)
      * container's log would say every line twice. */
     if (c != NULL && c->app_log == NULL && strcmp(c->runtime, "node") != 0)
         start_app_log(c);
+}
+
+void dap__cluster_stopped(struct dap_cluster_svc *c, const char *reason)
+{
+    /* A step keeps the process about as halted as it was: the warning of
+     * the stop before it still holds. */
+    if (c == NULL || c->liveness[0] == '\0' ||
+        (reason != NULL && strcmp(reason, "step") == 0))
+        return;
+    dap__output(c->s, "important",
+                "kdap: service \"%s\": container %s has a liveness probe "
+                "(%s): while it is stopped, the kubelet kills and restarts it "
+                "in about %ld s. To debug without that, use \"request\": "
+                "\"launch\" with \"probes\": \"relax\"",
+                c->svc->name, c->container, c->liveness, c->liveness_s);
 }
 
 /* ---- 3b. the debugger's log until it listens --------------------------- */
@@ -946,6 +964,9 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
         return;
     }
     snprintf(c->container, sizeof(c->container), "%s", name);
+    if (!kube_probe_liveness(pod, c->container, &c->liveness_s, c->liveness,
+                             sizeof(c->liveness)))
+        c->liveness[0] = '\0';
     if (c->runtime[0] == '\0') {
         guess = kube_target_guess_runtime(pod, c->container, &how);
         if (guess == NULL) {

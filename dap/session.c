@@ -453,6 +453,8 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
         svc->stopped = 1;
         s->focused = svc;
         dap__reset_stopped_ids(s, svc);
+        dap__cluster_stopped(svc->cluster,
+                             json_string_value(json_object_get(b, "reason")));
     } else if (strcmp(event, "continued") == 0) {
         svc->stopped = 0;
         dap__reset_stopped_ids(s, svc);

@@ -176,6 +176,9 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
 void dap__cluster_attached(struct dap_cluster_svc *c);
 /* Cancel what is in flight, close the tunnel.  NULL is a no-op. */
 void dap__cluster_free(struct dap_cluster_svc *c);
+/* The service stopped (`reason` of its stopped event, may be NULL): warn
+ * when its container's liveness probe will restart the halted process. */
+void dap__cluster_stopped(struct dap_cluster_svc *c, const char *reason);
 /* The editor reads again: resume the target's log if it was paused. */
 void dap__cluster_resume(struct dap_cluster_svc *c);
 

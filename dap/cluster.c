@@ -32,6 +32,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "../kube/client.h"
 #include "../kube/names.h"
 #include "../oci/image.h"
@@ -85,6 +87,7 @@ struct dap_cluster_svc {
     char want_container[254];  /* the "container" key, or "" */
     char process[256];         /* the "process" key, or "" */
     char nonce[17];            /* starts the debug container's markers */
+    char secret[34];           /* go, gdb: kdap-gate's first line, "...\n" */
     int port;                  /* the debugger's port inside the pod */
     enum cl_step step;
     kube_request *req;
@@ -345,6 +348,9 @@ static void open_tunnel(struct dap_cluster_svc *c)
     o.pod = c->pod;
     o.remote_port = (uint16_t)c->port;
     o.no_listener = 1; /* the backend's own sockets only: tunnel_serve */
+    /* go, gdb: kdap-gate in the pod relays only a connection that starts
+     * with the session's secret */
+    o.first = c->secret[0] ? c->secret : NULL;
     if (kube_portfwd_new(c->s->kube, &o, &cb, &c->pf, &err) < 0) {
         fail(c, err.code, "cannot open the tunnel to pod %s: %s", c->pod,
              err.msg);
@@ -638,15 +644,18 @@ static void on_patched(void *data, int status, long http, json_t *body,
     then(c, watch_pod);
 }
 
-/* 16 hex digits nobody can guess before the container starts. */
+/* (n - 1) / 2 random bytes in hex: nobody can guess them before the
+ * container starts. */
 static int session_nonce(char *out, size_t n)
 {
-    unsigned char r[8];
+    unsigned char r[16];
+    size_t k = (n - 1) / 2 < sizeof(r) ? (n - 1) / 2 : sizeof(r);
 
-    if (n < 2 * sizeof(r) + 1 || getrandom(r, sizeof(r), 0) != sizeof(r))
+    if (getrandom(r, k, 0) != (ssize_t)k)
         return -1;
-    for (size_t i = 0; i < sizeof(r); i++)
+    for (size_t i = 0; i < k; i++)
         snprintf(out + 2 * i, 3, "%02x", r[i]);
+    OPENSSL_cleanse(r, sizeof(r));
     return 0;
 }
 
@@ -699,6 +708,24 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
     ec = kube_debug_container_new(c->runtime, c->dbg, c->image, c->container,
                                   c->process[0] ? c->process : NULL, c->port,
                                   pod, c->nonce);
+    /* kdap-gate's secret: in the container's environment, which the pod's
+     * other containers cannot read (its command line they can: the nonce
+     * is no secret), and the first line of kdap's tunnel. */
+    c->secret[0] = '\0';
+    if (strcmp(c->runtime, "node") != 0 && ec != NULL) {
+        if (session_nonce(c->secret, sizeof(c->secret) - 1) < 0) {
+            json_decref(ec);
+            fail(c, DAP_EBACKEND, "no random bytes for the session's "
+                                  "secret: %s",
+                 strerror(errno));
+            return;
+        }
+        json_array_append_new(json_object_get(ec, "env"),
+                              json_pack("{s:s, s:s}", "name",
+                                        "KDAP_GATE_SECRET", "value",
+                                        c->secret));
+        strcat(c->secret, "\n");
+    }
     caps_said(ec, caps, sizeof(caps));
     patch = json_pack("{s:{s:[o]}}", "spec", "ephemeralContainers", ec);
     body = json_dumps(patch, JSON_COMPACT);
@@ -719,7 +746,7 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
                 "no other) to pod %s",
              c->dbg, c->image, caps, c->pod);
     rc = kube_request_start(c->s->kube, &o, on_patched, c, &c->req, &err);
-    free(body);
+    dap_secret_free(body); /* it holds the gate's secret */
     if (rc < 0)
         fail(c, err.code, "%s", err.msg);
 }
@@ -1295,6 +1322,7 @@ void dap__cluster_free(struct dap_cluster_svc *c)
     stop_streams(c);
     kube_request_cancel(c->app_log);
     kube_portfwd_free(c->pf);
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
     dap_buf_cleanup(&c->dbg_text);
     dap_buf_cleanup(&c->app_line);
     json_decref(c->cfg);

@@ -54,12 +54,12 @@ int dap_dbgimage_start(uv_loop_t *loop, const struct dap_dbgimage_opts *o,
         json_t *vv;
         json_object_foreach(o->binaries, kk, vv)
         {
-            if (strcmp(kk, "busybox") != 0 &&
+            if (strcmp(kk, "busybox") != 0 && strcmp(kk, "gate") != 0 &&
                 (k->image_binary == NULL || strcmp(kk, k->image_binary) != 0) &&
                 strcmp(kk, "dlv") != 0 && strcmp(kk, "gdbserver") != 0)
                 return dap_error_set(err, DAP_ECONFIG,
                                      "debuggerBinaries.%s: unknown key (use "
-                                     "dlv, gdbserver or busybox)",
+                                     "dlv, gdbserver, gate or busybox)",
                                      kk);
         }
     }
@@ -67,6 +67,8 @@ int dap_dbgimage_start(uv_loop_t *loop, const struct dap_dbgimage_opts *o,
     if (rc < 0)
         return dap_error_prefix(err, "imageRepo");
     rc = binary_key(o->binaries, "busybox", &bin.busybox, err);
+    if (rc == 0)
+        rc = binary_key(o->binaries, "gate", &bin.gate, err);
     key = k->image_binary;
     if (rc == 0 && key != NULL)
         rc = binary_key(o->binaries, key, &bin.debugger, err);

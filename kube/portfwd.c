@@ -463,6 +463,7 @@ static void pf_maybe_release(kube_portfwd *pf)
         free((char *)pf->o.ns);
         free((char *)pf->o.pod);
         free((char *)pf->o.address);
+        dap_secret_free((char *)pf->o.first);
         free(pf);
     }
 }
@@ -675,6 +676,11 @@ static int bridge_start(struct bridge *b, struct dap_error *err)
         bridge_close_tcp(b);
         return err->code;
     }
+    if (pf->o.first != NULL &&
+        kube_pf_conn_write(b->pc, pf->o.first, strlen(pf->o.first)) < 0) {
+        bridge_close_tcp(b);
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
     if (uv_read_start((uv_stream_t *)&b->h, tcp_alloc, tcp_read) == 0)
         b->reading = 1;
     return 0;
@@ -747,6 +753,7 @@ int kube_portfwd_new(kube_client *c, const struct kube_portfwd_opts *o,
     pf->o.ns = strdup(o->ns);
     pf->o.pod = strdup(o->pod);
     pf->o.address = strdup(addr);
+    pf->o.first = o->first != NULL ? strdup(o->first) : NULL;
     if (cb != NULL)
         pf->cb = *cb;
     uv_tcp_init(kube_client_loop(c), &pf->listener);

@@ -81,6 +81,9 @@ struct kube_portfwd_opts {
      * credentials through kdap (a listener on 127.0.0.1 serves every local
      * process). */
     int no_listener;
+    /* Sent ahead of each connection's own bytes (a secret the pod's end
+     * checks), or NULL.  Copied, and wiped when freed. */
+    const char *first;
 };
 
 /* Per-connection events, for the user's terminal or the log. */

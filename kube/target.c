@@ -523,6 +523,22 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
     return sc;
 }
 
+/* go, gdb: the debugger listens on $port+1, where kdap-gate is its one
+ * client; the gate listens on $port, kdap's tunnel's end, and is the
+ * watchdog (it exits non-zero when kdap did not come in time).  "listening"
+ * once the gate listens, i.e. holds the debugger. */
+#define GATE_CHECK                                                            \
+    "[ -x /usr/bin/kdap-gate ] || { echo \"kdap: the debugger image has "   \
+    "no /usr/bin/kdap-gate: use an image kdap assembles (kdap image "        \
+    "debugger)\" >&2; exit 7; }\n"
+#define GATE_START                                                            \
+    "/usr/bin/kdap-gate $port $((port+1)) %d &\n"                             \
+    "gate=$!; h=$(printf %%04X $port)\n"                                      \
+    "until listening $h; do kill -0 $gate 2>/dev/null && kill -0 $dbg "      \
+    "2>/dev/null || break; sleep 0.02; done\n"                                \
+    "kill -0 $gate 2>/dev/null && kill -0 $dbg 2>/dev/null && "              \
+    "echo \"$m listening\"\n"
+
 json_t *kube_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
                                  const char *process, int port, json_t *pod,
@@ -546,27 +562,22 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     snprintf(portstr, sizeof(portstr), "%d", port);
     if (strcmp(runtime, "go") == 0) {
         /* delve serves one client and detaches when it leaves, so the
-         * container ends with the session.  If no client ever comes (kdap
-         * gave up or died before connecting), the watchdog interrupts
+         * container ends with the session.  That client is kdap-gate
+         * (adapters/gate/gate.c), which holds delve's port before anything
+         * else of the pod can, and relays kdap's tunnel (on $port) only
+         * after the session's secret.  If kdap never comes (it gave up or
+         * died before connecting), the gate exits and the script interrupts
          * delve, which detaches too: a debugger never holds the service
          * halted with nobody attached. */
         snprintf(script + off, sizeof(script) - off,
-                 "%s/usr/bin/dlv --headless --api-version=2 "
-                 "--listen=127.0.0.1:$port --only-same-user=false attach $pid &\n"
-                 "dlv=$!; h=$(printf %%04X $port)\n"
-                 "until listening $h; do kill -0 $dlv 2>/dev/null || break; "
-                 "sleep 0.02; done\n"
-                 "kill -0 $dlv 2>/dev/null && echo \"$m listening\"\n"
-                 "hex=$(printf ':%%04X ' $port); n=0\n"
-                 "while [ $n -lt %d ] && kill -0 $dlv 2>/dev/null; do\n"
-                 "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
-                 "2>/dev/null && break\n"
-                 "  sleep 1; n=$((n+1)); done\n"
-                 "if [ $n -ge %d ]; then echo \"kdap: no debugger client came "
-                 "within %d s; detaching\" >&2; kill -INT $dlv; fi\n"
-                 "wait $dlv\n",
-                 select_script, KUBE_DEBUG_CLIENT_WAIT_S,
-                 KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
+                 "%s" GATE_CHECK
+                 "/usr/bin/dlv --headless --api-version=2 "
+                 "--listen=127.0.0.1:$((port+1)) --only-same-user=false "
+                 "attach $pid &\n"
+                 "dbg=$!\n" GATE_START
+                 "wait $gate || kill -INT $dbg\n"
+                 "wait $dbg\n",
+                 select_script, KUBE_DEBUG_CLIENT_WAIT_S);
     } else if (strcmp(runtime, "gdb") == 0) {
         /* gdbserver --attach holds the process stopped until a client
          * comes.  --once: when that client leaves, even without detaching
@@ -579,22 +590,13 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
          * and never interrupts with kill(-PID, SIGINT), which for PID 1
          * would be kill(-1): every process of the container. */
         snprintf(script + off, sizeof(script) - off,
-                 "%s/usr/bin/gdbserver --once --attach 127.0.0.1:$port $pid "
-                 "&\n"
-                 "gs=$!; h=$(printf %%04X $port)\n"
-                 "until listening $h; do kill -0 $gs 2>/dev/null || break; "
-                 "sleep 0.02; done\n"
-                 "kill -0 $gs 2>/dev/null && echo \"$m listening\"\n"
-                 "hex=$(printf ':%%04X ' $port); n=0\n"
-                 "while [ $n -lt %d ] && kill -0 $gs 2>/dev/null; do\n"
-                 "  grep -q \"$hex[0-9A-F:]* 01 \" /proc/net/tcp /proc/net/tcp6 "
-                 "2>/dev/null && break\n"
-                 "  sleep 1; n=$((n+1)); done\n"
-                 "if [ $n -ge %d ]; then echo \"kdap: no debugger client came "
-                 "within %d s; detaching\" >&2; kill -TERM $gs; fi\n"
-                 "while kill -0 $gs 2>/dev/null; do wait $gs; done\n",
-                 select_script, KUBE_DEBUG_CLIENT_WAIT_S,
-                 KUBE_DEBUG_CLIENT_WAIT_S, KUBE_DEBUG_CLIENT_WAIT_S);
+                 "%s" GATE_CHECK
+                 "/usr/bin/gdbserver --once --attach 127.0.0.1:$((port+1)) "
+                 "$pid &\n"
+                 "dbg=$!\n" GATE_START
+                 "wait $gate || kill -TERM $dbg\n"
+                 "while kill -0 $dbg 2>/dev/null; do wait $dbg; done\n",
+                 select_script, KUBE_DEBUG_CLIENT_WAIT_S);
     } else {
         /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
          * 9229 unless the process's options say another port: a process

@@ -54,6 +54,27 @@ int oci_which(const char *name, char *buf, size_t size)
     return -ENOENT;
 }
 
+/* kdap-gate (adapters/gate/gate.c) as built (next to kdap) or installed
+ * (PREFIX/libexec/kdap beside PREFIX/bin/kdap). */
+static int gate_path(char *buf, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    if ((slash = strrchr(exe, '/')) == NULL)
+        return -ENOENT;
+    *slash = '\0';
+    snprintf(buf, size, "%s/kdap-gate", exe);
+    if (access(buf, X_OK) == 0)
+        return 0;
+    snprintf(buf, size, "%s/../libexec/kdap/kdap-gate", exe);
+    return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+}
+
 /* The binary, its architecture checked, with its loader and libraries. */
 static int add_binary(oci_layer_spec *s, const char *src, const char *dst,
                       const char *key, const char *arch,
@@ -162,6 +183,19 @@ int oci_debugger_opts(const struct oci_debugger_profile *prof,
         }
         rc = add_binary(dbg, path, prof->binary_dst, prof->binary_key, arch,
                         err);
+        if (rc < 0)
+            goto fail;
+        /* the debugger's only way in (kube/target.c) */
+        if (bin->gate != NULL)
+            snprintf(path, sizeof(path), "%s", bin->gate);
+        else if (gate_path(path, sizeof(path)) < 0) {
+            rc = dap_error_set(err, DAP_ECONFIG,
+                               "kdap-gate is neither next to kdap nor in "
+                               "its ../libexec/kdap: reinstall kdap, or set "
+                               "debuggerBinaries.gate to its path");
+            goto fail;
+        }
+        rc = add_binary(dbg, path, "/usr/bin/kdap-gate", "gate", arch, err);
         if (rc < 0)
             goto fail;
         for (const char *const *d = prof->dirs; rc == 0 && d && *d; d++)

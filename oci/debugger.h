@@ -5,8 +5,9 @@
  *   1. a static busybox at /bin/busybox with the applets the debug
  *      container's script uses, /etc/passwd and /etc/group, /tmp;
  *   2. the runtime's debugger (none for node), its loader and shared
- *      libraries as its ELF headers name them, and the directories it
- *      needs.
+ *      libraries as its ELF headers name them, the directories it
+ *      needs, and kdap-gate (/usr/bin/kdap-gate, static: the debugger's
+ *      only client, kube/target.c).
  * The binaries are the user's own (the debuggers on this machine, or the
  * builds `debuggerBinaries` names), so the image matches what the user
  * debugs with, and none is of another architecture than the target's:
@@ -35,6 +36,7 @@ struct oci_debugger_profile {
 struct oci_debugger_binaries {
     const char *debugger;
     const char *busybox;
+    const char *gate; /* NULL: kdap-gate next to kdap or in its libexec */
 };
 
 /* Fill o->layers, layer_names, entrypoint, env and workdir for the

@@ -306,21 +306,26 @@ class GdbInCluster(unittest.TestCase):
         self.assertEqual(tracer_pid(self.pod), 0)
 
     def test_3_watchdog_when_nobody_connects(self):
-        """The debug container kdap makes, added as it is but never connected to: gdbserver
-        holds c-hello stopped, then the watchdog ends it and c-hello runs on."""
+        """The debug container kdap makes, added as it is but never connected to by kdap:
+        gdbserver holds c-hello stopped, then the watchdog ends it and c-hello runs on.
+        Meanwhile another container of the pod (it shares the pod's network) connects to
+        the debugger's ports, without the session's secret: it gets no reply from
+        gdbserver, and its connections do not count as kdap's for the watchdog."""
         pod = json.loads(CL.kubectl("get", "pod", self.pod, "-o", "json"))
         made = [e for e in pod["spec"].get("ephemeralContainers", [])
                 if e["name"].startswith("kdap-gdb-")]
         if not made:
             self.skipTest("needs the debug container of test_1")
         ec = made[-1]
+        image = ec["image"]
         name = "kdap-gdb-orphan%04d" % (int(time.time()) % 10000)
         command = list(ec["command"])
-        command[-1] = "47999"                  # another port: nobody will connect to it
+        command[-1] = "47999"                  # another port: kdap will not connect to it
         # kubectl 1.31 cannot patch the ephemeralcontainers subresource; `kubectl debug`
         # with --profile=general adds the same container (SYS_PTRACE, targetContainerName)
         CL.kubectl("debug", self.pod, "--image=" + ec["image"], "--target=app",
-                   "--profile=general", "-c", name, "--", *command, timeout=30)
+                   "--profile=general", "-c", name, "--env=KDAP_GATE_SECRET=" + "5e" * 16,
+                   "--", *command, timeout=30)
         ec = {"name": name}
         t0 = time.monotonic()
         deadline = t0 + 30
@@ -328,6 +333,22 @@ class GdbInCluster(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "gdbserver did not start")
             time.sleep(0.3)
         self.assertNotEqual(tracer_pid(self.pod), 0)
+        # the intruder: the gate's port (no secret, then a wrong one), gdbserver's own port
+        probe = "printf '+$qSupported#37' | nc -w 3 127.0.0.1 %d; echo \"[$?]\""
+        intruder = "intruder%04d" % (int(time.time()) % 10000)
+        CL.kubectl("debug", self.pod, "--image=" + image, "-c", intruder, "--",
+                   "sh", "-c", "; ".join([probe % 47999,
+                                          "{ echo wrong; printf '+$qSupported#37'; } | "
+                                          "nc -w 3 127.0.0.1 47999; echo '[wrong]'",
+                                          probe % 48000, "echo done"]), timeout=30)
+        deadline = time.monotonic() + 40
+        said = ""
+        while "done" not in said:
+            self.assertLess(time.monotonic(), deadline, "the intruder did not finish: " + said)
+            time.sleep(0.5)
+            said = CL.kubectl("logs", self.pod, "-c", intruder, check=False)
+        self.assertNotIn("$", said, "the intruder got a reply from gdbserver")
+        self.assertNotIn("PacketSize", said)
         self.assertFalse(self.web.answers("/while-held", 2), "c-hello answered while held")
         self.assertTrue(self.web.answers("/after-watchdog", CLIENT_WAIT_S + 15))
         took = time.monotonic() - t0

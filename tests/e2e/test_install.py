@@ -125,6 +125,9 @@ class InstallTest(unittest.TestCase):
         r = run([kdap, "--version"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[0], "kdap %s" % project_version())
+        # the debug container's gate, where the installed kdap looks for it (oci/debugger.c)
+        gate = os.path.join(prefix, "libexec", "kdap", "kdap-gate")
+        self.assertTrue(os.access(gate, os.X_OK), "no kdap-gate at %s" % gate)
         page = os.path.join(prefix, "share", "man", "man1", "kdap.1")
         self.assertTrue(os.path.exists(page), "no man page at %s" % page)
         man = run(["man", "-l", page])
@@ -153,7 +156,7 @@ class InstallTest(unittest.TestCase):
             self.assertRegex(depends, r"(^|, )%s\b" % re.escape(pkg), "Depends: %s" % depends)
         self.assertNotIn("libwebsockets", depends)
         files = run(["dpkg-deb", "-c", deb]).stdout
-        for path in ("./usr/bin/kdap", "./usr/share/man/man1/kdap.1",
+        for path in ("./usr/bin/kdap", "./usr/libexec/kdap/kdap-gate", "./usr/share/man/man1/kdap.1",
                      "./usr/share/kdap/vscode/package.json", "./usr/share/kdap/nvim/kdap.lua",
                      "./usr/share/kdap/emacs/kdap.el"):
             self.assertIn(path, files)

@@ -101,9 +101,12 @@ int main(void)
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(json_object_get(p, "ports") == NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "--listen=127.0.0.1:$port") != NULL);
+                  "--listen=127.0.0.1:$((port+1))") != NULL);
+    /* the gate holds delve's port, serves $port, and is the watchdog */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "kill -INT $dlv") != NULL);
+                  "/usr/bin/kdap-gate $port $((port+1)) 30 &") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "wait $gate || kill -INT $dbg") != NULL);
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 4)), "server");
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
     json_decref(p);
@@ -115,10 +118,10 @@ int main(void)
                  "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "gdbserver --once --attach 127.0.0.1:$port $pid &") != NULL);
+                  "gdbserver --once --attach 127.0.0.1:$((port+1)) $pid &") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "kill -TERM $gs; fi\nwhile kill -0 $gs 2>/dev/null; do wait $gs; "
-                  "done\n") != NULL);
+                  "wait $gate || kill -TERM $dbg\nwhile kill -0 $dbg 2>/dev/null; do "
+                  "wait $dbg; done\n") != NULL);
     /* no SIGINT relay: kdap's gdb never makes gdbserver kill(-1, SIGINT) */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "trap") == NULL);

@@ -333,14 +333,17 @@ class GdbInCluster(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "gdbserver did not start")
             time.sleep(0.3)
         self.assertNotEqual(tracer_pid(self.pod), 0)
-        # the intruder: the gate's port (no secret, then a wrong one), gdbserver's own port
+        # the intruder: a connection to the gate's port that stays open past the watchdog
+        # (the old watchdog took any connection for kdap's), one without a secret, one with
+        # a wrong one, one to gdbserver's own port
         probe = "printf '+$qSupported#37' | nc -w 3 127.0.0.1 %d; echo \"[$?]\""
         intruder = "intruder%04d" % (int(time.time()) % 10000)
         CL.kubectl("debug", self.pod, "--image=" + image, "-c", intruder, "--",
-                   "sh", "-c", "; ".join([probe % 47999,
-                                          "{ echo wrong; printf '+$qSupported#37'; } | "
-                                          "nc -w 3 127.0.0.1 47999; echo '[wrong]'",
-                                          probe % 48000, "echo done"]), timeout=30)
+                   "sh", "-c", "{ sleep %d | nc 127.0.0.1 47999; } & " % (CLIENT_WAIT_S + 20) +
+                   "; ".join([probe % 47999,
+                              "{ echo wrong; printf '+$qSupported#37'; } | "
+                              "nc -w 3 127.0.0.1 47999; echo '[wrong]'",
+                              probe % 48000, "echo done"]), timeout=30)
         deadline = time.monotonic() + 40
         said = ""
         while "done" not in said:

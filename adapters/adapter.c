@@ -51,6 +51,7 @@ static const struct {
     {&adapter__delve_kind, &adapter__delve_ops},
     {&adapter__gdb_kind, &adapter__gdb_ops},
     {&adapter__node_kind, &adapter__node_ops},
+    {&adapter__debugpy_kind, &adapter__debugpy_ops},
 };
 
 static void register_builtins(void)

@@ -39,9 +39,11 @@ int adapter_kind_register(const struct adapter_kind *kind,
 extern const struct adapter_kind adapter__delve_kind;
 extern const struct adapter_kind adapter__gdb_kind;
 extern const struct adapter_kind adapter__node_kind;
+extern const struct adapter_kind adapter__debugpy_kind;
 extern const struct adapter_ops adapter__delve_ops;
 extern const struct adapter_ops adapter__gdb_ops;
 extern const struct adapter_ops adapter__node_ops;
+extern const struct adapter_ops adapter__debugpy_ops;
 
 /* Helpers for backends: deliver the callbacks (no-ops when unset). */
 void adapter__event(adapter *a, const char *event, json_t *body);

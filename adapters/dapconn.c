@@ -59,6 +59,7 @@ struct adapter_dapconn {
     int64_t seq;
     struct pending *pending;
     struct adapter_dapconn_callbacks cb;
+    struct adapter_dapconn_handshake *hs; /* adapter_dapconn_open's, or NULL */
     int handles;      /* uv handles still open (freed when 0 and freeing) */
     int freeing;      /* owner called _free: no more callbacks */
     int close_status; /* status reported by a deferred close */
@@ -69,6 +70,10 @@ struct write_req {
     uv_write_t req;
     char *data;
 };
+
+static void handshake_failed(struct adapter_dapconn_handshake *h, int status,
+                             const struct dap_error *err);
+static void handshake_start(struct adapter_dapconn_handshake *h);
 
 static void maybe_release(adapter_dapconn *c)
 {
@@ -122,7 +127,9 @@ static void shut(adapter_dapconn *c, int status, const struct dap_error *err)
     if (c->freeing)
         return;
     if (was != C_OPEN) {
-        if (c->cb.connected_fn != NULL)
+        if (c->hs != NULL)
+            handshake_failed(c->hs, status < 0 ? status : DAP_ECLOSED, err);
+        else if (c->cb.connected_fn != NULL)
             c->cb.connected_fn(c->cb.data, status < 0 ? status : DAP_ECLOSED,
                                err);
         return;
@@ -292,7 +299,11 @@ static void connected(adapter_dapconn *c, int status)
         shut(c, DAP_ECONNECT, &err);
         return;
     }
-    if (!c->freeing && c->cb.connected_fn != NULL)
+    if (c->freeing)
+        return;
+    if (c->hs != NULL)
+        handshake_start(c->hs);
+    else if (c->cb.connected_fn != NULL)
         c->cb.connected_fn(c->cb.data, 0, NULL);
 }
 
@@ -539,4 +550,108 @@ void adapter_dapconn_free(adapter_dapconn *c)
     if (!uv_is_closing((uv_handle_t *)&c->defer))
         uv_close((uv_handle_t *)&c->defer, on_handle_closed);
     maybe_release(c);
+}
+
+/* ---- for the backends that speak DAP ---------------------------------- */
+
+#define OPEN_TIMEOUT_MS 5000
+
+int adapter_dapconn_open(adapter *a, const char *hostport,
+                         struct adapter_dapconn_handshake *h,
+                         const struct adapter_dapconn_callbacks *cb,
+                         adapter_dapconn **out)
+{
+    struct dap_error err;
+    int fd = -1;
+    int rc = 0;
+
+    if (a->tunnel.serve_fn != NULL)
+        rc = adapter__dial(a, &fd, &err);
+    if (rc == 0)
+        rc = adapter_dapconn_new(a->loop, hostport, fd, h->who, OPEN_TIMEOUT_MS,
+                                 cb, out, &err);
+    if (rc < 0) {
+        DAP_LOGE("service %s: %s", a->name, err.msg);
+        return rc;
+    }
+    h->a = a;
+    h->conn = *out;
+    (*out)->hs = h;
+    return 0;
+}
+
+static void handshake_failed(struct adapter_dapconn_handshake *h, int status,
+                             const struct dap_error *err)
+{
+    struct dap_error e;
+
+    if (err != NULL)
+        e = *err;
+    else
+        dap_error_set(&e, status, "%s", dap_strerror(status));
+    if (status == DAP_ECONNECT || status == DAP_ETIMEDOUT)
+        dap_error_set(&e, status, "service \"%s\": %s. %s", h->a->name,
+                      err->msg, h->connect_hint);
+    h->fail_fn(h->data, status, &e);
+}
+
+static void handshake_initialized(void *data, int status, json_t *resp,
+                                  const struct dap_error *err)
+{
+    struct adapter_dapconn_handshake *h = data;
+    struct dap_error e;
+
+    if (status == 0 &&
+        adapter_dapconn_refused(resp, h->who, "to initialize", &e) < 0) {
+        status = e.code;
+        err = &e;
+    }
+    if (status < 0) {
+        h->fail_fn(h->data, status, err);
+        return;
+    }
+    json_decref(h->a->caps);
+    h->a->caps = json_incref(json_object_get(resp, "body"));
+    status =
+        adapter_dapconn_request(h->conn, "attach", h->attach_args,
+                                h->attach_timeout_ms, h->attach_cb, h->data);
+    if (status < 0) {
+        dap_error_set(&e, status, "cannot send attach to %s", h->who);
+        h->fail_fn(h->data, status, &e);
+    }
+}
+
+static void handshake_start(struct adapter_dapconn_handshake *h)
+{
+    json_t *args = json_pack(
+        "{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}", "clientID", "kdap",
+        "clientName", "kdap", "adapterID", h->adapter_id, "pathFormat", "path",
+        "linesStartAt1", 1, "columnsStartAt1", 1, "supportsVariableType", 1,
+        "supportsVariablePaging", 1, "supportsRunInTerminalRequest", 0);
+    struct dap_error e;
+    int rc = adapter_dapconn_request(h->conn, "initialize", args, 0,
+                                     handshake_initialized, h);
+
+    json_decref(args);
+    if (rc < 0) {
+        dap_error_set(&e, rc, "cannot send initialize to %s", h->who);
+        h->fail_fn(h->data, rc, &e);
+    }
+}
+
+int adapter_dapconn_refused(json_t *resp, const char *who, const char *what,
+                            struct dap_error *err)
+{
+    const char *msg;
+    const char *fmt;
+
+    if (json_is_true(json_object_get(resp, "success")))
+        return 0;
+    msg = json_string_value(json_object_get(resp, "message"));
+    fmt = json_string_value(json_object_get(
+        json_object_get(json_object_get(resp, "body"), "error"), "format"));
+    return dap_error_set(err, DAP_EBACKEND, "%s refused %s: %s", who, what,
+                         fmt != NULL   ? fmt
+                         : msg != NULL ? msg
+                                       : "no reason");
 }

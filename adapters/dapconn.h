@@ -60,6 +60,38 @@ int adapter_dapconn_forward(adapter_dapconn *c, const char *command,
  * body.error.format, else its message). */
 void adapter_dapconn_reply(adapter_response_cb *cb, void *data, int status,
                            json_t *resp, const struct dap_error *err);
+/* For the backends that speak DAP (delve, debugpy): the handshake every
+ * one of them does.  adapter_dapconn_open() connects to `hostport` (or
+ * through the adapter's tunnel when it has one), then sends initialize
+ * (path format, 1-based lines and columns, variable types and paging, no
+ * runInTerminal) as `adapter_id`, keeps its capabilities in a->caps and
+ * sends attach with `attach_args` (borrowed) and `attach_timeout_ms`, whose
+ * response goes to `attach_cb`.  Anything failing before attach is sent
+ * (no connection: with `connect_hint` added; initialize refused; closed)
+ * goes to `fail_fn` with detail naming `who`; connected_fn of the
+ * callbacks is not used.  `h` is the caller's (embedded in the backend's
+ * state) and must stay until the connection is freed. */
+struct adapter_dapconn_handshake {
+    const char *who;          /* "delve": names the debugger in errors */
+    const char *adapter_id;   /* initialize's adapterID */
+    const char *connect_hint; /* how to make the debugger listen */
+    json_t *attach_args;
+    unsigned attach_timeout_ms; /* 0: the default */
+    adapter_dapconn_response_cb *attach_cb;
+    void (*fail_fn)(void *data, int status, const struct dap_error *err);
+    void *data;
+    adapter *a;            /* set by adapter_dapconn_open */
+    adapter_dapconn *conn; /* set by adapter_dapconn_open */
+};
+/* Returns 0 (what follows goes to `h` and `cb`) or an error, logged. */
+int adapter_dapconn_open(adapter *a, const char *hostport,
+                         struct adapter_dapconn_handshake *h,
+                         const struct adapter_dapconn_callbacks *cb,
+                         adapter_dapconn **out) DAP_WUR;
+/* 0 when `resp` succeeded; else DAP_EBACKEND with "WHO refused WHAT: ..."
+ * (the debugger's body.error.format, else its message) in `err`. */
+int adapter_dapconn_refused(json_t *resp, const char *who, const char *what,
+                            struct dap_error *err);
 /* Close the connection; pending requests fail with DAP_ECLOSED and
  * closed_fn runs once, from the loop. */
 void adapter_dapconn_close(adapter_dapconn *c);

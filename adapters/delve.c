@@ -31,13 +31,10 @@
 #include "dapconn.h"
 #include "xlate.h"
 
-#define CONNECT_TIMEOUT_MS 5000
 #define PAUSE_WAIT_MS 1500
 
 enum delve_state {
     D_NEW,
-    D_CONNECTING,
-    D_INITIALIZING,
     D_ATTACHING,
     D_READY,
     D_STOPPING,
@@ -60,6 +57,7 @@ struct delve {
     adapter_dapconn *conn;
     char *connect;
     json_t *attach_args;  /* sent as is (mode remote + pass-through keys) */
+    struct adapter_dapconn_handshake hs;
     enum delve_state state;
     int got_initialized;
     int got_attach;
@@ -85,6 +83,9 @@ struct delve {
 };
 
 static void stop_step(struct delve *d);
+static void start_failed(void *data, int status, const struct dap_error *err);
+static void on_attach(void *data, int status, json_t *resp,
+                      const struct dap_error *err);
 static void pause_timeout(uv_timer_t *t);
 
 static const char *const pass_keys[] = {
@@ -121,6 +122,17 @@ static int delve_new(adapter *a, json_t *cfg, struct dap_error *err)
         if (v != NULL)
             json_object_set(d->attach_args, pass_keys[i], v);
     }
+    d->hs = (struct adapter_dapconn_handshake){
+        .who = "delve",
+        .adapter_id = "go",
+        .connect_hint = "Is delve listening there? Start it with `dlv "
+                        "--headless --accept-multiclient --api-version=2 "
+                        "--listen=HOST:PORT attach PID`, or fix \"connect\"",
+        .attach_args = d->attach_args,
+        .attach_cb = on_attach,
+        .fail_fn = start_failed,
+        .data = d,
+    };
     d->bp_sources = json_object();
     /* localRoot without remoteRoot (or substitutePath): find the remote
      * root from the binary once attached. */
@@ -260,19 +272,9 @@ static void infer_next(struct delve *d)
     json_decref(args);
 }
 
-static int response_error(json_t *resp, const char *what,
-                          struct dap_error *err)
+static void start_failed(void *data, int status, const struct dap_error *err)
 {
-    const char *msg;
-    const char *fmt;
-
-    if (json_is_true(json_object_get(resp, "success")))
-        return 0;
-    msg = json_string_value(json_object_get(resp, "message"));
-    fmt = json_string_value(json_object_get(
-        json_object_get(json_object_get(resp, "body"), "error"), "format"));
-    return dap_error_set(err, DAP_EBACKEND, "delve refused %s: %s", what,
-                         fmt != NULL ? fmt : msg != NULL ? msg : "no reason");
+    finish_start(data, status, err);
 }
 
 static void on_attach(void *data, int status, json_t *resp,
@@ -285,73 +287,12 @@ static void on_attach(void *data, int status, json_t *resp,
         finish_start(d, status, err);
         return;
     }
-    if (response_error(resp, "to attach", &e) < 0) {
+    if (adapter_dapconn_refused(resp, "delve", "to attach", &e) < 0) {
         finish_start(d, e.code, &e);
         return;
     }
     d->got_attach = 1;
     maybe_ready(d);
-}
-
-static void on_initialize(void *data, int status, json_t *resp,
-                          const struct dap_error *err)
-{
-    struct delve *d = data;
-    struct dap_error e;
-    int rc;
-
-    if (status < 0) {
-        finish_start(d, status, err);
-        return;
-    }
-    if (response_error(resp, "to initialize", &e) < 0) {
-        finish_start(d, e.code, &e);
-        return;
-    }
-    json_decref(d->a->caps);
-    d->a->caps = json_incref(json_object_get(resp, "body"));
-    d->state = D_ATTACHING;
-    rc = adapter_dapconn_request(d->conn, "attach", d->attach_args, 0,
-                                 on_attach, d);
-    if (rc < 0) {
-        dap_error_set(&e, rc, "cannot send attach to delve");
-        finish_start(d, rc, &e);
-    }
-}
-
-static void on_connected(void *data, int status, const struct dap_error *err)
-{
-    struct delve *d = data;
-    struct dap_error e;
-    json_t *args;
-    int rc;
-
-    if (status < 0) {
-        e = *err;
-        if (status == DAP_ECONNECT || status == DAP_ETIMEDOUT)
-            dap_error_set(&e, status,
-                          "service \"%s\": %s. Is delve listening there? "
-                          "Start it with `dlv --headless --accept-multiclient "
-                          "--api-version=2 --listen=%s attach PID`, or fix "
-                          "\"connect\"",
-                          d->a->name, err->msg, d->connect);
-        finish_start(d, status, &e);
-        return;
-    }
-    d->state = D_INITIALIZING;
-    args = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
-                     "clientID", "kdap", "clientName", "kdap", "adapterID",
-                     "go", "pathFormat", "path", "linesStartAt1", 1,
-                     "columnsStartAt1", 1, "supportsVariableType", 1,
-                     "supportsVariablePaging", 1,
-                     "supportsRunInTerminalRequest", 0);
-    rc = adapter_dapconn_request(d->conn, "initialize", args, 0,
-                                 on_initialize, d);
-    json_decref(args);
-    if (rc < 0) {
-        dap_error_set(&e, rc, "cannot send initialize to delve");
-        finish_start(d, rc, &e);
-    }
 }
 
 /* delve's pause stop names no thread; find the current goroutine (delve
@@ -560,24 +501,13 @@ static int delve_start(adapter *a)
 {
     struct delve *d = a->impl;
     struct adapter_dapconn_callbacks cb = {
-        .connected_fn = on_connected,
         .event_fn = on_event,
         .closed_fn = on_closed,
         .data = d,
     };
-    struct dap_error err;
-    int fd = -1;
-    int rc = 0;
 
-    d->state = D_CONNECTING;
-    if (a->tunnel.serve_fn != NULL)
-        rc = adapter__dial(a, &fd, &err);
-    if (rc == 0)
-        rc = adapter_dapconn_new(a->loop, d->connect, fd, "delve",
-                                 CONNECT_TIMEOUT_MS, &cb, &d->conn, &err);
-    if (rc < 0)
-        DAP_LOGE("service %s: %s", a->name, err.msg);
-    return rc;
+    d->state = D_ATTACHING;
+    return adapter_dapconn_open(a, d->connect, &d->hs, &cb, &d->conn);
 }
 
 /* Track what the detach sequence will have to undo. */

@@ -47,6 +47,11 @@
 #include "session_int.h"
 #include "utf8.h"
 
+/* A runtime whose profile has no debug container script yet. */
+#define NO_CLUSTER_YET                                                     \
+    "runtime \"%s\" cannot attach in the cluster yet (kdap has no debug "  \
+    "container for it): start %s in the pod yourself, open a tunnel "     \
+    "(kdap port-forward) and attach with \"connect\": \"HOST:PORT\""
 #define ATTACH_TIMEOUT_MS 60000
 #define LOG_LINE_MAX 8192
 
@@ -1010,6 +1015,11 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
              c->runtime, adapter_kind_names());
         return;
     }
+    if (adapter_kind_find(c->runtime)->script == NULL) {
+        fail(c, DAP_ECONFIG, NO_CLUSTER_YET, c->runtime,
+             adapter_kind_find(c->runtime)->debugger);
+        return;
+    }
     dap__output(c->s, "console",
                 "kdap: service \"%s\": %s, container %s", c->svc->name, why,
                 c->container);
@@ -1275,6 +1285,9 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
         return dap_error_set(err, DAP_ECONFIG,
                              "unknown runtime \"%s\": use one of %s",
                              c->runtime, adapter_kind_names());
+    if (c->runtime[0] != '\0' && adapter_kind_find(c->runtime)->script == NULL)
+        return dap_error_set(err, DAP_ECONFIG, NO_CLUSTER_YET, c->runtime,
+                             adapter_kind_find(c->runtime)->debugger);
     uv_timer_init(s->loop, &c->timer);
     uv_timer_init(s->loop, &c->defer);
     c->timer.data = c;

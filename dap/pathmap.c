@@ -41,37 +41,51 @@ int dap_pathmap_add(dap_pathmap *pm, const char *local, const char *remote)
     return 0;
 }
 
-int dap_pathmap_init(dap_pathmap *pm, json_t *cfg, struct dap_error *err)
+/* The rules of array `key` of `cfg`, each {lkey: LOCAL, rkey: REMOTE}. */
+static int add_rules(dap_pathmap *pm, json_t *cfg, const char *key,
+                     const char *lkey, const char *rkey, struct dap_error *err)
 {
-    json_t *subst = json_object_get(cfg, "substitutePath");
-    json_t *lr = json_object_get(cfg, "localRoot");
-    json_t *rr = json_object_get(cfg, "remoteRoot");
+    json_t *arr = json_object_get(cfg, key);
     json_t *e;
     size_t i;
+
+    if (arr != NULL && !json_is_array(arr))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"%s\" must be an array of {\"%s\": LOCAL, "
+                             "\"%s\": REMOTE}",
+                             key, lkey, rkey);
+    json_array_foreach(arr, i, e)
+    {
+        const char *from = json_string_value(json_object_get(e, lkey));
+        const char *to = json_string_value(json_object_get(e, rkey));
+        if (from == NULL || to == NULL)
+            return dap_error_set(err, DAP_ECONFIG,
+                                 "\"%s\"[%zu] needs string \"%s\" (local) "
+                                 "and \"%s\" (remote)",
+                                 key, i, lkey, rkey);
+        if (dap_pathmap_add(pm, from, to) < 0)
+            return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int dap_pathmap_init(dap_pathmap *pm, json_t *cfg, struct dap_error *err)
+{
+    json_t *lr = json_object_get(cfg, "localRoot");
+    json_t *rr = json_object_get(cfg, "remoteRoot");
     int rc;
 
     pm->rules = NULL;
     pm->n = 0;
-    if (subst != NULL && !json_is_array(subst))
-        return dap_error_set(err, DAP_ECONFIG,
-                             "\"substitutePath\" must be an array of "
-                             "{\"from\": LOCAL, \"to\": REMOTE}");
-    json_array_foreach(subst, i, e)
-    {
-        const char *from = json_string_value(json_object_get(e, "from"));
-        const char *to = json_string_value(json_object_get(e, "to"));
-        if (from == NULL || to == NULL) {
-            dap_pathmap_cleanup(pm);
-            return dap_error_set(err, DAP_ECONFIG,
-                                 "\"substitutePath\"[%zu] needs string "
-                                 "\"from\" (local) and \"to\" (remote)",
-                                 i);
-        }
-        rc = dap_pathmap_add(pm, from, to);
-        if (rc < 0) {
-            dap_pathmap_cleanup(pm);
-            return dap_error_set(err, rc, "out of memory");
-        }
+    /* substitutePath as vscode-go writes it, pathMappings as vscode-python
+     * does: the same rules, tried in that order before localRoot. */
+    rc = add_rules(pm, cfg, "substitutePath", "from", "to", err);
+    if (rc == 0)
+        rc = add_rules(pm, cfg, "pathMappings", "localRoot", "remoteRoot",
+                       err);
+    if (rc < 0) {
+        dap_pathmap_cleanup(pm);
+        return rc;
     }
     if ((lr != NULL && !json_is_string(lr)) ||
         (rr != NULL && !json_is_string(rr))) {

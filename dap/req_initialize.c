@@ -54,11 +54,8 @@ int dap__req_initialize(dap_session *s, struct dap_request *req, json_t *args,
     /* Exception filters of every runtime, prefixed so that one session
      * with several runtimes can tell them apart ("node:uncaught"). */
     filters = json_array();
-    const char *runtimes[] = {"go", "node", "gdb"};
-    for (size_t r = 0; r < sizeof(runtimes) / sizeof(runtimes[0]); r++) {
-        const struct adapter_kind *k = adapter_kind_find(runtimes[r]);
-        if (k == NULL)
-            continue;
+    const struct adapter_kind *k;
+    for (size_t r = 0; (k = adapter_kind_at(r)) != NULL; r++) {
         for (size_t f = 0; k->exception_filters[f] != NULL; f++) {
             char id[64];
             snprintf(id, sizeof(id), "%s:%s", k->runtime,

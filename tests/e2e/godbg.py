@@ -165,7 +165,32 @@ class ProcessGroup:
         self.procs, self.files = [], []
 
 
-class GoService:
+class HttpApp:
+    """GETs to a test app on HOST:self.app_port (the demo services share them)."""
+
+    def get(self, path, timeout=5.0):
+        """GET path; returns the body text (raises on timeout/error)."""
+        c = http.client.HTTPConnection(HOST, self.app_port, timeout=timeout)
+        try:
+            c.request("GET", path)
+            return c.getresponse().read().decode()
+        finally:
+            c.close()
+
+    def get_async(self, path, timeout=30.0):
+        """GET in a thread (it blocks while the app is stopped). Returns an AsyncGet."""
+        return AsyncGet(self, path, timeout)
+
+    def answers(self, timeout=2.0):
+        """True if the app answers an HTTP request within `timeout` (i.e. is not halted)."""
+        try:
+            self.get("/alive", timeout)
+            return True
+        except OSError:
+            return False
+
+
+class GoService(HttpApp):
     """go-hello listening on a free port, with a headless multi-client delve attached."""
 
     def __init__(self, group, name="svc", with_delve=True):
@@ -201,28 +226,6 @@ class GoService:
 
     def kill_delve(self):
         ProcessGroup.stop(self.dlv)
-
-    # -- HTTP ---------------------------------------------------------------
-    def get(self, path, timeout=5.0):
-        """GET path; returns the body text (raises on timeout/error)."""
-        c = http.client.HTTPConnection(HOST, self.app_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
-
-    def get_async(self, path, timeout=30.0):
-        """GET in a thread (it blocks while the app is stopped). Returns an AsyncGet."""
-        return AsyncGet(self, path, timeout)
-
-    def answers(self, timeout=2.0):
-        """True if the app answers an HTTP request within `timeout` (i.e. is not halted)."""
-        try:
-            self.get("/alive", timeout)
-            return True
-        except OSError:
-            return False
 
 
 class AsyncGet:

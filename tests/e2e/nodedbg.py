@@ -9,14 +9,13 @@ Two ways to open the inspector, as kdap meets them in practice:
 Every process belongs to a godbg.ProcessGroup and is killed at cleanup.
 """
 
-import http.client
 import os
 import re
 import signal
 import subprocess
 import time
 
-from godbg import BUILD, HOST, REPO, AsyncGet, free_port, log_file, wait_file_contains
+from godbg import BUILD, HOST, REPO, HttpApp, free_port, log_file, wait_file_contains
 
 JS_DIR = os.path.join(REPO, "tests", "apps", "node-js-demo")
 JS_SRC = os.path.join(JS_DIR, "app.js")
@@ -75,7 +74,7 @@ def _wait_re(path, rx, timeout, proc):
                        % (rx.pattern, path, proc.poll(), _read(path)[-800:]))
 
 
-class NodeService:
+class NodeService(HttpApp):
     """A demo app under node with its inspector open.  app: "js" or "ts";
     mode: "inspect" (--inspect=127.0.0.1:0) or "sigusr1"."""
 
@@ -106,24 +105,6 @@ class NodeService:
     @property
     def connect(self):
         return "%s:%d" % (HOST, self.inspect_port)
-
-    def get(self, path, timeout=5.0):
-        c = http.client.HTTPConnection(HOST, self.app_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
-
-    def get_async(self, path, timeout=30.0):
-        return AsyncGet(self, path, timeout)
-
-    def answers(self, timeout=2.0):
-        try:
-            self.get("/alive", timeout)
-            return True
-        except OSError:
-            return False
 
     def wait_app(self, timeout=10):
         """--inspect-brk: the app port, once the program runs."""

@@ -214,7 +214,7 @@ static void test_registry(void)
     ASSERT_EQ(fake_backend_register(), -EEXIST);
     ASSERT(adapter_kind_find("fake") != NULL);
     ASSERT(adapter_kind_find("go") != NULL); /* built-ins still there */
-    assert_contains(adapter_kind_names(), "go, gdb, node, fake");
+    assert_contains(adapter_kind_names(), "go, gdb, node, python, fake");
 }
 
 /* Every id the backends hand out (all alike: thread 1, frame 11,

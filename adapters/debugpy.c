@@ -1,0 +1,369 @@
+/* debugpy.c - the Python backend: debugpy's own DAP server, its quirks
+ * handled.
+ *
+ * kdap attaches to a debugpy that listens (`python -m debugpy --listen
+ * HOST:PORT app.py`, or `debugpy.listen()` in the program).  What debugpy
+ * 1.6 does that the session must not see:
+ * - `attach` is answered only after configurationDone, and `initialized`
+ *   comes in between: so this backend is ready on `initialized` (or fails on
+ *   an attach refused before it), and the late attach response is only
+ *   checked;
+ * - its `attach` has keys of its own (`connect` is {host, port}, its
+ *   `pathMappings` would map paths a second time): kdap sends only the keys
+ *   in pass_keys, never the service's object as it is;
+ * - events for debugpy's own clients (`debugpyWaitingForServer`, telemetry
+ *   output) are dropped; `debugpyAttach` asks the client to open a second
+ *   session for a subprocess, which kdap does not do: it says so in the
+ *   console instead;
+ * - its error responses carry no `body` (the session builds the editor's
+ *   error from `message`);
+ * - it serves one client: disconnect (terminateDebuggee false) removes
+ *   every breakpoint and resumes the program in debugpy itself, so
+ *   detaching is that one request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dap/log.h"
+#include "adapter_int.h"
+#include "dapconn.h"
+
+/* The attach request is answered after configurationDone, which the editor
+ * sends when it is done setting breakpoints: no deadline of its own. */
+#define ATTACH_TIMEOUT_MS (24u * 3600u * 1000u)
+
+enum debugpy_state {
+    P_NEW,
+    P_ATTACHING,
+    P_READY,
+    P_STOPPING,
+    P_CLOSED,
+};
+
+struct debugpy {
+    adapter *a;
+    adapter_dapconn *conn;
+    char *connect;
+    json_t *attach_args;
+    struct adapter_dapconn_handshake hs;
+    enum debugpy_state state;
+    uv_timer_t deadline; /* detach deadline */
+    int timer;           /* deadline initialised and not yet closed */
+    int stop_status;
+    struct dap_error stop_err;
+};
+
+static void start_failed(void *data, int status, const struct dap_error *err);
+static void on_attach(void *data, int status, json_t *resp,
+                      const struct dap_error *err);
+/* debugpy's attach keys kdap passes on as the service gives them. */
+static const char *const pass_keys[] = {
+    "justMyCode", "redirectOutput", "showReturnValue", "subProcess",
+    "django",     "jinja",          "gevent",          NULL,
+};
+
+static int debugpy_new(adapter *a, json_t *cfg, struct dap_error *err)
+{
+    const char *connect = json_string_value(json_object_get(cfg, "connect"));
+    struct debugpy *p;
+    char host[256];
+    int port;
+    int rc;
+
+    if (connect == NULL)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "the python runtime needs \"connect\": "
+                             "\"HOST:PORT\" of a debugpy that listens "
+                             "(python -m debugpy --listen HOST:PORT app.py)");
+    rc = adapter__parse_hostport(connect, host, sizeof(host), &port, err);
+    if (rc < 0)
+        return rc;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    p->a = a;
+    p->connect = strdup(connect);
+    /* An empty arguments object reaches debugpy's server as none at all,
+     * which it refuses: justMyCode is always named (its default). */
+    p->attach_args = json_pack("{s:b}", "justMyCode", 1);
+    for (int i = 0; pass_keys[i] != NULL; i++) {
+        json_t *v = json_object_get(cfg, pass_keys[i]);
+        if (v != NULL)
+            json_object_set(p->attach_args, pass_keys[i], v);
+    }
+    p->hs = (struct adapter_dapconn_handshake){
+        .who = "debugpy",
+        .adapter_id = "debugpy",
+        .connect_hint = "Is debugpy listening there? Start the program with "
+                        "`python -m debugpy --listen HOST:PORT app.py` (or "
+                        "call debugpy.listen() in it), or fix \"connect\"",
+        .attach_args = p->attach_args,
+        .attach_timeout_ms = ATTACH_TIMEOUT_MS,
+        .attach_cb = on_attach,
+        .fail_fn = start_failed,
+        .data = p,
+    };
+    a->impl = p;
+    return 0;
+}
+
+static void finish_start(struct debugpy *p, int status,
+                         const struct dap_error *err)
+{
+    struct dap_error e;
+
+    if (p->state != P_ATTACHING)
+        return;
+    if (status == DAP_ECLOSED) {
+        /* debugpy --listen serves its first connection only. */
+        dap_error_set(&e, DAP_ECLOSED,
+                      "debugpy at %s closed the connection while kdap "
+                      "attached: it serves one client, so another one is "
+                      "attached or was (a port probe counts); restart the "
+                      "program under debugpy",
+                      p->connect);
+        err = &e;
+    }
+    if (status < 0) {
+        p->state = P_CLOSED;
+        adapter_dapconn_free(p->conn);
+        p->conn = NULL;
+        adapter__ready(p->a, status, err);
+        return;
+    }
+    p->state = P_READY;
+    adapter__ready(p->a, 0, NULL);
+}
+
+static void start_failed(void *data, int status, const struct dap_error *err)
+{
+    finish_start(data, status, err);
+}
+
+static void on_attach(void *data, int status, json_t *resp,
+                      const struct dap_error *err)
+{
+    struct debugpy *p = data;
+    struct dap_error e;
+
+    if (status == 0 &&
+        adapter_dapconn_refused(resp, "debugpy", "to attach", &e) < 0) {
+        status = e.code;
+        err = &e;
+    }
+    if (status == 0)
+        return;
+    if (p->state == P_ATTACHING) {
+        finish_start(p, status, err);
+        return;
+    }
+    /* Refused after `initialized`: the session runs, but say why the
+     * program may not stop where the editor expects. */
+    if (p->state == P_READY)
+        DAP_LOGW("service %s: %s", p->a->name, err->msg);
+}
+
+/* debugpyAttach: a subprocess of the program started under debugpy, which
+ * expects its client to open a session of its own for it. */
+static void subprocess_started(struct debugpy *p, json_t *body)
+{
+    json_t *out;
+    char text[512];
+    json_int_t pid = json_integer_value(json_object_get(body, "subProcessId"));
+
+    snprintf(text, sizeof(text),
+             "kdap: service \"%s\": the program started a Python "
+             "subprocess (%lld) that debugpy offers to debug; kdap debugs "
+             "the process it attached to only (set \"subProcess\": false "
+             "to stop debugpy tracing subprocesses)\n",
+             p->a->name, (long long)pid);
+    out = json_pack("{s:s, s:s}", "category", "console", "output", text);
+    adapter__event(p->a, "output", out);
+    json_decref(out);
+}
+
+static void on_event(void *data, json_t *msg)
+{
+    struct debugpy *p = data;
+    const char *ev = json_string_value(json_object_get(msg, "event"));
+    json_t *body = json_object_get(msg, "body");
+    const char *cat = json_string_value(json_object_get(body, "category"));
+
+    if (ev == NULL || p->state == P_STOPPING || p->state == P_CLOSED)
+        return; /* debugpy's own goodbyes while we detach */
+    if (strcmp(ev, "initialized") == 0) {
+        finish_start(p, 0, NULL);
+        return;
+    }
+    if (p->state != P_READY || strncmp(ev, "debugpy", 7) == 0) {
+        if (p->state == P_READY && strcmp(ev, "debugpyAttach") == 0)
+            subprocess_started(p, body);
+        return;
+    }
+    if (strcmp(ev, "output") == 0 && cat != NULL &&
+        strcmp(cat, "telemetry") == 0)
+        return;
+    if (strcmp(ev, "capabilities") == 0) {
+        json_t *caps = json_object_get(body, "capabilities");
+        if (p->a->caps != NULL && json_is_object(caps))
+            json_object_update(p->a->caps, caps);
+        return;
+    }
+    adapter__event(p->a, ev, body);
+}
+
+static void on_closed(void *data, int status, const struct dap_error *err)
+{
+    struct debugpy *p = data;
+    enum debugpy_state was = p->state;
+
+    p->state = P_CLOSED;
+    if (p->timer)
+        uv_timer_stop(&p->deadline);
+    if (was == P_STOPPING) {
+        adapter__closed(p->a, p->stop_status, &p->stop_err);
+        return;
+    }
+    if (was < P_READY)
+        return; /* reported through connected/initialize/attach */
+    adapter__closed(p->a, status < 0 ? status : DAP_ECLOSED, err);
+}
+
+static int debugpy_start(adapter *a)
+{
+    struct debugpy *p = a->impl;
+    struct adapter_dapconn_callbacks cb = {
+        .event_fn = on_event,
+        .closed_fn = on_closed,
+        .data = p,
+    };
+
+    p->state = P_ATTACHING;
+    return adapter_dapconn_open(a, p->connect, &p->hs, &cb, &p->conn);
+}
+
+static int debugpy_request(adapter *a, const char *command, json_t *args,
+                           adapter_response_cb *cb, void *data)
+{
+    struct debugpy *p = a->impl;
+
+    if (p->state != P_READY)
+        return DAP_ECLOSED;
+    return adapter_dapconn_forward(p->conn, command, args, cb, data);
+}
+
+/* ---- detach / terminate ------------------------------------------------ */
+
+static void on_disconnect(void *data, int status, json_t *resp,
+                          const struct dap_error *err)
+{
+    struct debugpy *p = data;
+
+    if (p->state != P_STOPPING)
+        return;
+    if (status == 0 && adapter_dapconn_refused(resp, "debugpy", "to disconnect",
+                                               &p->stop_err) < 0)
+        status = p->stop_err.code;
+    else if (status < 0)
+        p->stop_err = *err;
+    if (status < 0) {
+        p->stop_status = status;
+        DAP_LOGW("service %s: %s", p->a->name, p->stop_err.msg);
+    }
+    adapter_dapconn_close(p->conn);
+}
+
+static void deadline_timeout(uv_timer_t *t)
+{
+    struct debugpy *p = t->data;
+
+    if (p->state != P_STOPPING)
+        return;
+    dap_error_set(&p->stop_err, DAP_ETIMEDOUT,
+                  "debugpy did not finish detaching in time");
+    p->stop_status = DAP_ETIMEDOUT;
+    adapter_dapconn_close(p->conn);
+}
+
+static void debugpy_stop(adapter *a, enum adapter_stop_mode mode,
+                         unsigned timeout_ms)
+{
+    struct debugpy *p = a->impl;
+    json_t *args;
+
+    if (p->state == P_CLOSED || p->state == P_STOPPING)
+        return;
+    if (p->state != P_READY) {
+        p->state = P_STOPPING;
+        if (p->conn != NULL)
+            adapter_dapconn_close(p->conn);
+        return;
+    }
+    p->state = P_STOPPING;
+    p->stop_status = 0;
+    memset(&p->stop_err, 0, sizeof(p->stop_err));
+    if (!p->timer) {
+        uv_timer_init(a->loop, &p->deadline);
+        p->deadline.data = p;
+        p->timer = 1;
+    }
+    uv_timer_start(&p->deadline, deadline_timeout, timeout_ms, 0);
+    args = json_pack("{s:b}", "terminateDebuggee", mode == ADAPTER_TERMINATE);
+    if (adapter_dapconn_request(p->conn, "disconnect", args, timeout_ms,
+                                on_disconnect, p) < 0)
+        adapter_dapconn_close(p->conn);
+    json_decref(args);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void debugpy_free(adapter *a)
+{
+    struct debugpy *p = a->impl;
+
+    if (p == NULL)
+        return;
+    adapter_dapconn_free(p->conn);
+    json_decref(p->attach_args);
+    free(p->connect);
+    a->impl = NULL;
+    if (!p->timer) {
+        free(p);
+        return;
+    }
+    /* The timer lives inside p: libuv owns it until its close callback. */
+    uv_close((uv_handle_t *)&p->deadline, timer_closed);
+}
+
+const struct adapter_ops adapter__debugpy_ops = {
+    .new_fn = debugpy_new,
+    .start_fn = debugpy_start,
+    .request_fn = debugpy_request,
+    .stop_fn = debugpy_stop,
+    .free_fn = debugpy_free,
+};
+
+/* ---- the runtime's profile --------------------------------------------- */
+
+/* debugpy's own filter ids (its initialize lists them). */
+static const char *const python_filters[] = {"raised", "uncaught",
+                                             "userUnhandled", NULL};
+static const char *const python_commands[] = {
+    "python", "python3", "gunicorn", "uvicorn", NULL};
+static const char *const python_env_vars[] = {"PYTHON_VERSION", NULL};
+static const char *const python_images[] = {"python", NULL};
+
+/* No debug container yet (no script): in the cluster kdap says so and
+ * names "connect" to a debugpy the user starts. */
+const struct adapter_kind adapter__debugpy_kind = {
+    .runtime = "python",
+    .description = "Python through debugpy (DAP)",
+    .exception_filters = python_filters,
+    .debugger = "debugpy",
+    .detect_commands = python_commands,
+    .detect_env = python_env_vars,
+    .detect_images = python_images,
+};

@@ -58,8 +58,7 @@ static void on_attach(void *data, int status, json_t *resp,
                       const struct dap_error *err);
 /* debugpy's attach keys kdap passes on as the service gives them. */
 static const char *const pass_keys[] = {
-    "justMyCode", "redirectOutput", "showReturnValue", "subProcess",
-    "django",     "jinja",          "gevent",          NULL,
+    "justMyCode", "redirectOutput", "showReturnValue", "subProcess", NULL,
 };
 
 static int debugpy_new(adapter *a, json_t *cfg, struct dap_error *err)

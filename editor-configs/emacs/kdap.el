@@ -64,6 +64,14 @@
        :localRoot "/path/to/your/checkout" :remoteRoot "/src"))
 
 (dap-register-debug-template
+ "kdap: attach to a Python service"
+ ;; a debugpy that listens: python -m debugpy --listen 127.0.0.1:5678 app.py
+ (list :type "kdap" :request "attach" :name "python service"
+       :runtime "python" :connect "127.0.0.1:5678"
+       :pathMappings (vector (list :localRoot "/path/to/your/checkout"
+                                   :remoteRoot "/app"))))
+
+(dap-register-debug-template
  "kdap: attach to a deployment in the cluster"
  ;; kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
  ;; workload and tunnels to it; the cluster is the one kubectl uses, or

@@ -48,6 +48,12 @@ function M.configurations()
       localRoot = cwd, remoteRoot = '/src',
     },
     {
+      -- a debugpy that listens: python -m debugpy --listen 127.0.0.1:5678 app.py
+      type = 'kdap', request = 'attach', name = 'kdap: attach to a Python service',
+      runtime = 'python', connect = '127.0.0.1:5678',
+      pathMappings = { { localRoot = cwd, remoteRoot = '/app' } },
+    },
+    {
       -- kdap adds an ephemeral delve container (SYS_PTRACE only) to a pod of the
       -- workload and tunnels to it; the cluster is the one kubectl uses
       -- (or kubeconfig / context / namespace).  kdap builds the debugger image

@@ -18,6 +18,7 @@ import time
 import unittest
 
 import clusterdbg
+from pydbg import PY_CALL, PY_SRC, PyService
 from godbg import (APP_SRC, BP_LINE, BUILD, REPO, GoService, ProcessGroup, kdap_missing, kdap_path,
                    log_file)
 
@@ -48,13 +49,15 @@ class EditorClientCase(unittest.TestCase):
     def tag(self):
         return re.sub(r"[^A-Za-z0-9_.-]", "_", self.id().split(".", 1)[-1])
 
-    def spec(self, attach, http_port, http_path):
+    def spec(self, attach, http_port, http_path, source=APP_SRC, line=BP_LINE,
+             hover="r.URL.Path"):
         return {
             "kdap": kdap_path(),
             "log": log_file("kdap-%s.log" % self.tag()),
             "attach": attach,
-            "source": APP_SRC,
-            "line": BP_LINE,
+            "source": source,
+            "line": line,
+            "hoverExpr": hover,
             "httpPort": http_port,
             "httpPath": http_path,
             "expectVar": {"name": "msg", "contains": http_path},
@@ -156,6 +159,16 @@ class EditorScenarios:
         steps = self.session(spec)
         self.check(steps, spec)
         self.assertTrue(svc.answers(5), "go-hello halted after the session")
+
+    def test_local_python(self):
+        """py-hello under debugpy --listen; the breakpoint where msg names the path."""
+        svc = PyService(self.group, "%s-py" % self.NAME)
+        attach = {"name": "py-hello", "runtime": "python", "connect": svc.connect}
+        spec = self.spec(attach, svc.app_port, "/from-%s-python" % self.NAME,
+                         source=PY_SRC, line=PY_CALL, hover="path")
+        steps = self.session(spec)
+        self.check(steps, spec)
+        self.assertTrue(svc.answers(5), "py-hello halted after the session")
 
     def cluster_session(self, mode):
         cl, app, attach = self.cluster_setup(mode)

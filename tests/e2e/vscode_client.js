@@ -179,8 +179,8 @@ async function main() {
     assert.ok(v.value.includes(spec.expectVar.contains), `${v.name} = ${v.value}`);
     report('variables', { name: v.name, value: v.value });
     const hover = await within(T, 'evaluate', dc.evaluateRequest({
-      expression: 'r.URL.Path', frameId: top.id, context: 'hover' }));
-    assert.ok(hover.body.result.includes(spec.httpPath), 'r.URL.Path = ' + hover.body.result);
+      expression: spec.hoverExpr, frameId: top.id, context: 'hover' }));
+    assert.ok(hover.body.result.includes(spec.httpPath), spec.hoverExpr + ' = ' + hover.body.result);
     report('evaluate', { result: hover.body.result });
 
     await within(T, 'continue', dc.continueRequest({ threadId: tid }));

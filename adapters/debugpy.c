@@ -19,7 +19,18 @@
  *   error from `message`);
  * - it serves one client: disconnect (terminateDebuggee false) removes
  *   every breakpoint and resumes the program in debugpy itself, so
- *   detaching is that one request.
+ *   detaching is that one request;
+ * - every answer takes ~44 ms: not on kdap's socket (TCP_NODELAY is set on
+ *   it, and debugpy's adapter writes a message in one piece) but inside
+ *   debugpy, between the program and debugpy's adapter process.  The
+ *   program's side (pydevd) writes each message's header and body with
+ *   two send() calls on a socket with Nagle's algorithm on: the body waits
+ *   for the header's ACK, which the adapter's kernel delays by its 40 ms
+ *   delayed-ACK timer (strace: the body's send returns at once, the
+ *   adapter's recv of it 44 ms later).  So at the first stop kdap sets
+ *   TCP_NODELAY on pydevd's socket, from inside the program (one evaluate
+ *   in the stopped frame; see fix_nagle()); from then on a stackTrace is
+ *   about a millisecond.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +58,7 @@ struct debugpy {
     json_t *attach_args;
     struct adapter_dapconn_handshake hs;
     enum debugpy_state state;
+    int nagle;           /* 0: pydevd's socket not fixed yet, 1: asked */
     uv_timer_t deadline; /* detach deadline */
     int timer;           /* deadline initialised and not yet closed */
     int stop_status;
@@ -181,12 +193,79 @@ static void subprocess_started(struct debugpy *p, json_t *body)
     json_decref(out);
 }
 
+/* ---- pydevd's Nagle ---------------------------------------------------- */
+
+/* Runs in the program's stopped frame: the pydevd module debugpy loaded,
+ * its writer's socket, TCP_NODELAY (IPPROTO_TCP 6, TCP_NODELAY 1: Linux's
+ * and every BSD's numbers).  It touches only the debugger's own socket. */
+#define NODELAY_EXPR                                                         \
+    "__import__('sys').modules['pydevd'].get_global_debugger()"            \
+    ".writer.sock.setsockopt(6, 1, 1)"
+
+static void on_nagle_fixed(void *data, int status, json_t *resp,
+                           const struct dap_error *err)
+{
+    struct debugpy *p = data;
+
+    if (status == 0 && json_is_true(json_object_get(resp, "success")))
+        DAP_LOGI("service %s: TCP_NODELAY set on debugpy's own socket in "
+                 "the program (its answers no longer wait 40 ms for an ACK)",
+                 p->a->name);
+    else
+        DAP_LOGW("service %s: could not set TCP_NODELAY on debugpy's socket "
+                 "(answers keep taking ~44 ms): %s",
+                 p->a->name,
+                 status < 0 ? err->msg
+                            : json_string_value(
+                                  json_object_get(resp, "message")));
+}
+
+static void on_nagle_frame(void *data, int status, json_t *resp,
+                           const struct dap_error *err)
+{
+    struct debugpy *p = data;
+    json_t *frames = json_object_get(json_object_get(resp, "body"),
+                                     "stackFrames");
+    json_t *id = json_object_get(json_array_get(frames, 0), "id");
+    json_t *args;
+
+    (void)err;
+    if (status < 0 || !json_is_integer(id) || p->state != P_READY)
+        return;
+    args = json_pack("{s:s, s:O, s:s}", "expression", NODELAY_EXPR, "frameId",
+                     id, "context", "repl");
+    if (adapter_dapconn_request(p->conn, "evaluate", args, 0, on_nagle_fixed,
+                                p) < 0)
+        DAP_LOGW("service %s: could not ask debugpy to set TCP_NODELAY",
+                 p->a->name);
+    json_decref(args);
+}
+
+/* Once, at the first stop (pydevd evaluates only in a stopped frame): the
+ * editor's own requests go on meanwhile, debugpy answers in order. */
+static void fix_nagle(struct debugpy *p, json_int_t tid)
+{
+    json_t *args;
+
+    if (p->nagle)
+        return;
+    p->nagle = 1;
+    args = json_pack("{s:I, s:i, s:i}", "threadId", tid, "startFrame", 0,
+                     "levels", 1);
+    if (adapter_dapconn_request(p->conn, "stackTrace", args, 0,
+                                on_nagle_frame, p) < 0)
+        DAP_LOGW("service %s: could not ask debugpy for a frame",
+                 p->a->name);
+    json_decref(args);
+}
+
 static void on_event(void *data, json_t *msg)
 {
     struct debugpy *p = data;
     const char *ev = json_string_value(json_object_get(msg, "event"));
     json_t *body = json_object_get(msg, "body");
     const char *cat = json_string_value(json_object_get(body, "category"));
+    json_int_t tid;
 
     if (ev == NULL || p->state == P_STOPPING || p->state == P_CLOSED)
         return; /* debugpy's own goodbyes while we detach */
@@ -208,7 +287,12 @@ static void on_event(void *data, json_t *msg)
             json_object_update(p->a->caps, caps);
         return;
     }
+    /* The session remaps the ids in `body` in place: debugpy's thread id
+     * first. */
+    tid = json_integer_value(json_object_get(body, "threadId"));
     adapter__event(p->a, ev, body);
+    if (strcmp(ev, "stopped") == 0 && p->state == P_READY && tid > 0)
+        fix_nagle(p, tid);
 }
 
 static void on_closed(void *data, int status, const struct dap_error *err)

@@ -13,8 +13,8 @@
  *   in pass_keys, never the service's object as it is;
  * - events for debugpy's own clients (`debugpyWaitingForServer`, telemetry
  *   output) are dropped; `debugpyAttach` asks the client to open a second
- *   session for a subprocess, which kdap does not do: it says so in the
- *   console instead;
+ *   session for a subprocess, which kdap opens only to let it go (see
+ *   "subprocesses");
  * - its error responses carry no `body` (the session builds the editor's
  *   error from `message`);
  * - it serves one client: disconnect (terminateDebuggee false) removes
@@ -58,9 +58,10 @@ struct debugpy {
     json_t *attach_args;
     struct adapter_dapconn_handshake hs;
     enum debugpy_state state;
-    int nagle;           /* 0: pydevd's socket not fixed yet, 1: asked */
-    uv_timer_t deadline; /* detach deadline */
-    int timer;           /* deadline initialised and not yet closed */
+    int nagle;                /* 0: pydevd's socket not fixed yet, 1: asked */
+    struct release *releases; /* subprocesses being let go */
+    uv_timer_t deadline;      /* detach deadline */
+    int timer;                /* deadline initialised and not yet closed */
     int stop_status;
     struct dap_error stop_err;
 };
@@ -70,7 +71,10 @@ static void on_attach(void *data, int status, json_t *resp,
                       const struct dap_error *err);
 /* debugpy's attach keys kdap passes on as the service gives them. */
 static const char *const pass_keys[] = {
-    "justMyCode", "redirectOutput", "showReturnValue", "subProcess", NULL,
+    "justMyCode",
+    "redirectOutput",
+    "showReturnValue",
+    NULL,
 };
 
 static int debugpy_new(adapter *a, json_t *cfg, struct dap_error *err)
@@ -95,8 +99,9 @@ static int debugpy_new(adapter *a, json_t *cfg, struct dap_error *err)
     p->a = a;
     p->connect = strdup(connect);
     /* An empty arguments object reaches debugpy's server as none at all,
-     * which it refuses: justMyCode is always named (its default). */
-    p->attach_args = json_pack("{s:b}", "justMyCode", 1);
+     * which it refuses: justMyCode is always named (its default);
+     * subProcess false (see "subprocesses" below). */
+    p->attach_args = json_pack("{s:b, s:b}", "justMyCode", 1, "subProcess", 0);
     for (int i = 0; pass_keys[i] != NULL; i++) {
         json_t *v = json_object_get(cfg, pass_keys[i]);
         if (v != NULL)
@@ -174,23 +179,134 @@ static void on_attach(void *data, int status, json_t *resp,
         DAP_LOGW("service %s: %s", p->a->name, err->msg);
 }
 
-/* debugpyAttach: a subprocess of the program started under debugpy, which
- * expects its client to open a session of its own for it. */
-static void subprocess_started(struct debugpy *p, json_t *body)
-{
-    json_t *out;
-    char text[512];
-    json_int_t pid = json_integer_value(json_object_get(body, "subProcessId"));
+/* ---- subprocesses -------------------------------------------------------
+ * debugpy traces the program's Python subprocesses when it was started so
+ * (`python -m debugpy --listen` does; attach's subProcess cannot undo it)
+ * and holds each one until a client attaches to it, asking for that client
+ * with debugpyAttach.  kdap debugs the process it attached to: it answers
+ * the offer with a session that only lets the subprocess go (initialize,
+ * attach, configurationDone, disconnect), so the program never hangs in a
+ * subprocess nobody debugs, and says so in the console. */
 
-    snprintf(text, sizeof(text),
-             "kdap: service \"%s\": the program started a Python "
-             "subprocess (%lld) that debugpy offers to debug; kdap debugs "
-             "the process it attached to only (set \"subProcess\": false "
-             "to stop debugpy tracing subprocesses)\n",
-             p->a->name, (long long)pid);
-    out = json_pack("{s:s, s:s}", "category", "console", "output", text);
+struct release {
+    struct release *next;
+    struct debugpy *p;
+    adapter_dapconn *conn;
+    json_t *attach_args; /* debugpyAttach's body, as debugpy wants it back */
+    json_int_t pid;
+};
+
+static void say(struct debugpy *p, const char *text)
+{
+    json_t *out =
+        json_pack("{s:s, s:s}", "category", "console", "output", text);
     adapter__event(p->a, "output", out);
     json_decref(out);
+}
+
+static void release_answered(void *data, int status, json_t *resp,
+                             const struct dap_error *err)
+{
+    struct release *r = data;
+    const char *cmd = json_string_value(json_object_get(resp, "command"));
+
+    (void)err;
+    if (status < 0 || cmd == NULL) {
+        adapter_dapconn_close(r->conn);
+        return;
+    }
+    if (strcmp(cmd, "initialize") == 0) {
+        if (adapter_dapconn_request(r->conn, "attach", r->attach_args, 0,
+                                    release_answered, r) < 0)
+            adapter_dapconn_close(r->conn);
+    } else if (strcmp(cmd, "attach") == 0) {
+        json_t *args = json_pack("{s:b}", "terminateDebuggee", 0);
+        if (adapter_dapconn_request(r->conn, "disconnect", args, 0,
+                                    release_answered, r) < 0)
+            adapter_dapconn_close(r->conn);
+        json_decref(args);
+    } else if (strcmp(cmd, "disconnect") == 0) {
+        adapter_dapconn_close(r->conn);
+    }
+}
+
+static void release_connected(void *data, int status,
+                              const struct dap_error *err)
+{
+    struct release *r = data;
+    json_t *args = json_pack("{s:s, s:s, s:s}", "clientID", "kdap", "adapterID",
+                             "debugpy", "pathFormat", "path");
+
+    if (status < 0 || adapter_dapconn_request(r->conn, "initialize", args, 0,
+                                              release_answered, r) < 0)
+        DAP_LOGW("service %s: cannot let subprocess %lld go: %s", r->p->a->name,
+                 (long long)r->pid,
+                 status < 0 ? err->msg : "debugpy closed the connection");
+    json_decref(args);
+}
+
+static void release_event(void *data, json_t *msg)
+{
+    struct release *r = data;
+    const char *ev = json_string_value(json_object_get(msg, "event"));
+
+    if (ev != NULL && strcmp(ev, "initialized") == 0 &&
+        adapter_dapconn_request(r->conn, "configurationDone", NULL, 0,
+                                release_answered, r) < 0)
+        adapter_dapconn_close(r->conn);
+}
+
+static void release_closed(void *data, int status, const struct dap_error *err)
+{
+    (void)data;
+    (void)status;
+    (void)err; /* freed with the backend (never inside its own callback) */
+}
+
+static void subprocess_started(struct debugpy *p, json_t *body)
+{
+    json_t *conn = json_object_get(body, "connect");
+    const char *host = json_string_value(json_object_get(conn, "host"));
+    json_int_t port = json_integer_value(json_object_get(conn, "port"));
+    struct adapter_dapconn_callbacks cb = {
+        .connected_fn = release_connected,
+        .event_fn = release_event,
+        .closed_fn = release_closed,
+    };
+    struct release *r = calloc(1, sizeof(*r));
+    struct dap_error err;
+    char hostport[300];
+    char text[512];
+
+    if (r == NULL)
+        return;
+    r->p = p;
+    r->pid = json_integer_value(json_object_get(body, "subProcessId"));
+    r->attach_args = json_deep_copy(body);
+    cb.data = r;
+    snprintf(hostport, sizeof(hostport), "%s:%lld",
+             host != NULL ? host : "127.0.0.1", (long long)port);
+    if (adapter_dapconn_new(p->a->loop, hostport, -1, "debugpy", 5000, &cb,
+                            &r->conn, &err) < 0) {
+        DAP_LOGW("service %s: %s", p->a->name, err.msg);
+        snprintf(text, sizeof(text),
+                 "kdap: service \"%s\": the program started a Python "
+                 "subprocess (%lld) that debugpy holds for a debugger of its "
+                 "own, and kdap could not reach debugpy to let it go\n",
+                 p->a->name, (long long)r->pid);
+        json_decref(r->attach_args);
+        free(r);
+        say(p, text);
+        return;
+    }
+    r->next = p->releases;
+    p->releases = r;
+    snprintf(text, sizeof(text),
+             "kdap: service \"%s\": the program started a Python subprocess "
+             "(%lld); kdap debugs the process it attached to, so it lets "
+             "debugpy run this one undebugged\n",
+             p->a->name, (long long)r->pid);
+    say(p, text);
 }
 
 /* ---- pydevd's Nagle ---------------------------------------------------- */
@@ -198,8 +314,8 @@ static void subprocess_started(struct debugpy *p, json_t *body)
 /* Runs in the program's stopped frame: the pydevd module debugpy loaded,
  * its writer's socket, TCP_NODELAY (IPPROTO_TCP 6, TCP_NODELAY 1: Linux's
  * and every BSD's numbers).  It touches only the debugger's own socket. */
-#define NODELAY_EXPR                                                         \
-    "__import__('sys').modules['pydevd'].get_global_debugger()"            \
+#define NODELAY_EXPR                                                           \
+    "__import__('sys').modules['pydevd'].get_global_debugger()"                \
     ".writer.sock.setsockopt(6, 1, 1)"
 
 static void on_nagle_fixed(void *data, int status, json_t *resp,
@@ -215,17 +331,17 @@ static void on_nagle_fixed(void *data, int status, json_t *resp,
         DAP_LOGW("service %s: could not set TCP_NODELAY on debugpy's socket "
                  "(answers keep taking ~44 ms): %s",
                  p->a->name,
-                 status < 0 ? err->msg
-                            : json_string_value(
-                                  json_object_get(resp, "message")));
+                 status < 0
+                     ? err->msg
+                     : json_string_value(json_object_get(resp, "message")));
 }
 
 static void on_nagle_frame(void *data, int status, json_t *resp,
                            const struct dap_error *err)
 {
     struct debugpy *p = data;
-    json_t *frames = json_object_get(json_object_get(resp, "body"),
-                                     "stackFrames");
+    json_t *frames =
+        json_object_get(json_object_get(resp, "body"), "stackFrames");
     json_t *id = json_object_get(json_array_get(frames, 0), "id");
     json_t *args;
 
@@ -252,10 +368,9 @@ static void fix_nagle(struct debugpy *p, json_int_t tid)
     p->nagle = 1;
     args = json_pack("{s:I, s:i, s:i}", "threadId", tid, "startFrame", 0,
                      "levels", 1);
-    if (adapter_dapconn_request(p->conn, "stackTrace", args, 0,
-                                on_nagle_frame, p) < 0)
-        DAP_LOGW("service %s: could not ask debugpy for a frame",
-                 p->a->name);
+    if (adapter_dapconn_request(p->conn, "stackTrace", args, 0, on_nagle_frame,
+                                p) < 0)
+        DAP_LOGW("service %s: could not ask debugpy for a frame", p->a->name);
     json_decref(args);
 }
 
@@ -412,6 +527,13 @@ static void debugpy_free(adapter *a)
     adapter_dapconn_free(p->conn);
     json_decref(p->attach_args);
     free(p->connect);
+    while (p->releases != NULL) {
+        struct release *r = p->releases;
+        p->releases = r->next;
+        adapter_dapconn_free(r->conn);
+        json_decref(r->attach_args);
+        free(r);
+    }
     a->impl = NULL;
     if (!p->timer) {
         free(p);
@@ -434,8 +556,8 @@ const struct adapter_ops adapter__debugpy_ops = {
 /* debugpy's own filter ids (its initialize lists them). */
 static const char *const python_filters[] = {"raised", "uncaught",
                                              "userUnhandled", NULL};
-static const char *const python_commands[] = {
-    "python", "python3", "gunicorn", "uvicorn", NULL};
+static const char *const python_commands[] = {"python", "python3", "gunicorn",
+                                              "uvicorn", NULL};
 static const char *const python_env_vars[] = {"PYTHON_VERSION", NULL};
 static const char *const python_images[] = {"python", NULL};
 

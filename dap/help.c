@@ -182,7 +182,7 @@ static const char *const manual[] = {
     "@pathMappings",
     "array of {localRoot, remoteRoot}: python: more mappings as",
     "vscode-python writes them, tried after substitutePath",
-    "@justMyCode, redirectOutput, showReturnValue, subProcess",
+    "@justMyCode, redirectOutput, showReturnValue",
     "python: passed to debugpy's attach as they are (justMyCode default",
     "true)",
     "@program",

@@ -12,7 +12,7 @@ import time
 import unittest
 
 from e2ecase import APP_DIR, APP_SRC, BP_LINE, E2ECase, go_service_args
-from godbg import HOST, free_port
+from godbg import HOST, free_port, log_file
 from pydbg import (PY_BOOM, PY_CALL, PY_DECORATE, PY_HANDLE, PY_RETURN, PY_SRC, PyService,
                    listening)
 
@@ -254,6 +254,38 @@ class TestPython(PyCase):
         get_py.wait(10)
         get_go.wait(10)
         self.disconnect_and_exit(c, [go, py])
+
+    def test_a_python_subprocess_runs_untraced(self):
+        """debugpy holds a subprocess it traces until a debugger of its own attaches
+        (debugpyAttach); kdap lets it go, so the program never hangs in one, and says so."""
+        svc = self.py()
+        c, _ = self.py_session(svc, [{"line": PY_RETURN}])
+        get = svc.get_async("/spawn")
+        ev = self.wait_stopped(c, 15, "breakpoint")
+        self.assertFalse(c.has_event("debugpyAttach"), "debugpy's own event reached the editor")
+        c.wait_event("output", 10, lambda m: "undebugged" in m["body"]["output"])
+        self.cont(c, ev["body"]["threadId"])
+        self.assertIn("hello /spawn", get.wait(10))
+        self.disconnect_and_exit(c, [svc])
+
+    def test_cluster_target_is_refused_naming_connect(self):
+        """No debug container for python yet: "target" fails at once, before the cluster
+        is asked anything, and says what works instead."""
+        kc = log_file("kubeconfig-%s" % self.tag())
+        with open(kc, "w") as f:   # a cluster nothing answers for: it must not be asked
+            f.write("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+                    "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+                    "users: [{name: x, user: {token: t}}]\n"
+                    "contexts: [{name: x, context: {cluster: x, user: x}}]\n")
+        c = self.start_kdap()
+        c.initialize()
+        r = c.request_error("attach", {"runtime": "python", "target": "deployment/shop",
+                                       "kubeconfig": kc}, timeout=15)
+        msg = r.get("message", "")
+        self.assertIn("cannot attach in the cluster yet", msg)
+        self.assertIn("\"connect\"", msg)
+        self.assertIn("debugpy", msg)
+        self.assertIn("error", r.get("body", {}), "an error response must carry body.error")
 
     def test_nothing_listening_is_a_clear_error(self):
         port = free_port()

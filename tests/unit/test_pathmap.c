@@ -1,4 +1,4 @@
-/* test_pathmap.c - localRoot/remoteRoot and substitutePath. */
+/* test_pathmap.c - localRoot/remoteRoot, substitutePath and pathMappings. */
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -50,10 +50,34 @@ int main(void)
     dap_pathmap_cleanup(&pm);
     json_decref(cfg);
 
+    /* pathMappings as vscode-python writes them: after substitutePath,
+     * before localRoot. */
+    cfg = json_loads(
+        "{\"localRoot\": \"/home/me/app\", \"remoteRoot\": \"/srv\","
+        " \"pathMappings\": [{\"localRoot\": \"/home/me/app/lib\","
+        " \"remoteRoot\": \"/usr/lib/python3/dist-packages/lib\"}]}",
+        0, NULL);
+    ASSERT_OK(dap_pathmap_init(&pm, cfg, &err));
+    expect(dap_pathmap_to_remote(&pm, "/home/me/app/lib/x.py"),
+           "/usr/lib/python3/dist-packages/lib/x.py");
+    expect(dap_pathmap_to_remote(&pm, "/home/me/app/main.py"), "/srv/main.py");
+    expect(dap_pathmap_to_local(&pm, "/usr/lib/python3/dist-packages/lib/y.py"),
+           "/home/me/app/lib/y.py");
+    dap_pathmap_cleanup(&pm);
+    json_decref(cfg);
+
     /* Bad shapes are configuration errors naming the key. */
     cfg = json_loads("{\"substitutePath\": [{\"from\": 1}]}", 0, NULL);
     ASSERT_EQ(dap_pathmap_init(&pm, cfg, &err), DAP_ECONFIG);
     ASSERT(strstr(err.msg, "substitutePath") != NULL);
+    json_decref(cfg);
+    cfg = json_loads("{\"pathMappings\": [{\"localRoot\": \"/a\"}]}", 0, NULL);
+    ASSERT_EQ(dap_pathmap_init(&pm, cfg, &err), DAP_ECONFIG);
+    ASSERT(strstr(err.msg, "pathMappings") != NULL);
+    ASSERT(strstr(err.msg, "remoteRoot") != NULL);
+    json_decref(cfg);
+    cfg = json_loads("{\"pathMappings\": {}}", 0, NULL);
+    ASSERT_EQ(dap_pathmap_init(&pm, cfg, &err), DAP_ECONFIG);
     json_decref(cfg);
     /* Inferring a remote root from recorded paths. */
     expect(dap_pathmap_root_of("main.go", "/src/main.go"), "/src");

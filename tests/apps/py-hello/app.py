@@ -3,6 +3,7 @@
 # marker comments (tests/e2e/pydbg.py): keep each marker on its line.
 import http.server
 import os
+import subprocess
 import sys
 import threading
 
@@ -39,6 +40,8 @@ def handle(path):
             raise ValueError("caught boom")
         except ValueError as e:
             msg = "caught %s" % e
+    if path == "/spawn":
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
     if path == "/uncaught":
         threading.Thread(target=boom, name="boom").start()
     msg = decorate(msg, acct, items)  # PY_BP_CALL

@@ -623,6 +623,25 @@ void kube_request_resume(kube_request *r)
 
 /* ---- WebSocket options -------------------------------------------------- */
 
+/* Seconds (decimals allowed, (0, 3600]) in the environment variable
+ * `name`, in ms; `def_ms` when unset or not such a number. */
+static unsigned env_ms(const char *name, unsigned def_ms)
+{
+    const char *v = getenv(name);
+    char *end;
+    double d;
+
+    if (v == NULL || *v == '\0')
+        return def_ms;
+    d = strtod(v, &end);
+    if (*end != '\0' || !(d > 0 && d <= 3600)) {
+        DAP_LOGW("%s=\"%s\" is not a number of seconds in (0, 3600]; "
+                 "using %u", name, v, def_ms / 1000);
+        return def_ms;
+    }
+    return (unsigned)(d * 1000 + 0.5) ? (unsigned)(d * 1000 + 0.5) : 1;
+}
+
 int kube__ws_options(kube_client *c, const struct kube_cred *cred,
                      const char *path, const char *subprotocols,
                      struct net_ws_options *o, struct kube__ws_storage *st)
@@ -686,6 +705,10 @@ int kube__ws_options(kube_client *c, const struct kube_cred *cred,
         o->key_len = k->key_len;
     }
     o->proxy = c->has_proxy ? &c->proxy : NULL;
+    /* Every tunnel pings: an idle one behind a load balancer dies
+     * silently otherwise (README "Tunnels"). */
+    o->ping_ms = env_ms("KDAP_TUNNEL_PING", KUBE_TUNNEL_PING_MS);
+    o->dead_ms = env_ms("KDAP_TUNNEL_DEAD", KUBE_TUNNEL_DEAD_MS);
     return 0;
 nomem:
     st->headers[nh > 0 ? nh - 1 : 0] = NULL;

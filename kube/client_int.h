@@ -16,6 +16,13 @@ struct kube__server {
 };
 int kube__server_parse(const char *server, struct kube__server *s);
 
+/* The tunnels' WebSocket keepalive (net_ws_options ping_ms, dead_ms):
+ * a ping after 20 s with nothing received, dead after 30 s.  The
+ * environment's KDAP_TUNNEL_PING and KDAP_TUNNEL_DEAD (seconds) override
+ * them, for tests that cannot wait that long. */
+#define KUBE_TUNNEL_PING_MS 20000
+#define KUBE_TUNNEL_DEAD_MS 30000
+
 /* Storage behind the net_ws_options built by kube__ws_options (the header
  * lines hold the bearer token: wiped by kube__ws_storage_cleanup). */
 struct kube__ws_storage {

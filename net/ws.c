@@ -59,6 +59,9 @@ struct net_ws {
     } h;
     int tcp_inited, reading, paused;
     uv_timer_t timer;
+    uv_timer_t keep;       /* keepalive: pings, and the dead line */
+    unsigned ping_ms, dead_ms;
+    uint64_t last_rx, last_ping; /* loop times */
     uv_idle_t pump;
     SSL_CTX *ctx;
     SSL *ssl;
@@ -224,6 +227,8 @@ static void close_handles(net_ws *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->timer))
         uv_close((uv_handle_t *)&w->timer, handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&w->keep))
+        uv_close((uv_handle_t *)&w->keep, handle_closed);
     if (!uv_is_closing((uv_handle_t *)&w->pump))
         uv_close((uv_handle_t *)&w->pump, handle_closed);
     if (w->tcp_inited && !uv_is_closing((uv_handle_t *)&w->h))
@@ -240,6 +245,7 @@ static void finish(net_ws *w, int status, const char *body,
     net_dial_cancel(w->dial);
     w->dial = NULL;
     uv_timer_stop(&w->timer);
+    uv_timer_stop(&w->keep);
     uv_idle_stop(&w->pump);
     if (w->reading) {
         uv_read_stop((uv_stream_t *)&w->h);
@@ -421,6 +427,7 @@ static int frame_send(net_ws *w, int opcode, const uint8_t *prefix,
 /* ---- input -------------------------------------------------------------- */
 
 static void process(net_ws *w);
+static void keep_start(net_ws *w);
 static void proxy_input(net_ws *w);
 
 static void deliver(net_ws *w, int opcode, const uint8_t *p, size_t n)
@@ -632,6 +639,7 @@ static void process_upgrade(net_ws *w)
     dap_buf_consume(&w->in, hlen);
     w->state = S_OPEN;
     uv_timer_stop(&w->timer);
+    keep_start(w);
     if (w->cb.open_fn != NULL)
         w->cb.open_fn(w->cb.data, w, w->proto);
     if (w->state != S_OPEN)
@@ -652,6 +660,60 @@ static void process_upgrade(net_ws *w)
         w->close_sent = 1;
         (void)frame_send(w, 8, NULL, 0, code, 2);
     }
+}
+
+/* ---- keepalive ------------------------------------------------------------ */
+
+static void keep_cb(uv_timer_t *t);
+
+static void keep_arm(net_ws *w)
+{
+    uint64_t now = uv_now(w->loop);
+    uint64_t at = w->last_rx + w->dead_ms;
+    uint64_t ping_at =
+        (w->last_rx > w->last_ping ? w->last_rx : w->last_ping) + w->ping_ms;
+
+    if (ping_at < at)
+        at = ping_at;
+    uv_timer_start(&w->keep, keep_cb, at > now ? at - now : 1, 0);
+}
+
+/* The timer is not moved on every read (the tunnels' hot path): it wakes
+ * at the next ping or dead line as last seen, and looks again. */
+static void keep_cb(uv_timer_t *t)
+{
+    net_ws *w = t->data;
+    uint64_t now = uv_now(w->loop);
+
+    if (w->state != S_OPEN || w->closing || w->freed)
+        return;
+    if (w->paused) {
+        /* our reader is slow, not the server: pongs wait unread */
+        w->last_rx = now;
+    } else if (now - w->last_rx >= w->dead_ms) {
+        fail(w, DAP_ETIMEDOUT,
+             "%s:%d sent nothing, not even a pong to kdap's WebSocket ping, "
+             "for %.1f s: the connection is dead",
+             w->host, w->port, (double)(now - w->last_rx) / 1000.0);
+        return;
+    } else if (now - w->last_rx >= w->ping_ms &&
+               now - w->last_ping >= w->ping_ms) {
+        static const char payload[] = "kdap";
+        w->last_ping = now;
+        if (frame_send(w, 9, NULL, 0, payload, sizeof(payload) - 1) < 0) {
+            fail(w, DAP_ECLOSED, "writing to %s:%d failed", w->host, w->port);
+            return;
+        }
+    }
+    keep_arm(w);
+}
+
+static void keep_start(net_ws *w)
+{
+    if (w->ping_ms == 0)
+        return;
+    w->last_rx = w->last_ping = uv_now(w->loop);
+    keep_arm(w);
 }
 
 static void process(net_ws *w)
@@ -818,6 +880,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n > 0) {
+        w->last_rx = uv_now(w->loop);
         if (w->tls) {
             if (BIO_write(w->rbio, b->base, (int)n) != (int)n) {
                 fail(w, DAP_ENOMEM, "out of memory");
@@ -1242,6 +1305,10 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
     dap_buf_init(&w->pre, 64u << 20);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
+    uv_timer_init(loop, &w->keep);
+    w->keep.data = w;
+    w->ping_ms = o->ping_ms;
+    w->dead_ms = o->dead_ms > o->ping_ms ? o->dead_ms : o->ping_ms * 3 / 2;
     uv_idle_init(loop, &w->pump);
     w->pump.data = w;
     if (o->use_fd) {
@@ -1252,7 +1319,7 @@ int net_ws_new(uv_loop_t *loop, const struct net_ws_options *o,
         w->h.tcp.data = w;
     }
     w->tcp_inited = 1;
-    w->handles = 3;
+    w->handles = 4;
     w->state = S_CONNECTING;
     if (w->host == NULL || w->name == NULL ||
         (o->subprotocols && w->offered == NULL)) {

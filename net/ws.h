@@ -67,6 +67,13 @@ struct net_ws_options {
                                        through (copied), or NULL */
     size_t max_message;        /* 0 = 16 MiB */
     unsigned timeout_ms;       /* connect + TLS + upgrade; 0 = 15 s */
+    /* Keepalive, once open: a ping after ping_ms with nothing received,
+     * and the connection declared dead (closed_fn, DAP_ETIMEDOUT) after
+     * dead_ms with nothing received, pongs included (> ping_ms).  An idle
+     * tunnel behind a load balancer or NAT otherwise dies silently.  While
+     * the caller pauses receiving, nothing is declared.  0 = no pings: the
+     * Node inspector treats a ping frame as an error and hangs up. */
+    unsigned ping_ms, dead_ms;
 };
 
 struct net_ws_callbacks {

@@ -138,12 +138,13 @@ class App:
 
 class Faults(unittest.TestCase):
 
-    def kdap(self, tag=""):
+    def kdap(self, tag="", env=None):
         name = self._testMethodName + tag
         err = open(log_file("kdap-faults-%s.stderr" % name), "wb")
         self.addCleanup(err.close)
         c = DapClient.spawn([kdap_path(), "--log", log_file("kdap-faults-%s.log" % name),
-                             "--log-level", "debug"], stderr=err, env=dict(os.environ, KDAP_IMAGE_REPO=REPO))
+                             "--log-level", "debug"], stderr=err,
+                            env=dict(os.environ, KDAP_IMAGE_REPO=REPO, **(env or {})))
         self.addCleanup(c.close)
         return c
 
@@ -219,6 +220,33 @@ class Faults(unittest.TestCase):
             self.assertIn("gitVersion", out.stdout)
             self.assertGreater(time.monotonic() - t0, 1.5, "a TLS handshake and a GET (> 2 KB) at 1000 B/s")
             p.trickle(0)
+
+    # -- a tunnel that dies silently ------------------------------------------------------------
+    def test_stalled_tunnel_declared_dead(self):
+        """With pings every 0.5 s and 1.5 s to live (KDAP_TUNNEL_PING/DEAD), an idle session
+        through the chaos proxy outlives many such windows (pings are answered), and once the
+        proxy stalls every connection kdap declares the tunnel dead within the window and says
+        so; the debugger in the pod then loses its client and detaches."""
+        app = App("stall")
+        self.addCleanup(app.delete)
+        with ChaosProxy(*upstream_of(CL.kubeconfig)) as p:
+            kc = kubeconfig_through(CL.kubeconfig, log_file("faults-stall.kubeconfig"), p)
+            c = self.kdap(env={"KDAP_TUNNEL_PING": "0.5", "KDAP_TUNNEL_DEAD": "1.5"})
+            self.attach(c, app, kubeconfig=kc, bp=False)
+            time.sleep(4)   # idle: nothing but pings and pongs on the tunnel
+            self.assertFalse(c.has_event("terminated"), "an idle tunnel whose pongs come is alive")
+            self.assertTrue(c.request("threads")["threads"])
+            p.stall(True)
+            t0 = time.monotonic()
+            said = c.wait_event("output", 10, pred=lambda e: "connection is dead" in e["body"]["output"])
+            took = time.monotonic() - t0
+            self.assertIn('"stall"', said["body"]["output"])
+            self.assertLess(took, 1.5 + 1.0, "declared dead within its window (+ the loop's slack)")
+            c.wait_event("terminated", 10)
+            c.wait_exit(10)
+            p.stall(False)
+        app.left_as_found(15)
+        print("stalled tunnel -> declared dead in %.2fs (window 1.5 s)" % took, file=sys.stderr)
 
     # -- liveness probes ------------------------------------------------------------------
     def test_liveness_probe_warning(self):

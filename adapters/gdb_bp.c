@@ -258,10 +258,9 @@ static void bps_apply(struct greq *r, json_t *old, const char *path,
     json_decref(claimed);
 }
 
-static void src_bps_finish(struct greq *r)
+/* The entries of r->tmp gdb set (a breakpoint number): what to remember. */
+static json_t *bps_set_new(struct greq *r)
 {
-    const char *path = adapter_mi_str(json_object_get(r->x.args, "source"),
-                                      "path");
     json_t *keep = json_array();
     json_t *e;
     size_t i;
@@ -271,6 +270,15 @@ static void src_bps_finish(struct greq *r)
         if (json_integer_value(json_object_get(e, "num")) > 0)
             json_array_append(keep, e);
     }
+    return keep;
+}
+
+static void src_bps_finish(struct greq *r)
+{
+    const char *path = adapter_mi_str(json_object_get(r->x.args, "source"),
+                                      "path");
+    json_t *keep = bps_set_new(r);
+
     if (json_array_size(keep) > 0)
         json_object_set_new(r->g->src_bps, path, keep);
     else {
@@ -295,17 +303,8 @@ void gdb__req_set_breakpoints(struct greq *r)
 
 static void fn_bps_finish(struct greq *r)
 {
-    json_t *keep = json_array();
-    json_t *e;
-    size_t i;
-
-    json_array_foreach(r->tmp, i, e)
-    {
-        if (json_integer_value(json_object_get(e, "num")) > 0)
-            json_array_append(keep, e);
-    }
     json_decref(r->g->fn_bps);
-    r->g->fn_bps = keep;
+    r->g->fn_bps = bps_set_new(r);
 }
 
 void gdb__req_set_function_breakpoints(struct greq *r)

@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     /* Whatever the editor (or shell) let kdap inherit is not passed on to
      * the plugins and debuggers kdap starts. */
     (void)dap_fds_cloexec(STDERR_FILENO + 1);
-    /* kdap doctor / port-forward / exec / kube-request (kube/cli.c). */
+    /* kdap doctor / port-forward / exec / kube-request / restore (kube/cli.c). */
     if (kube_cli_is_command(argc, argv))
         return kube_cli_main(argc, argv);
     /* kdap image debugger / push (dap/cli_image.c). */

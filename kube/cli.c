@@ -19,10 +19,12 @@
 #include "../dap/log.h"
 #include "client.h"
 #include "config.h"
+#include "deploy.h"
 #include "exec.h"
 #include "names.h"
 #include "portfwd.h"
 #include "watch.h"
+#include "workload.h"
 
 /* ---- common ------------------------------------------------------------- */
 
@@ -972,6 +974,138 @@ usage:
     return 2;
 }
 
+/* ---- restore ------------------------------------------------------------ */
+
+/* kdap restore: put back what a launch changed in workloads (the
+ * annotation kube/workload.c leaves), for a session that died before its
+ * own disconnect did it. */
+
+static int restore_pending;
+
+static void rs_done(void *data, int status, const char *session,
+                    const char *note, const struct dap_error *err)
+{
+    char *what = data;
+
+    if (status < 0) {
+        fprintf(stderr, "kdap: %s: %s\n", what, err ? err->msg : "failed");
+        cli.exit_code = 1;
+    } else if (session[0] == '\0') {
+        printf("%s: nothing to restore\n", what);
+    } else {
+        printf("%s: restored (patched by kdap session %s)%s%s\n", what,
+               session, note[0] ? "; " : "", note);
+    }
+    free(what);
+    restore_pending--;
+}
+
+static void rs_one(const char *ns, const char *resource, const char *name)
+{
+    char path[640], *what;
+    struct dap_error e;
+
+    snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/%s/%s", ns,
+             resource, name);
+    if (asprintf(&what, "%s/%s", resource, name) < 0)
+        return;
+    if (kube_restore_start(cli.client, path, rs_done, what, NULL, &e) < 0) {
+        fprintf(stderr, "kdap: %s: %s\n", what, e.msg);
+        free(what);
+        cli.exit_code = 1;
+        return;
+    }
+    restore_pending++;
+}
+
+static void rs_listed(void *data, int status, long http, json_t *body,
+                      const struct dap_error *err)
+{
+    const char *resource = data;
+    json_t *it;
+    size_t i;
+
+    (void)http;
+    if (status < 0) {
+        fail_msg(err);
+        cli.exit_code = 1;
+        return;
+    }
+    json_array_foreach(json_object_get(body, "items"), i, it) {
+        json_t *md = json_object_get(it, "metadata");
+        if (json_object_get(json_object_get(md, "annotations"),
+                            KUBE_WORKLOAD_ANNOTATION) != NULL)
+            rs_one(json_string_value(json_object_get(md, "namespace")),
+                   resource,
+                   json_string_value(json_object_get(md, "name")));
+    }
+}
+
+/* the k bytes at s are one of the space-ended words of `names` */
+static int kind_is(const char *s, size_t k, const char *names)
+{
+    for (const char *p = names; *p != '\0'; p = strchr(p, ' ') + 1)
+        if (strncmp(p, s, k) == 0 && p[k] == ' ')
+            return 1;
+    return 0;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+    struct common co;
+    struct dap_error e;
+    const char *ns;
+    int ntargets = 0;
+
+    memset(&co, 0, sizeof(co));
+    for (int i = 2; i < argc; i++) {
+        int r = common_opt(&co, argc, argv, &i);
+        if (r < 0 || (r == 0 && strchr(argv[i], '/') == NULL))
+            goto usage;
+        ntargets += r == 0;
+    }
+    if (setup(&co, &e) < 0) {
+        fail_msg(&e);
+        cli.exit_code = 1;
+        return teardown();
+    }
+    ns = kube_client_config(cli.client)->namespace;
+    for (int i = 2; i < argc; i++) {
+        int r = common_opt(&co, argc, argv, &i);
+        const char *slash = strchr(argv[i], '/');
+        size_t k = (size_t)(slash - argv[i]);
+        if (r != 0)
+            continue;
+        if (kind_is(argv[i], k, "deployment deployments deploy "))
+            rs_one(ns, "deployments", slash + 1);
+        else if (kind_is(argv[i], k, "statefulset statefulsets sts "))
+            rs_one(ns, "statefulsets", slash + 1);
+        else
+            goto usage;
+    }
+    if (ntargets == 0) {
+        /* Deployments only: a statefulset is restored when named */
+        struct kube_request_opts o = {0};
+        char path[320];
+        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments",
+                 ns);
+        o.path = path;
+        if (kube_request_start(cli.client, &o, rs_listed, "deployments", NULL,
+                               &e) < 0) {
+            fail_msg(&e);
+            cli.exit_code = 1;
+        }
+    }
+    uv_run(&cli.loop, UV_RUN_DEFAULT);
+    return teardown();
+usage:
+    fprintf(stderr, "usage: kdap restore [--kubeconfig FILE] [--context NAME] "
+                    "[--namespace NS] [deployment/NAME | statefulset/NAME]...\n"
+                    "  without a workload: every deployment of the namespace "
+                    "that a launch left patched\n");
+    return 2;
+}
+
 /* ---- versions ----------------------------------------------------------- */
 
 void kube_cli_print_versions(FILE *fp)
@@ -995,7 +1129,8 @@ int kube_cli_is_command(int argc, char **argv)
     return argc > 1 && (strcmp(argv[1], "doctor") == 0 ||
                         strcmp(argv[1], "port-forward") == 0 ||
                         strcmp(argv[1], "exec") == 0 ||
-                        strcmp(argv[1], "kube-request") == 0);
+                        strcmp(argv[1], "kube-request") == 0 ||
+                        strcmp(argv[1], "restore") == 0);
 }
 
 int kube_cli_main(int argc, char **argv)
@@ -1006,5 +1141,7 @@ int kube_cli_main(int argc, char **argv)
         return cmd_port_forward(argc, argv);
     if (strcmp(argv[1], "exec") == 0)
         return cmd_exec(argc, argv);
+    if (strcmp(argv[1], "restore") == 0)
+        return cmd_restore(argc, argv);
     return cmd_request(argc, argv);
 }

@@ -151,6 +151,15 @@ def default_container(c):
     c.setdefault("resources", {})
     for p in c.get("ports") or []:
         p.setdefault("protocol", "TCP")
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = c.get(kind)
+        if isinstance(probe, dict):  # SetDefaults_Probe, SetDefaults_HTTPGetAction
+            for k, v in (("timeoutSeconds", 1), ("periodSeconds", 10),
+                         ("successThreshold", 1), ("failureThreshold", 3)):
+                probe.setdefault(k, v)
+            if isinstance(probe.get("httpGet"), dict):
+                probe["httpGet"].setdefault("path", "/")
+                probe["httpGet"].setdefault("scheme", "HTTP")
     for env in c.get("env") or []:
         vf = env.get("valueFrom") or {}
         if "fieldRef" in vf:

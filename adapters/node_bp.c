@@ -19,6 +19,13 @@ void node__bp_free(struct bp *b)
     free(b);
 }
 
+/* Why `b` is not verified (shown to the editor). */
+static void bp_unverified(struct bp *b, const char *why)
+{
+    free(b->message);
+    b->message = strdup(why);
+}
+
 void node__bp_remove_cdp(struct node *n, struct bp *b)
 {
     if (b->cdp_id != NULL)
@@ -153,8 +160,7 @@ static void on_bp_set(struct node *n, void *data, json_t *result,
     if (b != NULL) {
         if (error != NULL) {
             b->verified = 0;
-            free(b->message);
-            b->message = strdup(error);
+            bp_unverified(b, error);
             DAP_LOGW("node: breakpoint %s:%d: %s", b->path, b->line, error);
         } else {
             const char *id =
@@ -351,6 +357,13 @@ void node__req_set_breakpoints(struct dreq *r)
 
 /* ---- function breakpoints ---------------------------------------------- */
 
+/* One CDP call of a function breakpoint request is done. */
+static void fn_part_done(struct dreq *r)
+{
+    if (--r->pending == 0)
+        r->finish(r);
+}
+
 static void on_fn_set(struct node *n, void *data, json_t *result,
                       const char *error)
 {
@@ -366,14 +379,10 @@ static void on_fn_set(struct node *n, void *data, json_t *result,
             b->cdp_id = strdup(id);
             b->verified = 1;
         } else {
-            free(b->message);
-            b->message = strdup(error ? error
-                                : "cannot break on this "
-                                  "function");
+            bp_unverified(b, error ? error : "cannot break on this function");
         }
     }
-    if (--r->pending == 0)
-        r->finish(r);
+    fn_part_done(r);
 }
 
 static void on_fn_eval(struct node *n, void *data, json_t *result,
@@ -397,12 +406,10 @@ static void on_fn_eval(struct node *n, void *data, json_t *result,
                      "scope (or the paused frame): write an expression "
                      "that evaluates to it, e.g. require('./app').handle",
                      b->name);
-            free(b->message);
-            b->message = strdup(msg);
+            bp_unverified(b, msg);
         }
         free(bs);
-        if (--r->pending == 0)
-            r->finish(r);
+        fn_part_done(r);
         return;
     }
     cond = adapter_cdp_breakpoint_condition(b->condition, NULL);
@@ -410,8 +417,8 @@ static void on_fn_eval(struct node *n, void *data, json_t *result,
     if (cond != NULL)
         json_object_set_new(params, "condition", json_string(cond));
     free(cond);
-    if (node__cdp(n, "Debugger.setBreakpointOnFunctionCall", params, on_fn_set, bs) <
-        0)
+    if (node__cdp(n, "Debugger.setBreakpointOnFunctionCall", params,
+                  on_fn_set, bs) < 0)
         on_fn_set(n, bs, NULL, "the inspector connection is closed");
 }
 

@@ -112,7 +112,7 @@ class InstallTest(unittest.TestCase):
         top, per_service = readme_attach_keys()
         for key in top + per_service:
             self.assertRegex(man.stdout, r"\b%s\b" % re.escape(key),
-                             "README.md documents attach key %r, kdap's manual (dap/help.c) "
+                             "README.md documents attach key %r, kdap's manual (cmd/help.c) "
                              "does not" % key)
             self.assertRegex(helptext, r"\b%s\b" % re.escape(key))
 

@@ -1,6 +1,6 @@
-/* cli.c - see cli.h: doctor, port-forward, exec, kube-request. */
+/* kube.c - see cmd.h: doctor, port-forward, exec, kube-request. */
 #define _GNU_SOURCE /* asprintf */
-#include "cli.h"
+#include "cmd.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -17,14 +17,14 @@
 #include <zlib.h>
 
 #include "../dap/log.h"
-#include "client.h"
-#include "config.h"
-#include "deploy.h"
-#include "exec.h"
-#include "names.h"
-#include "portfwd.h"
-#include "watch.h"
-#include "workload.h"
+#include "../kube/client.h"
+#include "../kube/config.h"
+#include "../kube/deploy.h"
+#include "../kube/exec.h"
+#include "../kube/names.h"
+#include "../kube/portfwd.h"
+#include "../kube/watch.h"
+#include "../kube/workload.h"
 
 /* ---- common ------------------------------------------------------------- */
 
@@ -1108,7 +1108,7 @@ usage:
 
 /* ---- versions ----------------------------------------------------------- */
 
-void kube_cli_print_versions(FILE *fp)
+void cmd_print_versions(FILE *fp)
 {
     const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
 
@@ -1124,7 +1124,7 @@ void kube_cli_print_versions(FILE *fp)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-int kube_cli_is_command(int argc, char **argv)
+int cmd_kube_is_command(int argc, char **argv)
 {
     return argc > 1 && (strcmp(argv[1], "doctor") == 0 ||
                         strcmp(argv[1], "port-forward") == 0 ||
@@ -1133,7 +1133,7 @@ int kube_cli_is_command(int argc, char **argv)
                         strcmp(argv[1], "restore") == 0);
 }
 
-int kube_cli_main(int argc, char **argv)
+int cmd_kube_main(int argc, char **argv)
 {
     if (strcmp(argv[1], "doctor") == 0)
         return cmd_doctor(argc, argv);

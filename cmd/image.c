@@ -1,5 +1,5 @@
-/* cli_image.c - see cli_image.h. */
-#include "cli_image.h"
+/* image.c - see cmd.h: kdap image debugger, kdap image push. */
+#include "cmd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +8,8 @@
 
 #include <uv.h>
 
+#include "../dap/dbgimage.h"
 #include "../oci/image.h"
-#include "dbgimage.h"
 
 struct run {
     uv_loop_t loop;
@@ -117,7 +117,7 @@ static int add_src(oci_layer_spec *s, const char *arg, struct dap_error *err)
     return rc;
 }
 
-int dap_image_cli_main(int argc, char **argv)
+int cmd_image_main(int argc, char **argv)
 {
     struct run r = {0};
     struct dap_error err = {0};

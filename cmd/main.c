@@ -15,13 +15,11 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "cli_image.h"
-#include "fds.h"
-#include "frame.h"
-#include "help.h"
-#include "kube/cli.h"
-#include "log.h"
-#include "session.h"
+#include "../dap/fds.h"
+#include "../dap/frame.h"
+#include "../dap/log.h"
+#include "../dap/session.h"
+#include "cmd.h"
 
 #ifndef KDAP_VERSION
 #define KDAP_VERSION "0.0.0"
@@ -52,7 +50,7 @@ static struct app app;
 static void version(void)
 {
     printf("kdap %s\n", KDAP_VERSION);
-    kube_cli_print_versions(stdout);
+    cmd_print_versions(stdout);
 }
 
 /* ---- exit -------------------------------------------------------------- */
@@ -292,21 +290,21 @@ int main(int argc, char **argv)
     /* Whatever the editor (or shell) let kdap inherit is not passed on to
      * the plugins and debuggers kdap starts. */
     (void)dap_fds_cloexec(STDERR_FILENO + 1);
-    /* kdap doctor / port-forward / exec / kube-request / restore (kube/cli.c). */
-    if (kube_cli_is_command(argc, argv))
-        return kube_cli_main(argc, argv);
-    /* kdap image debugger / push (dap/cli_image.c). */
+    /* kdap doctor / port-forward / exec / kube-request / restore (cmd/kube.c). */
+    if (cmd_kube_is_command(argc, argv))
+        return cmd_kube_main(argc, argv);
+    /* kdap image debugger / push (cmd/image.c). */
     if (argc > 1 && strcmp(argv[1], "image") == 0)
-        return dap_image_cli_main(argc, argv);
+        return cmd_image_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
             version();
             return 0;
         } else if (strcmp(argv[i], "--help") == 0 ||
                    strcmp(argv[i], "-h") == 0) {
-            return dap_help_write(stdout, DAP_HELP_TEXT) == 0 ? 0 : 1;
+            return cmd_help_write(stdout, CMD_HELP_TEXT) == 0 ? 0 : 1;
         } else if (strcmp(argv[i], "--man") == 0) {
-            return dap_help_write(stdout, DAP_HELP_MAN) == 0 ? 0 : 1;
+            return cmd_help_write(stdout, CMD_HELP_MAN) == 0 ? 0 : 1;
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
             log_path = argv[++i];
         } else if (strncmp(argv[i], "--log=", 6) == 0) {

@@ -1,4 +1,4 @@
-/* help.c - kdap's manual (see help.h), and its two renderers.
+/* help.c - kdap's manual (see cmd.h), and its two renderers.
  *
  * The manual is a list of lines, each marked by its first character:
  *   "#TITLE"   a section;
@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "help.h"
+#include "cmd.h"
 
 #ifndef KDAP_VERSION
 #define KDAP_VERSION "0.0.0"
@@ -304,15 +304,15 @@ static void man_line(FILE *fp, const char *l, const char *prev, int *verbatim)
     }
 }
 
-int dap_help_write(FILE *fp, enum dap_help_format format)
+int cmd_help_write(FILE *fp, enum cmd_help_format format)
 {
     size_t n = sizeof(manual) / sizeof(manual[0]);
     int in_entry = 0, verbatim = 0;
 
-    if (format == DAP_HELP_MAN)
+    if (format == CMD_HELP_MAN)
         fputs(".TH KDAP 1 \"\" \"kdap " KDAP_VERSION "\" \"User Commands\"\n", fp);
     for (size_t i = 0; i < n; i++) {
-        if (format == DAP_HELP_MAN)
+        if (format == CMD_HELP_MAN)
             man_line(fp, manual[i], i > 0 ? manual[i - 1] : NULL, &verbatim);
         else if (i > 0 || manual[i][0] != '#')
             text_line(fp, manual[i], &in_entry);

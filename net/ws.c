@@ -102,6 +102,8 @@ struct net_ws {
     int in_new;            /* inside net_ws_new: no callbacks */
     int eof;               /* the server ended TCP; unread input may
                               still wait behind a pause */
+    int read_err;          /* how reading ended when not by a FIN
+                              (ECONNRESET...), else 0 */
 };
 
 /* ---- pure parts --------------------------------------------------------- */
@@ -826,6 +828,10 @@ static void eof_check(net_ws *w)
         refused_done(w);
     else if (w->closing)
         finish(w, 0, NULL, NULL);
+    else if (w->read_err != 0)
+        /* not an end the server chose: a reset, a dead route */
+        fail(w, DAP_ECONNECT, "the connection to %s:%d was lost (%s)",
+             w->host, w->port, uv_strerror(w->read_err));
     else
         fail(w, DAP_ECLOSED, "%s:%d closed the connection%s", w->host,
              w->port,
@@ -903,6 +909,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         uv_read_stop(s);
         w->reading = 0;
         w->eof = 1;
+        if (n != UV_EOF)
+            w->read_err = (int)n;
         drive(w);
         eof_check(w);
     }

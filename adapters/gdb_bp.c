@@ -420,6 +420,26 @@ static void watch_result(struct greq *r, struct adapter_mi_record *rec,
         MI(r, watch_cond_result, i, "-break-after %l %l", num, ignore);
 }
 
+/* A thread gdb has and kdap knows stopped: the last one reported, else
+ * any; 0 if none. */
+static int stopped_thread(struct gdb *g)
+{
+    char id[24];
+    const char *k;
+    json_t *v;
+
+    snprintf(id, sizeof(id), "%d", g->cur_thread);
+    if (g->cur_thread > 0 && json_object_get(g->threads, id) != NULL &&
+        json_object_get(g->thr_run, id) == NULL)
+        return g->cur_thread;
+    json_object_foreach(g->threads, k, v)
+    {
+        if (json_object_get(g->thr_run, k) == NULL)
+            return atoi(k);
+    }
+    return 0;
+}
+
 static void set_data_bps_halted(struct greq *r)
 {
     struct gdb *g = r->g;
@@ -465,9 +485,13 @@ static void set_data_bps_halted(struct greq *r)
             flag = "-r ";
         else if (access != NULL && strcmp(access, "readWrite") == 0)
             flag = "-a ";
+        /* A global needs no frame, yet a stopped thread: gdb's selected
+         * one may have exited or be another's in non-stop. */
         if (thread > 0)
             snprintf(opts, sizeof(opts), "--thread %d --frame %d ", thread,
                      level);
+        else if (stopped_thread(g) > 0)
+            snprintf(opts, sizeof(opts), "--thread %d ", stopped_thread(g));
         MI(r, watch_result, (long)i, "-break-watch %s%s%q", opts, flag,
            id + used);
     }

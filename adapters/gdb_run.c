@@ -9,6 +9,40 @@
  * ==================================================================== */
 
 static void world_timeout(uv_timer_t *t);
+static void threads_mark(struct gdb *g, json_t *which, int run);
+static void world_check(struct gdb *g);
+
+/* Mark the threads a resume command resumes (tid 0: all) as running when
+ * it is sent, not when gdb's *running comes: gdb runs commands in order,
+ * so any command sent after it finds them running, and with_halt must
+ * stop them first (else "Selected thread is running."). */
+static void resume_sent(struct gdb *g, int tid)
+{
+    char id[24];
+    json_t *which;
+
+    if (tid > 0)
+        snprintf(id, sizeof(id), "%d", tid);
+    which = json_string(tid > 0 ? id : "all");
+    threads_mark(g, which, 1);
+    json_decref(which);
+}
+
+/* A resume gdb refused resumed nothing: every thread is stopped, as the
+ * editor was shown before it. */
+static void resume_refused(struct gdb *g)
+{
+    json_object_clear(g->thr_run);
+    world_check(g);
+}
+
+static void resume_result(struct greq *r, struct adapter_mi_record *rec,
+                          long arg)
+{
+    (void)arg;
+    if (gdb__is_error(rec))
+        resume_refused(r->g);
+}
 
 /* No thread runs any more: run what waited for that, resume the program
  * if it was stopped only for them. */
@@ -32,7 +66,8 @@ void gdb__halt_done(struct gdb *g)
     }
     /* Queued behind their commands, which gdb runs in order. */
     if (resume && (ir = gdb__req_new(g, "(resume)", NULL)) != NULL) {
-        MI(ir, gdb__ignore_result, 0, "-exec-continue --all");
+        resume_sent(g, 0);
+        MI(ir, resume_result, 0, "-exec-continue --all");
         gdb__req_maybe_done(ir);
     }
 }
@@ -62,7 +97,7 @@ void gdb__with_halt(struct greq *r, req_fn *fn)
     struct gdb *g = r->g;
     struct greq *ir;
 
-    if (!g->running || g->exited || json_object_size(g->thr_run) == 0) {
+    if (g->exited || json_object_size(g->thr_run) == 0) {
         fn(r);
         return;
     }
@@ -660,8 +695,10 @@ void gdb__req_threads(struct greq *r)
 
 static void resumed(struct greq *r, struct adapter_mi_record *rec, long arg)
 {
-    if (!gdb__ok(r, rec))
+    if (!gdb__ok(r, rec)) {
+        resume_refused(r->g);
         return;
+    }
     r->g->running = 1;
     if (arg)
         json_object_set_new(r->x.body, "allThreadsContinued", json_true());
@@ -680,6 +717,7 @@ void gdb__req_resume(struct greq *r)
         return;
     }
     g->pause_requested = 0;
+    resume_sent(g, strcmp(cmd, "continue") == 0 ? 0 : tid);
     if (strcmp(cmd, "continue") == 0)
         MI(r, resumed, 1, "-exec-continue --all");
     else if (strcmp(cmd, "next") == 0)
@@ -718,6 +756,7 @@ void gdb__req_configuration_done(struct greq *r)
                                               "stopped at attach"));
         return;
     }
+    resume_sent(g, 0);
     MI(r, resumed, 1, "-exec-continue --all");
 }
 

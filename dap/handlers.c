@@ -146,6 +146,62 @@ void dap__respond_backend_err(dap_session *s, struct dap_request *req,
 
 /* ---- dispatch ---------------------------------------------------------- */
 
+/* The first string of v holding a NUL ("\u0000", which the parser lets
+ * through so that the request can be answered): 1 and its place in path
+ * ("arguments.source.path"), else 0.  kdap hands strings on as C
+ * strings, which a NUL would silently cut, so no request may carry one;
+ * object keys cannot (jansson refuses them whatever the flags). */
+static int nul_string_at(json_t *v, char *path, size_t cap, size_t len)
+{
+    const char *key;
+    json_t *e;
+    size_t i;
+
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) !=
+               NULL;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, e)
+        {
+            size_t n = len + dap_utf8_snprintf(path + len, cap - len, "%s%s",
+                                               len > 0 ? "." : "", key);
+            if (nul_string_at(e, path, cap, n))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            size_t n = len + dap_utf8_snprintf(path + len, cap - len, "[%zu]",
+                                               i);
+            if (nul_string_at(e, path, cap, n))
+                return 1;
+        }
+    }
+    path[len] = '\0';
+    return 0;
+}
+
+/* Answer a request that holds a NUL, its command echoed as sent (NUL and
+ * all: the editor pairs the answer with its request). */
+static void refuse_nul(dap_session *s, struct dap_request *req, json_t *msg,
+                       const char *where)
+{
+    char text[512];
+    json_t *m;
+
+    dap_utf8_snprintf(text, sizeof(text),
+                      "the request holds a NUL character (\\u0000) in "
+                      "\"%s\": kdap takes no NUL in DAP strings; remove it",
+                      where);
+    DAP_LOGI("request %s (seq %lld) failed: %s", req->command,
+             (long long)req->seq, text);
+    m = dap_msg_error_new(req->seq, req->command, DAP_EINVAL, NULL, text);
+    if (m != NULL && json_is_string(json_object_get(msg, "command")))
+        json_object_set(m, "command", json_object_get(msg, "command"));
+    dap__send(s, m);
+    request_free(s, req);
+}
+
 void dap__dispatch(dap_session *s, json_t *msg)
 {
     const char *type = json_string_value(json_object_get(msg, "type"));
@@ -190,6 +246,13 @@ void dap__dispatch(dap_session *s, json_t *msg)
                          "request without a valid \"seq\": every request "
                          "needs an integer seq");
         return;
+    }
+    {
+        char where[256];
+        if (nul_string_at(msg, where, sizeof(where), 0)) {
+            refuse_nul(s, req, msg, where);
+            return;
+        }
     }
     if (!json_is_string(jcmd)) {
         dap__respond_err(s, req, DAP_EPROTO,

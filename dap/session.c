@@ -293,7 +293,9 @@ void dap__output(dap_session *s, const char *category, const char *fmt, ...)
 void dap_session_handle(dap_session *s, const char *body, size_t len)
 {
     json_error_t jerr;
-    json_t *msg = json_loadb(body, len, 0, &jerr);
+    /* NUL escapes parse, so that such a request is answered (dap__dispatch
+     * refuses it there, naming where it is) rather than dropped. */
+    json_t *msg = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
 
     if (msg == NULL || !json_is_object(msg)) {
         DAP_LOGE("invalid JSON from the editor (%s at byte %d); message "

@@ -520,6 +520,28 @@ class TestBadInput(E2ECase):
         self.assertEqual(r["command"], "fooBarBaz")
         self.finish(c)
 
+    def test_nul_escapes_answered(self):
+        """A string holding \\u0000 (jansson refused it by default: the request was dropped
+        and never answered) gets an error naming where the NUL is, whatever the request
+        and wherever the string; kdap hands strings on as C strings, which a NUL would cut
+        (a kubeconfig path "/tmp/x\\u0000y" would be "/tmp/x")."""
+        c = self.fresh()
+        for cmd, args, where in (
+                ("attach", {"runtime": "go", "kubeconfig": "/tmp/x\x00y",
+                            "target": "deployment/a"}, "arguments.kubeconfig"),
+                ("source", {"source": {"path": "/etc/passwd\x00.go"}}, "arguments.source.path"),
+                ("setBreakpoints", {"source": {"path": "/a.go"},
+                                    "breakpoints": [{"line": 1}, {"line": 2, "condition": "\x00"}]},
+                 "arguments.breakpoints[1].condition"),
+                ("threads\x00x", {}, "command"),
+                ("\x00", None, "command")):
+            r = c.request_error(cmd, args, timeout=5)
+            self.assert_error(r, "NUL")
+            self.assertIn('"%s"' % where, error_text(r))
+            self.assertEqual(r["command"], cmd)
+        self.assert_error(c.request_error("threads", timeout=5), "attach")   # still in sync
+        self.finish(c)
+
     def test_wrong_argument_types(self):
         c = self.fresh()
         for cmd, args in (("attach", {"connect": 1234}),

@@ -143,7 +143,7 @@ static void check_message(const char *body, size_t len)
 
     if (!dap_utf8_valid(body, len))
         FAIL("a frame that is not valid UTF-8");
-    m = json_loadb(body, len, 0, &jerr);
+    m = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(m))
         FAIL("a frame that is not a JSON object: %s", jerr.text);
     if (json_integer_value(json_object_get(m, "seq")) != st.next_seq)
@@ -188,7 +188,7 @@ static void finished_fn(void *data, int status)
  * answer. */
 static void expect_answer(const char *body, size_t len)
 {
-    json_t *m = json_loadb(body, len, 0, NULL);
+    json_t *m = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     json_t *type = json_object_get(m, "type");
     json_t *seq = json_object_get(m, "seq");
     json_t *cmd = json_object_get(m, "command");

@@ -8,8 +8,8 @@
 
 #include <uv.h>
 
-#include "../dap/dbgimage.h"
 #include "../oci/image.h"
+#include "../attach/image.h"
 
 struct run {
     uv_loop_t loop;
@@ -199,7 +199,7 @@ int cmd_image_main(int argc, char **argv)
     uv_loop_init(&r.loop);
     if (debug_cmd) {
         json_t *bins = json_object();
-        struct dap_dbgimage_opts o = {0};
+        struct attach_image_opts o = {0};
         if (busybox != NULL)
             json_object_set_new(bins, "busybox", json_string(busybox));
         if (debugger != NULL)
@@ -212,7 +212,7 @@ int cmd_image_main(int argc, char **argv)
         o.arch = plat.arch;
         o.insecure = insecure;
         o.ca_file = ca;
-        rc = dap_dbgimage_start(&r.loop, &o, on_progress, on_done, &r, &r.push,
+        rc = attach_image_start(&r.loop, &o, on_progress, on_done, &r, &r.push,
                                 &err);
         json_decref(bins);
     } else {

@@ -62,16 +62,17 @@ int dap_session_new(uv_loop_t *loop, const struct dap_session_callbacks *cb,
     uv_timer_init(loop, &s->reaper);
     uv_timer_init(loop, &s->grace);
     s->reaper.data = s;
+    s->attach = &attach_cluster;
     s->grace.data = s;
     *out = s;
     return 0;
 }
 
-static void service_free(struct dap_service *svc)
+static void service_free(dap_session *s, struct dap_service *svc)
 {
     if (svc == NULL)
         return;
-    dap__cluster_free(svc->cluster);
+    dap__attach_drop(s, svc);
     json_decref(svc->cfg);
     adapter_free(svc->ad);
     dap_pathmap_cleanup(&svc->paths);
@@ -85,7 +86,7 @@ static void service_free(struct dap_service *svc)
 void dap__services_drop(dap_session *s)
 {
     for (size_t i = 0; i < s->nsvc; i++)
-        service_free(s->svc[i]);
+        service_free(s, s->svc[i]);
     free(s->svc);
     s->svc = NULL;
     s->nsvc = 0;
@@ -185,7 +186,8 @@ void dap_session_drained(dap_session *s)
                     n, (bytes + 1023) / 1024);
     }
     for (size_t i = 0; i < s->nsvc; i++)
-        dap__cluster_resume(s->svc[i]->cluster);
+        if (s->svc[i]->attach != NULL)
+            s->attach->resume_fn(s->svc[i]->attach);
 }
 
 /* Drop an `output` event while the editor is behind (see HIGH_WATER):
@@ -455,8 +457,9 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
         svc->stopped = 1;
         s->focused = svc;
         dap__reset_stopped_ids(s, svc);
-        dap__cluster_stopped(svc->cluster,
-                             json_string_value(json_object_get(b, "reason")));
+        if (svc->attach != NULL && s->attach->stopped_fn != NULL)
+            s->attach->stopped_fn(svc->attach, json_string_value(json_object_get(
+                                                   b, "reason")));
     } else if (strcmp(event, "continued") == 0) {
         svc->stopped = 0;
         dap__reset_stopped_ids(s, svc);
@@ -503,7 +506,7 @@ static void service_ready(dap_session *s, struct dap_service *svc, int status,
             for (size_t i = 0; i < s->nsvc; i++) {
                 struct dap_service *o = s->svc[i];
                 if (o != svc && o->state == SVC_STARTING && o->ad == NULL) {
-                    dap__cluster_free(o->cluster);
+                    dap__attach_drop(s, o);
                     o->state = SVC_GONE;
                 }
             }
@@ -511,7 +514,8 @@ static void service_ready(dap_session *s, struct dap_service *svc, int status,
     } else {
         svc->state = SVC_READY;
         DAP_LOGI("service %s attached (%s)", svc->name, svc->where);
-        dap__cluster_attached(svc->cluster);
+        if (svc->attach != NULL)
+            s->attach->attached_fn(svc->attach);
     }
     for (size_t i = 0; i < s->nsvc; i++)
         pending += s->svc[i]->state == SVC_STARTING;
@@ -567,13 +571,6 @@ static void on_ready(void *data, adapter *a, int status,
     struct dap_service *svc = svc_of(s, a);
 
     if (svc != NULL)
-        service_ready(s, svc, status, err);
-}
-
-void dap__service_failed(dap_session *s, struct dap_service *svc, int status,
-                         const struct dap_error *err)
-{
-    if (svc->state == SVC_STARTING)
         service_ready(s, svc, status, err);
 }
 
@@ -642,33 +639,116 @@ int dap__service_add(dap_session *s, const char *name, const char *runtime,
             strdup(json_string_value(json_object_get(cfg, "localRoot")));
     rc = dap_pathmap_init(&svc->paths, cfg, err);
     /* A service with a target gets its backend once the tunnel is open
-     * (dap__service_connect); one with "connect" gets it now. */
+     * (on_attach_connected); one with "connect" gets it now. */
     if (rc == 0 && json_object_get(cfg, "connect") == NULL)
         svc->cfg = json_deep_copy(cfg);
     else if (rc == 0)
         rc = adapter_new(s->loop, runtime, name, cfg, adapter_cbs(s),
                          &svc->ad, err);
     if (rc < 0) {
-        service_free(svc);
+        service_free(s, svc);
         return rc;
     }
     s->svc[s->nsvc++] = svc;
     return 0;
 }
 
-int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
-                         const char *where, const struct adapter_tunnel *t,
-                         struct dap_error *err)
+/* ---- the attach orchestration's callbacks (attach/attach.h) ---------- */
+
+/* A service still attaching, by id; NULL once it is not. */
+static struct dap_service *attaching(dap_session *s, uint32_t id)
 {
+    struct dap_service *svc = dap__service_by_id(s, id);
+
+    return svc != NULL && svc->state == SVC_STARTING ? svc : NULL;
+}
+
+static void progress_end(dap_session *s, struct dap_service *svc,
+                         const char *msg)
+{
+    char pid[40];
+
+    if (!svc->progress)
+        return;
+    svc->progress = 0;
+    snprintf(pid, sizeof(pid), "kdap-attach-%u", svc->id);
+    dap__event(s, "progressEnd",
+               json_pack("{s:s, s:s}", "progressId", pid, "message", msg));
+}
+
+static void on_attach_progress(void *data, uint32_t id, const char *msg)
+{
+    dap_session *s = data;
+    struct dap_service *svc = attaching(s, id);
+    char pid[40];
+    char title[300];
+
+    if (svc == NULL || !s->client_progress)
+        return;
+    snprintf(pid, sizeof(pid), "kdap-attach-%u", svc->id);
+    if (svc->progress) {
+        dap__event(s, "progressUpdate",
+                   json_pack("{s:s, s:s}", "progressId", pid, "message", msg));
+        return;
+    }
+    svc->progress = 1;
+    dap_utf8_snprintf(title, sizeof(title), "Attaching to %s", svc->name);
+    dap__event(s, "progressStart",
+               json_pack("{s:s, s:s, s:s}", "progressId", pid, "title", title,
+                         "message", msg));
+}
+
+static void on_attach_output(void *data, uint32_t id, const char *category,
+                             const char *text)
+{
+    dap_session *s = data;
+
+    if (dap__service_by_id(s, id) != NULL)
+        dap__send(s, dap_msg_output_new(category, text));
+}
+
+/* The target's log: once the whole session is attached, prefixed with the
+ * service's name when there are several. */
+static void on_attach_log(void *data, uint32_t id, const char *text,
+                          size_t len)
+{
+    dap_session *s = data;
+    struct dap_service *svc = dap__service_by_id(s, id);
+    char line[8192 + 300];
+
+    if (svc == NULL || s->state != SS_ATTACHED)
+        return;
+    dap_utf8_snprintf(line, sizeof(line), "%s%s%.*s",
+                      s->nsvc > 1 ? svc->name : "", s->nsvc > 1 ? ": " : "",
+                      (int)len, text);
+    dap__send(s, dap_msg_output_new("stdout", line));
+}
+
+static int on_attach_busy(void *data)
+{
+    return dap__congested(data);
+}
+
+/* A target service's debugger can be reached: its backend now, with the
+ * tunnel. */
+static int on_attach_connected(void *data, uint32_t id, json_t *cfg,
+                               const char *where,
+                               const struct adapter_tunnel *t,
+                               struct dap_error *err)
+{
+    dap_session *s = data;
+    struct dap_service *svc = attaching(s, id);
     const char *runtime = json_string_value(json_object_get(cfg, "runtime"));
     int rc;
 
+    if (svc == NULL)
+        return dap_error_set(err, DAP_ECANCELLED, "the attach was cancelled");
+    progress_end(s, svc, "attached");
     rc = adapter_new(s->loop, runtime, svc->name, cfg, adapter_cbs(s),
                      &svc->ad, err);
     if (rc < 0)
         return rc;
-    if (t != NULL)
-        adapter_set_tunnel(svc->ad, t);
+    adapter_set_tunnel(svc->ad, t);
     free(svc->runtime);
     svc->runtime = strdup(runtime);
     free(svc->where);
@@ -678,6 +758,47 @@ int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
         return dap_error_set(err, rc, "cannot start the %s backend: %s",
                              runtime, dap_strerror(rc));
     return 0;
+}
+
+static void on_attach_failed(void *data, uint32_t id,
+                             const struct dap_error *err)
+{
+    dap_session *s = data;
+    struct dap_service *svc = attaching(s, id);
+
+    if (svc == NULL)
+        return;
+    progress_end(s, svc, "failed");
+    service_ready(s, svc, err->code, err);
+}
+
+static const struct attach_callbacks *attach_cbs(dap_session *s)
+{
+    static struct attach_callbacks cb = {
+        .progress_fn = on_attach_progress,
+        .output_fn = on_attach_output,
+        .log_fn = on_attach_log,
+        .busy_fn = on_attach_busy,
+        .connected_fn = on_attach_connected,
+        .failed_fn = on_attach_failed,
+    };
+
+    cb.data = s;
+    return &cb;
+}
+
+void dap_session_set_attach(dap_session *s, const struct attach_ops *ops)
+{
+    s->attach = ops;
+}
+
+void dap__attach_drop(dap_session *s, struct dap_service *svc)
+{
+    attach_svc *a = svc->attach;
+
+    svc->attach = NULL;
+    if (a != NULL)
+        s->attach->free_fn(a);
 }
 
 void dap__service_start_all(dap_session *s)
@@ -695,7 +816,9 @@ void dap__service_start_all(dap_session *s)
                 dap_error_set(&e, rc, "cannot start the %s backend: %s",
                               svc->runtime, dap_strerror(rc));
         } else {
-            rc = dap__cluster_start(s, svc, svc->cfg, &e);
+            rc = s->attach->start_fn(s->loop, s->kube, svc->id, svc->name,
+                                     svc->cfg, attach_cbs(s), &svc->attach,
+                                     &e);
         }
         if (rc < 0)
             service_ready(s, svc, rc, &e);
@@ -716,7 +839,7 @@ static void reap_cb(uv_timer_t *t)
             s->svc[i]->ad = NULL;
         }
         if (s->svc[i]->state == SVC_GONE)
-            dap__cluster_free(s->svc[i]->cluster); /* the tunnel */
+            dap__attach_drop(s, s->svc[i]); /* the tunnel */
     }
     if (s->state == SS_DONE && s->cb.finished_fn != NULL) {
         void (*fn)(void *, int) = s->cb.finished_fn;
@@ -780,7 +903,7 @@ void dap__stop_all(dap_session *s, enum adapter_stop_mode mode)
         struct dap_service *svc = s->svc[i];
         if (svc->state == SVC_STARTING && svc->ad == NULL) {
             /* Still resolving in the cluster: nothing to detach yet. */
-            dap__cluster_free(svc->cluster);
+            dap__attach_drop(s, svc);
             svc->state = SVC_GONE;
         } else if (svc->state == SVC_READY || svc->state == SVC_STARTING) {
             svc->state = SVC_STOPPING;

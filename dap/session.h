@@ -48,4 +48,9 @@ void dap_session_handle(dap_session *s, const char *body, size_t len);
  * every service (debuggees keep running), then finished_fn. */
 void dap_session_shutdown(dap_session *s, const char *why);
 
+/* Attach the services that name a "target" through `ops` instead of the
+ * cluster (attach/attach.h): a unit test stands in for the cluster so. */
+struct attach_ops;
+void dap_session_set_attach(dap_session *s, const struct attach_ops *ops);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../adapters/adapter.h"
+#include "../attach/attach.h"
 #include "../kube/client.h"
 #include "frame.h"
 #include "idmap.h"
@@ -40,7 +41,8 @@ struct dap_service {
     char *where;          /* what we attached to, for messages */
     char *local_root;     /* localRoot given without remoteRoot, or NULL */
     json_t *cfg;          /* the service object, until its backend exists */
-    struct dap_cluster_svc *cluster; /* attach through the cluster, or NULL */
+    attach_svc *attach;   /* attaching through the cluster, or NULL */
+    int progress;         /* its attach progress is open in the editor */
 };
 
 /* Handler flags. */
@@ -93,6 +95,7 @@ struct dap_session {
     size_t nsvc;
     struct dap_service *focused; /* last one that stopped */
     kube_client *kube;   /* the cluster, when a service has a target */
+    const struct attach_ops *attach; /* how a target is attached */
     /* ids the editor sees */
     dap_idmap threads;   /* session-scoped */
     dap_idmap frames;    /* stop-scoped */
@@ -155,32 +158,8 @@ void dap__stop_all(dap_session *s, enum adapter_stop_mode mode);
 void dap__finish(dap_session *s, int status);
 void dap__schedule_reap(dap_session *s);
 
-/* A target service's debugger listens: create its backend with `cfg` (which
- * now has "connect", the debugger's address in the pod, and "runtime"),
- * give it the tunnel `t` and start it.  Returns 0 or an error. */
-int dap__service_connect(dap_session *s, struct dap_service *svc, json_t *cfg,
-                         const char *where, const struct adapter_tunnel *t,
-                         struct dap_error *err) DAP_WUR;
-/* A service could not be attached (cluster steps): like a backend that
- * failed to start. */
-void dap__service_failed(dap_session *s, struct dap_service *svc, int status,
-                         const struct dap_error *err);
-
-/* ---- cluster.c ---- */
-struct dap_cluster_svc;
-/* Resolve svc's "target" and attach through the cluster (see cluster.c);
- * ends in dap__service_connect or dap__service_failed. */
-int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
-                       struct dap_error *err) DAP_WUR;
-/* The backend of a target service is attached: stream the target's log. */
-void dap__cluster_attached(struct dap_cluster_svc *c);
-/* Cancel what is in flight, close the tunnel.  NULL is a no-op. */
-void dap__cluster_free(struct dap_cluster_svc *c);
-/* The service stopped (`reason` of its stopped event, may be NULL): warn
- * when its container's liveness probe will restart the halted process. */
-void dap__cluster_stopped(struct dap_cluster_svc *c, const char *reason);
-/* The editor reads again: resume the target's log if it was paused. */
-void dap__cluster_resume(struct dap_cluster_svc *c);
+/* Let go of a service's attach orchestration (its tunnel too). */
+void dap__attach_drop(dap_session *s, struct dap_service *svc);
 
 /* ---- remap.c ---- */
 /* Rewrite a message part from a backend into the editor's terms (ids,

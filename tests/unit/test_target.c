@@ -1,6 +1,6 @@
 /* test_target.c - target parsing, pod choice, close names, the debug
  * container. */
-#include "kube/target.h"
+#include "attach/target.h"
 #include "tests/test.h"
 
 static void expect_sc(json_t *ec, const char *want)
@@ -26,31 +26,31 @@ static json_t *pod(const char *name, const char *phase, int ready,
 
 int main(void)
 {
-    struct kube_target t;
+    struct attach_target t;
     struct dap_error err;
     char why[256];
     char out[256];
     json_t *pods, *p, *names;
     const char *how = NULL;
 
-    ASSERT_OK(kube_target_parse("deployment/checkout", &t, &err));
-    ASSERT_EQ(t.kind, KUBE_TARGET_DEPLOYMENT);
+    ASSERT_OK(attach_target_parse("deployment/checkout", &t, &err));
+    ASSERT_EQ(t.kind, ATTACH_TARGET_DEPLOYMENT);
     ASSERT_STR_EQ(t.name, "checkout");
-    ASSERT_OK(kube_target_parse("sts/db", &t, &err));
-    ASSERT_EQ(t.kind, KUBE_TARGET_STATEFULSET);
-    ASSERT_OK(kube_target_parse("pod/inventory-0", &t, &err));
-    ASSERT_EQ(t.kind, KUBE_TARGET_POD);
-    ASSERT_OK(kube_target_parse("app=web,tier=front", &t, &err));
-    ASSERT_EQ(t.kind, KUBE_TARGET_SELECTOR);
+    ASSERT_OK(attach_target_parse("sts/db", &t, &err));
+    ASSERT_EQ(t.kind, ATTACH_TARGET_STATEFULSET);
+    ASSERT_OK(attach_target_parse("pod/inventory-0", &t, &err));
+    ASSERT_EQ(t.kind, ATTACH_TARGET_POD);
+    ASSERT_OK(attach_target_parse("app=web,tier=front", &t, &err));
+    ASSERT_EQ(t.kind, ATTACH_TARGET_SELECTOR);
     ASSERT_STR_EQ(t.selector, "app=web,tier=front");
-    ASSERT_EQ(kube_target_parse("deployment/Bad_Name", &t, &err), DAP_ECONFIG);
-    ASSERT_EQ(kube_target_parse("job/x", &t, &err), DAP_ECONFIG);
+    ASSERT_EQ(attach_target_parse("deployment/Bad_Name", &t, &err), DAP_ECONFIG);
+    ASSERT_EQ(attach_target_parse("job/x", &t, &err), DAP_ECONFIG);
     ASSERT(strstr(err.msg, "deployment/NAME") != NULL);
-    ASSERT_EQ(kube_target_parse("", &t, &err), DAP_ECONFIG);
+    ASSERT_EQ(attach_target_parse("", &t, &err), DAP_ECONFIG);
 
     p = json_pack("{s:{s:{s:{s:s, s:s}}}}", "spec", "selector", "matchLabels",
                   "app", "web", "tier", "front");
-    ASSERT_OK(kube_target_selector_of(p, out, sizeof(out)));
+    ASSERT_OK(attach_target_selector_of(p, out, sizeof(out)));
     ASSERT(strstr(out, "app=web") != NULL && strstr(out, "tier=front") != NULL);
     json_decref(p);
 
@@ -60,38 +60,38 @@ int main(void)
     json_array_append_new(pods, pod("web-a", "Pending", 0, "2026-01-01T00:00:00Z"));
     json_array_append_new(pods, pod("web-b", "Running", 1, "2026-01-02T00:00:00Z"));
     json_array_append_new(pods, pod("web-d", "Running", 0, "2026-01-00T00:00:00Z"));
-    ASSERT_OK(kube_target_pick(pods, NULL, &p, why, sizeof(why), &err));
+    ASSERT_OK(attach_target_pick(pods, NULL, &p, why, sizeof(why), &err));
     ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(p, "metadata"), "name")), "web-b");
     ASSERT(strstr(why, "oldest of 2 ready") != NULL);
-    ASSERT_OK(kube_target_pick(pods, "web-c", &p, why, sizeof(why), &err));
+    ASSERT_OK(attach_target_pick(pods, "web-c", &p, why, sizeof(why), &err));
     ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(p, "metadata"), "name")), "web-c");
-    ASSERT_EQ(kube_target_pick(pods, "web-a", &p, why, sizeof(why), &err), DAP_ESTATE);
-    ASSERT_EQ(kube_target_pick(pods, "nope", &p, why, sizeof(why), &err), DAP_ECONFIG);
+    ASSERT_EQ(attach_target_pick(pods, "web-a", &p, why, sizeof(why), &err), DAP_ESTATE);
+    ASSERT_EQ(attach_target_pick(pods, "nope", &p, why, sizeof(why), &err), DAP_ECONFIG);
     json_decref(pods);
     pods = json_array();
     json_array_append_new(pods, pod("web-a", "Pending", 0, "2026-01-01T00:00:00Z"));
-    ASSERT_EQ(kube_target_pick(pods, NULL, &p, why, sizeof(why), &err), DAP_ESTATE);
+    ASSERT_EQ(attach_target_pick(pods, NULL, &p, why, sizeof(why), &err), DAP_ESTATE);
     ASSERT(strstr(err.msg, "web-a is Pending") != NULL);
 
     p = json_array_get(pods, 0);
-    ASSERT_STR_EQ(kube_target_container(p, NULL, &err), "app");
-    ASSERT_STR_EQ(kube_target_container(p, "sidecar", &err), "sidecar");
-    ASSERT_NULL(kube_target_container(p, "nope", &err));
+    ASSERT_STR_EQ(attach_target_container(p, NULL, &err), "app");
+    ASSERT_STR_EQ(attach_target_container(p, "sidecar", &err), "sidecar");
+    ASSERT_NULL(attach_target_container(p, "nope", &err));
     ASSERT(strstr(err.msg, "app, sidecar") != NULL);
-    ASSERT_STR_EQ(kube_target_guess_runtime(p, "app", &how), "go");
+    ASSERT_STR_EQ(attach_target_guess_runtime(p, "app", &how), "go");
     ASSERT(how != NULL);
     json_decref(pods);
 
     names = json_pack("[s, s, s, s]", "checkout", "checkout-v2", "payments",
                       "frontend");
-    kube_close_names("chekout", names, out, sizeof(out));
+    attach_close_names("chekout", names, out, sizeof(out));
     ASSERT(strstr(out, "checkout") != NULL);
     ASSERT(strstr(out, "payments") == NULL);
-    kube_close_names("zzzzzzzz", names, out, sizeof(out));
+    attach_close_names("zzzzzzzz", names, out, sizeof(out));
     ASSERT_STR_EQ(out, "");
     json_decref(names);
 
-    p = kube_debug_container_new("go", "kdap-go-1a2b3c", "reg/dlv:1", "app",
+    p = attach_debug_container_new("go", "kdap-go-1a2b3c", "reg/dlv:1", "app",
                                  "server", 40000, NULL, "00ff");
     ASSERT_STR_EQ(json_string_value(json_object_get(p, "targetContainerName")), "app");
     /* every capability dropped but ptrace and signals, as root */
@@ -111,7 +111,7 @@ int main(void)
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
     json_decref(p);
     /* gdbserver: one client, and SIGTERM (it ignores SIGINT) if none came. */
-    p = kube_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
+    p = attach_debug_container_new("gdb", "kdap-gdb-1a2b3c", "reg/gdbserver:1",
                                  "app", NULL, 40001, NULL, "00ff");
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
                  "[\"SYS_PTRACE\",\"KILL\",\"DAC_OVERRIDE\"],\"drop\":[\"ALL\"]},"
@@ -136,13 +136,13 @@ int main(void)
             "\"containers\":[{\"name\":\"side\"},{\"name\":\"app\","
             "\"securityContext\":{\"runAsUser\":1000,\"runAsGroup\":3000}}]}}",
             0, NULL);
-        p = kube_debug_container_new("node", "n", "i", "app", NULL, 9229, pod, "00ff");
+        p = attach_debug_container_new("node", "n", "i", "app", NULL, 9229, pod, "00ff");
         expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
                      "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
                      "\"runAsGroup\":3000,\"runAsNonRoot\":true,\"runAsUser\":1000,"
                      "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
         json_decref(p);
-        p = kube_debug_container_new("node", "n", "i", "side", NULL, 9229, pod, "00ff");
+        p = attach_debug_container_new("node", "n", "i", "side", NULL, 9229, pod, "00ff");
         expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
                      "{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
                      "\"runAsNonRoot\":true,\"runAsUser\":2000,"
@@ -159,15 +159,15 @@ int main(void)
             "\"name\":\"NODE_OPTIONS\",\"value\":\"--inspect=9300x\"}]}]}}",
             0, NULL);
         char host[64];
-        ASSERT_EQ(kube_target_node_port(pod, "app", host, sizeof(host)), 9231);
+        ASSERT_EQ(attach_target_node_port(pod, "app", host, sizeof(host)), 9231);
         ASSERT_STR_EQ(host, "127.0.0.1");
-        ASSERT_EQ(kube_target_node_port(pod, "b", host, sizeof(host)), 0);
+        ASSERT_EQ(attach_target_node_port(pod, "b", host, sizeof(host)), 0);
         ASSERT_STR_EQ(host, "");
-        ASSERT_EQ(kube_target_node_port(pod, "none", NULL, 0), 0);
-        ASSERT_EQ(kube_target_node_port(NULL, "app", NULL, 0), 0);
+        ASSERT_EQ(attach_target_node_port(pod, "none", NULL, 0), 0);
+        ASSERT_EQ(attach_target_node_port(NULL, "app", NULL, 0), 0);
         json_decref(pod);
     }
-    p = kube_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
+    p = attach_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",
                                  "app", NULL, 9229, NULL, "00ff");
     expect_sc(p, "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":"
                  "[\"KILL\"],\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true,"
@@ -193,20 +193,20 @@ int main(void)
                           "kdap 00ff listeningX\n"
                           "kdap 00ff inspector opened 9229 127.0.0.1\r\n"
                           "kdap 00ff listening";
-        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "listening", rest,
+        ASSERT_EQ(attach_debug_marker(log, strlen(log), "00ff", "listening", rest,
                                     sizeof(rest)), 0);
-        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "pid", rest,
+        ASSERT_EQ(attach_debug_marker(log, strlen(log), "00ff", "pid", rest,
                                     sizeof(rest)), 1);
         ASSERT_STR_EQ(rest, "1");
-        ASSERT_EQ(kube_debug_marker(log, strlen(log), "00ff", "inspector", rest,
+        ASSERT_EQ(attach_debug_marker(log, strlen(log), "00ff", "inspector", rest,
                                     sizeof(rest)), 1);
         ASSERT_STR_EQ(rest, "opened 9229 127.0.0.1");
-        ASSERT_EQ(kube_debug_marker(log, strlen(log) + 0, "00ff", "listening",
+        ASSERT_EQ(attach_debug_marker(log, strlen(log) + 0, "00ff", "listening",
                                     rest, 4), 0);
-        ASSERT_EQ(kube_debug_marker("kdap 00ff listening\n", 20, "00ff",
+        ASSERT_EQ(attach_debug_marker("kdap 00ff listening\n", 20, "00ff",
                                     "listening", rest, sizeof(rest)), 1);
         ASSERT_STR_EQ(rest, "");
-        ASSERT_EQ(kube_debug_marker(NULL, 0, "00ff", "pid", rest, sizeof(rest)), 0);
+        ASSERT_EQ(attach_debug_marker(NULL, 0, "00ff", "pid", rest, sizeof(rest)), 0);
     }
     printf("test_target: ok\n");
     return 0;

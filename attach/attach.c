@@ -1,4 +1,5 @@
-/* cluster.c - attaching to a workload in the cluster: a service's "target".
+/* attach.c - attaching to a workload in the cluster: a service's "target"
+ * (see attach.h).
  *
  * docs/architecture.md §6, one service at a time, all services in
  * parallel:
@@ -6,7 +7,7 @@
  *      why; close names when it does not exist);
  *   2. append an ephemeral container with the runtime's debugger image,
  *      targetContainerName, only the capabilities its debugger needs
- *      (kube/target.c) and a unique name; its shell
+ *      (target.c) and a unique name; its shell
  *      picks the process (PID 1, or the `process` pattern) and becomes the
  *      debugger listening on 127.0.0.1 inside the pod;
  *   3. watch the pod until that container runs (failing fast, with the
@@ -21,8 +22,8 @@
  * tunnel and the streams.  Ephemeral containers cannot be removed (they go
  * with the pod), which is why the debugger must exit on its own.
  *
- * Each step is reported as a DAP progress update when the editor supports
- * progress, and in the log.
+ * Each step is reported through progress_fn (the session makes it a DAP
+ * progress update when the editor supports progress), and in the log.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,18 +35,19 @@
 
 #include <openssl/crypto.h>
 
+#include "attach.h"
+
+#include "../dap/buf.h"
+#include "../dap/log.h"
+#include "../dap/utf8.h"
 #include "../kube/client.h"
 #include "../kube/names.h"
-#include "../oci/image.h"
-#include "dbgimage.h"
 #include "../kube/portfwd.h"
 #include "../kube/probe.h"
-#include "../kube/target.h"
 #include "../kube/watch.h"
-#include "log.h"
-#include "msg.h"
-#include "session_int.h"
-#include "utf8.h"
+#include "../oci/image.h"
+#include "image.h"
+#include "target.h"
 
 /* A runtime whose profile has no debug container script yet. */
 #define NO_CLUSTER_YET                                                     \
@@ -66,11 +68,15 @@ enum cl_step {
     CL_DONE,
 };
 
-struct dap_cluster_svc {
-    dap_session *s;
-    struct dap_service *svc;
+struct attach_svc {
+    uv_loop_t *loop;
+    kube_client *kube;
+    uint32_t id;               /* the service's, in every callback */
+    char *name;                /* the service's, for messages */
+    struct attach_callbacks cb;
+    int attached;              /* its backend attached (attached_fn) */
     json_t *cfg;               /* the service object; "connect" added */
-    struct kube_target target;
+    struct attach_target target;
     char ns[254];
     char pod[254];
     char container[254];
@@ -105,9 +111,8 @@ struct dap_cluster_svc {
     dap_buf app_line;          /* a partial line of the target's log */
     uv_timer_t timer;          /* the attach deadline */
     uv_timer_t defer;          /* runs `next` from the loop */
-    void (*next)(struct dap_cluster_svc *c);
+    void (*next)(struct attach_svc *c);
     int timers;                /* timer handles open (freed at 0) */
-    char progress[80];
     int failed;
     char liveness[300];        /* the target's liveness probe, or "" */
     long liveness_s;           /* the time it gives a stopped process */
@@ -115,10 +120,10 @@ struct dap_cluster_svc {
 
 /* ---- reporting --------------------------------------------------------- */
 
-static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
+static void progress(struct attach_svc *c, const char *fmt, ...)
     DAP_PRINTF(2, 3);
 
-static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
+static void progress(struct attach_svc *c, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -126,36 +131,26 @@ static void progress(struct dap_cluster_svc *c, const char *fmt, ...)
     va_start(ap, fmt);
     dap_utf8_vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    DAP_LOGI("service %s: %s", c->svc->name, msg);
-    if (!c->s->client_progress)
-        return;
-    if (c->progress[0] == '\0') {
-        char title[300];
-        snprintf(c->progress, sizeof(c->progress), "kdap-attach-%u",
-                 c->svc->id);
-        dap_utf8_snprintf(title, sizeof(title), "Attaching to %s",
-                          c->svc->name);
-        dap__event(c->s, "progressStart",
-                   json_pack("{s:s, s:s, s:s}", "progressId", c->progress,
-                             "title", title, "message", msg));
-        return;
-    }
-    dap__event(c->s, "progressUpdate",
-               json_pack("{s:s, s:s}", "progressId", c->progress, "message",
-                         msg));
+    DAP_LOGI("service %s: %s", c->name, msg);
+    c->cb.progress_fn(c->cb.data, c->id, msg);
 }
 
-static void progress_end(struct dap_cluster_svc *c, const char *msg)
+static void output(struct attach_svc *c, const char *category,
+                   const char *fmt, ...) DAP_PRINTF(3, 4);
+
+static void output(struct attach_svc *c, const char *category,
+                   const char *fmt, ...)
 {
-    if (c->progress[0] == '\0')
-        return;
-    dap__event(c->s, "progressEnd",
-               json_pack("{s:s, s:s}", "progressId", c->progress, "message",
-                         msg));
-    c->progress[0] = '\0';
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    dap_utf8_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->cb.output_fn(c->cb.data, c->id, category, msg);
 }
 
-static void stop_streams(struct dap_cluster_svc *c)
+static void stop_streams(struct attach_svc *c)
 {
     oci_push_free(c->push);
     c->push = NULL;
@@ -175,8 +170,8 @@ static void stop_streams(struct dap_cluster_svc *c)
 
 static void defer_cb(uv_timer_t *t)
 {
-    struct dap_cluster_svc *c = t->data;
-    void (*fn)(struct dap_cluster_svc *) = c->next;
+    struct attach_svc *c = t->data;
+    void (*fn)(struct attach_svc *) = c->next;
 
     c->next = NULL;
     if (fn != NULL && !c->failed)
@@ -187,7 +182,7 @@ static void defer_cb(uv_timer_t *t)
  * arrive inside libcurl's callbacks, where starting or cancelling another
  * transfer is refused (CURLM_RECURSIVE_API_CALL); steps move on from here
  * instead. */
-static void then(struct dap_cluster_svc *c, void (*fn)(struct dap_cluster_svc *))
+static void then(struct attach_svc *c, void (*fn)(struct attach_svc *))
 {
     c->next = fn;
     uv_timer_start(&c->defer, defer_cb, 0, 0);
@@ -195,10 +190,10 @@ static void then(struct dap_cluster_svc *c, void (*fn)(struct dap_cluster_svc *)
 
 /* The attach of this service failed: tell the session (which answers the
  * attach request once every service has finished). */
-static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
+static void fail(struct attach_svc *c, int code, const char *fmt, ...)
     DAP_PRINTF(3, 4);
 
-static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
+static void fail(struct attach_svc *c, int code, const char *fmt, ...)
 {
     struct dap_error err;
     va_list ap;
@@ -211,8 +206,7 @@ static void fail(struct dap_cluster_svc *c, int code, const char *fmt, ...)
     dap_utf8_vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
     va_end(ap);
     stop_streams(c);
-    progress_end(c, "failed");
-    dap__service_failed(c->s, c->svc, code, &err);
+    c->cb.failed_fn(c->cb.data, c->id, &err);
 }
 
 static const char *mname(json_t *o)
@@ -225,11 +219,11 @@ static const char *mname(json_t *o)
 
 static int app_log_chunk(void *data, const char *buf, size_t len)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     /* Back-pressure: the log waits in the API server (and the kubelet)
      * while the editor is behind, instead of in kdap's memory. */
-    if (dap__congested(c->s)) {
+    if (c->cb.busy_fn(c->cb.data)) {
         c->app_log_paused = 1;
         return DAP_PENDING;
     }
@@ -246,14 +240,7 @@ static int app_log_chunk(void *data, const char *buf, size_t len)
         n = c->app_line.len;
         if (buf[i] != '\n' && dap_utf8_cut(c->app_line.data, n) > 0)
             n = dap_utf8_cut(c->app_line.data, n);
-        if (c->s->state == SS_ATTACHED) {
-            char text[LOG_LINE_MAX + 300];
-            dap_utf8_snprintf(text, sizeof(text), "%s%s%.*s",
-                              c->s->nsvc > 1 ? c->svc->name : "",
-                              c->s->nsvc > 1 ? ": " : "", (int)n,
-                              c->app_line.data);
-            dap__send(c->s, dap_msg_output_new("stdout", text));
-        }
+        c->cb.log_fn(c->cb.data, c->id, c->app_line.data, n);
         dap_buf_consume(&c->app_line, n);
     }
     return 0;
@@ -262,17 +249,17 @@ static int app_log_chunk(void *data, const char *buf, size_t len)
 static void app_log_done(void *data, int status, long http, json_t *body,
                          const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     (void)http;
     (void)body;
     c->app_log = NULL;
     if (status < 0)
-        DAP_LOGI("service %s: log stream ended: %s", c->svc->name,
+        DAP_LOGI("service %s: log stream ended: %s", c->name,
                  err ? err->msg : dap_strerror(status));
 }
 
-static void start_app_log(struct dap_cluster_svc *c)
+static void start_app_log(struct attach_svc *c)
 {
     char path[1024];
     struct kube_request_opts o = {0};
@@ -286,32 +273,32 @@ static void start_app_log(struct dap_cluster_svc *c)
              c->ns, c->pod, c->container);
     o.path = path;
     o.chunk_fn = app_log_chunk;
-    if (kube_request_start(c->s->kube, &o, app_log_done, c, &c->app_log,
+    if (kube_request_start(c->kube, &o, app_log_done, c, &c->app_log,
                            &err) < 0)
         DAP_LOGW("service %s: cannot stream the container's log: %s",
-                 c->svc->name, err.msg);
+                 c->name, err.msg);
 }
 
 /* ---- 4. the tunnel, then the backend ----------------------------------- */
 
 static void tunnel_error(void *data, const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
-    DAP_LOGW("service %s: tunnel: %s", c->svc->name, err->msg);
-    if (c->s->state == SS_ATTACHED)
-        dap__output(c->s, "important", "kdap: service \"%s\": tunnel: %s",
-                    c->svc->name, err->msg);
+    DAP_LOGW("service %s: tunnel: %s", c->name, err->msg);
+    if (c->attached)
+        output(c, "important", "kdap: service \"%s\": tunnel: %s", c->name,
+               err->msg);
 }
 
 static int tunnel_serve(void *data, int fd, struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     return kube_portfwd_serve(c->pf, fd, err);
 }
 
-static void open_tunnel(struct dap_cluster_svc *c)
+static void open_tunnel(struct attach_svc *c)
 {
     struct kube_portfwd_opts o = {0};
     struct kube_portfwd_callbacks cb = {tunnel_error, c};
@@ -328,7 +315,7 @@ static void open_tunnel(struct dap_cluster_svc *c)
     if (strcmp(c->runtime, "node") == 0) {
         char said[300], state[16], host[256];
         int port = 0;
-        if (kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+        if (attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
                               "inspector", said, sizeof(said)) &&
             sscanf(said, "%15s %d %255s", state, &port, host) == 3 &&
             port > 0 && port < 65536) {
@@ -340,13 +327,13 @@ static void open_tunnel(struct dap_cluster_svc *c)
             if (strncmp(host, "127.", 4) != 0 &&
                 strcmp(host, "localhost") != 0 && strcmp(host, "::1") != 0 &&
                 strcmp(host, "[::1]") != 0)
-                dap__output(c->s, "important",
+                output(c, "important",
                             "kdap: service \"%s\": the process's inspector "
                             "listens on %s port %d, not only on loopback: "
                             "whatever reaches the pod's network can debug "
                             "it. kdap uses it as it is; start node with "
                             "--inspect=127.0.0.1:%d to close that",
-                            c->svc->name, host, port, port);
+                            c->name, host, port, port);
         }
     }
     o.ns = c->ns;
@@ -356,7 +343,7 @@ static void open_tunnel(struct dap_cluster_svc *c)
     /* go, gdb: kdap-gate in the pod relays only a connection that starts
      * with the session's secret */
     o.first = c->secret[0] ? c->secret : NULL;
-    if (kube_portfwd_new(c->s->kube, &o, &cb, &c->pf, &err) < 0) {
+    if (kube_portfwd_new(c->kube, &o, &cb, &c->pf, &err) < 0) {
         fail(c, err.code, "cannot open the tunnel to pod %s: %s", c->pod,
              err.msg);
         return;
@@ -385,7 +372,7 @@ static void open_tunnel(struct dap_cluster_svc *c)
             json_array_insert_new(setup, 0,
                                   json_string("set remote "
                                               "hostio-setfs-packet off"));
-        if (kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+        if (attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
                               "pid", said, sizeof(said)))
             sscanf(said, "%d", &pid);
         if (json_object_get(c->cfg, "sysroot") == NULL && pid > 0) {
@@ -396,53 +383,55 @@ static void open_tunnel(struct dap_cluster_svc *c)
     snprintf(where, sizeof(where), "pod %s/%s, container %s (debugger %s)",
              c->ns, c->pod, c->container, c->dbg);
     c->step = CL_DONE;
-    progress_end(c, "attached");
-    if (dap__service_connect(c->s, c->svc, c->cfg, where, &t, &err) < 0) {
+    if (c->cb.connected_fn(c->cb.data, c->id, c->cfg, where, &t, &err) < 0) {
         c->step = CL_TUNNEL;
         fail(c, err.code, "%s", err.msg);
     }
     /* The target's log starts once the debugger is attached
-     * (dap__cluster_attached): its TLS handshake would only slow the
-     * attach down. */
+     * (cluster_attached): its TLS handshake would only slow the attach
+     * down. */
 }
 
-void dap__cluster_attached(struct dap_cluster_svc *c)
+static void cluster_attached(attach_svc *c)
 {
     /* Not for node: its inspector reports the app's console output itself
      * (Runtime.consoleAPICalled, with stdout/stderr and log points), so the
      * container's log would say every line twice. */
-    if (c != NULL && c->app_log == NULL && strcmp(c->runtime, "node") != 0)
+    if (c == NULL)
+        return;
+    c->attached = 1;
+    if (c->app_log == NULL && strcmp(c->runtime, "node") != 0)
         start_app_log(c);
 }
 
-void dap__cluster_stopped(struct dap_cluster_svc *c, const char *reason)
+static void cluster_stopped(attach_svc *c, const char *reason)
 {
     /* A step keeps the process about as halted as it was: the warning of
      * the stop before it still holds. */
     if (c == NULL || c->liveness[0] == '\0' ||
         (reason != NULL && strcmp(reason, "step") == 0))
         return;
-    dap__output(c->s, "important",
-                "kdap: service \"%s\": container %s has a liveness probe "
-                "(%s): while it is stopped, the kubelet kills and restarts it "
-                "in about %ld s. To debug without that, use \"request\": "
-                "\"launch\" with \"probes\": \"relax\"",
-                c->svc->name, c->container, c->liveness, c->liveness_s);
+    output(c, "important",
+           "kdap: service \"%s\": container %s has a liveness probe (%s): "
+           "while it is stopped, the kubelet kills and restarts it in about "
+           "%ld s. To debug without that, use \"request\": \"launch\" with "
+           "\"probes\": \"relax\"",
+           c->name, c->container, c->liveness, c->liveness_s);
 }
 
 /* ---- 3b. the debugger's log until it listens --------------------------- */
 
 static int dbg_log_chunk(void *data, const char *buf, size_t len)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     char rest[300];
 
     if (dap_buf_append(&c->dbg_text, buf, len) < 0)
         dap_buf_consume(&c->dbg_text, c->dbg_text.len / 2);
     /* Whole lines with this session's nonce only: the log holds the
-     * target's command line too (see kube_debug_container_new). */
+     * target's command line too (see attach_debug_container_new). */
     if (c->step == CL_READY_LOG && c->dbg_text.data != NULL &&
-        kube_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+        attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
                           strcmp(c->runtime, "node") == 0 ? "inspector"
                                                           : "listening",
                           rest, sizeof(rest))) {
@@ -454,7 +443,7 @@ static int dbg_log_chunk(void *data, const char *buf, size_t len)
 }
 
 /* The debugger's own words when it failed (its log), trimmed. */
-static const char *dbg_said(struct dap_cluster_svc *c)
+static const char *dbg_said(struct attach_svc *c)
 {
     const char *t = c->dbg_text.data != NULL ? c->dbg_text.data : "";
 
@@ -466,7 +455,7 @@ static const char *dbg_said(struct dap_cluster_svc *c)
 static void dbg_log_done(void *data, int status, long http, json_t *body,
                          const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     (void)http;
     (void)body;
@@ -483,7 +472,7 @@ static void dbg_log_done(void *data, int status, long http, json_t *body,
                      : dbg_said(c));
 }
 
-static void follow_dbg_log(struct dap_cluster_svc *c)
+static void follow_dbg_log(struct attach_svc *c)
 {
     char path[1024];
     struct kube_request_opts o = {0};
@@ -494,7 +483,7 @@ static void follow_dbg_log(struct dap_cluster_svc *c)
              c->ns, c->pod, c->dbg);
     o.path = path;
     o.chunk_fn = dbg_log_chunk;
-    if (kube_request_start(c->s->kube, &o, dbg_log_done, c, &c->dbg_log,
+    if (kube_request_start(c->kube, &o, dbg_log_done, c, &c->dbg_log,
                            &err) < 0)
         fail(c, err.code, "cannot read the debug container's log: %s",
              err.msg);
@@ -504,7 +493,7 @@ static void follow_dbg_log(struct dap_cluster_svc *c)
 
 static void on_pod_event(void *data, const char *type, json_t *pod)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     json_t *statuses = json_object_get(json_object_get(pod, "status"),
                                        "ephemeralContainerStatuses");
     json_t *st;
@@ -583,7 +572,7 @@ static void on_pod_event(void *data, const char *type, json_t *pod)
 
 static void on_watch_end(void *data, int status, const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     c->watch = NULL;
     if (c->step == CL_WAIT)
@@ -592,7 +581,7 @@ static void on_watch_end(void *data, int status, const struct dap_error *err)
              err != NULL ? err->msg : "the watch ended");
 }
 
-static void watch_pod(struct dap_cluster_svc *c)
+static void watch_pod(struct attach_svc *c)
 {
     char path[600];
     char field[300];
@@ -605,7 +594,7 @@ static void watch_pod(struct dap_cluster_svc *c)
     o.path = path;
     o.field_selector = field;
     o.timeout_s = ATTACH_TIMEOUT_MS / 1000;
-    if (kube_watch_start(c->s->kube, &o, on_pod_event, on_watch_end, c,
+    if (kube_watch_start(c->kube, &o, on_pod_event, on_watch_end, c,
                          &c->watch, &err) < 0)
         fail(c, err.code, "cannot watch pod %s: %s", c->pod, err.msg);
 }
@@ -615,7 +604,7 @@ static void watch_pod(struct dap_cluster_svc *c)
 static void on_patched(void *data, int status, long http, json_t *body,
                        const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     (void)body;
     c->req = NULL;
@@ -686,7 +675,7 @@ static void caps_said(json_t *ec, char *out, size_t n)
         snprintf(out, n, "no capability");
 }
 
-static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
+static void add_debug_container(struct attach_svc *c, json_t *pod)
 {
     char path[600];
     char caps[64];
@@ -702,15 +691,15 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
              (unsigned)((uv_hrtime() / 1000) & 0xffffff));
     c->port = strcmp(c->runtime, "node") != 0
                   ? 40000 + (int)(uv_hrtime() % 10000)
-              : kube_target_node_port(pod, c->container, NULL, 0) > 0
-                  ? kube_target_node_port(pod, c->container, NULL, 0)
+              : attach_target_node_port(pod, c->container, NULL, 0) > 0
+                  ? attach_target_node_port(pod, c->container, NULL, 0)
                   : 9229;
     if (session_nonce(c->nonce, sizeof(c->nonce)) < 0) {
         fail(c, DAP_EBACKEND, "no random bytes for the session's nonce: %s",
              strerror(errno));
         return;
     }
-    ec = kube_debug_container_new(c->runtime, c->dbg, c->image, c->container,
+    ec = attach_debug_container_new(c->runtime, c->dbg, c->image, c->container,
                                   c->process[0] ? c->process : NULL, c->port,
                                   pod, c->nonce);
     /* kdap-gate's secret: in the container's environment, which the pod's
@@ -750,7 +739,7 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
     progress(c, "adding debug container %s (image %s, capabilities: %s; "
                 "no other) to pod %s",
              c->dbg, c->image, caps, c->pod);
-    rc = kube_request_start(c->s->kube, &o, on_patched, c, &c->req, &err);
+    rc = kube_request_start(c->kube, &o, on_patched, c, &c->req, &err);
     dap_secret_free(body); /* it holds the gate's secret */
     if (rc < 0)
         fail(c, err.code, "%s", err.msg);
@@ -762,7 +751,7 @@ static void add_debug_container(struct dap_cluster_svc *c, json_t *pod)
 
 static void image_progress(void *data, const char *msg)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     progress(c, "debugger image: %s", msg);
 }
@@ -770,7 +759,7 @@ static void image_progress(void *data, const char *msg)
 static void on_pushed(void *data, int status, const struct oci_push_stats *st,
                       const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     if (status < 0) {
         fail(c, status, "the debugger image for %s (linux/%s, %s): %s",
@@ -792,22 +781,22 @@ static void on_pushed(void *data, int status, const struct oci_push_stats *st,
     add_debug_container(c, c->pod_json);
 }
 
-static void push_image(struct dap_cluster_svc *c)
+static void push_image(struct attach_svc *c)
 {
-    struct dap_dbgimage_opts o = {0};
+    struct attach_image_opts o = {0};
     struct dap_error err;
 
-    dap__output(c->s, "console",
+    output(c, "console",
                 "kdap: service \"%s\": debugger image for linux/%s (%s), "
                 "pushed to %s",
-                c->svc->name, c->arch, c->arch_how, c->image_repo);
+                c->name, c->arch, c->arch_how, c->image_repo);
     o.runtime = c->runtime;
     o.repo = c->image_repo;
     o.binaries = json_object_get(c->cfg, "debuggerBinaries");
     o.arch = c->arch;
     o.insecure = c->image_insecure;
     o.ca_file = c->image_ca[0] ? c->image_ca : NULL;
-    if (dap_dbgimage_start(c->s->loop, &o, image_progress, on_pushed, c,
+    if (attach_image_start(c->loop, &o, image_progress, on_pushed, c,
                            &c->push, &err) < 0)
         fail(c, err.code, "the debugger image for %s (linux/%s, %s): %s",
              c->runtime, c->arch, c->arch_how, err.msg);
@@ -817,7 +806,7 @@ static void on_target_image(void *data, int status,
                             const struct oci_resolved *r,
                             const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     struct oci_platform local;
 
     oci_resolve_free(c->resolve);
@@ -837,14 +826,14 @@ static void on_target_image(void *data, int status,
     push_image(c);
 }
 
-static void arch_from_image(struct dap_cluster_svc *c, const char *why)
+static void arch_from_image(struct attach_svc *c, const char *why)
 {
     struct dap_error err;
 
     DAP_LOGI("service %s: node architecture unknown (%s); reading the image",
-             c->svc->name, why);
+             c->name, why);
     if (c->target_image[0] == '\0' ||
-        oci_resolve_start(c->s->loop, c->target_image, c->image_insecure,
+        oci_resolve_start(c->loop, c->target_image, c->image_insecure,
                           c->image_ca[0] ? c->image_ca : NULL,
                           on_target_image, c, &c->resolve, &err) < 0) {
         struct dap_error e2;
@@ -856,7 +845,7 @@ static void arch_from_image(struct dap_cluster_svc *c, const char *why)
 static void on_node(void *data, int status, long http, json_t *body,
                     const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     const char *arch = json_string_value(json_object_get(
         json_object_get(json_object_get(body, "status"), "nodeInfo"),
         "architecture"));
@@ -882,7 +871,7 @@ static void on_node(void *data, int status, long http, json_t *body,
 static void on_resolved(void *data, int status, const struct oci_resolved *r,
                         const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
 
     oci_resolve_free(c->resolve);
     c->resolve = NULL;
@@ -897,7 +886,7 @@ static void on_resolved(void *data, int status, const struct oci_resolved *r,
 
 /* Which debugger image, by digest: the user's (a tag resolved first), or
  * kdap's own, assembled for the node's architecture and pushed. */
-static void choose_image(struct dap_cluster_svc *c, json_t *pod)
+static void choose_image(struct attach_svc *c, json_t *pod)
 {
     struct dap_error err;
     struct oci_ref ref;
@@ -927,7 +916,7 @@ static void choose_image(struct dap_cluster_svc *c, json_t *pod)
         }
         progress(c, "resolving the debugger image %s to its digest",
                  c->image);
-        if (oci_resolve_start(c->s->loop, c->image, c->image_insecure,
+        if (oci_resolve_start(c->loop, c->image, c->image_insecure,
                               c->image_ca[0] ? c->image_ca : NULL,
                               on_resolved, c, &c->resolve, &err) < 0)
             fail(c, err.code, "\"debuggerImage\" %s: %s", c->image, err.msg);
@@ -939,7 +928,7 @@ static void choose_image(struct dap_cluster_svc *c, json_t *pod)
              "KDAP_IMAGE_REPO) to a repository kdap may push its debugger "
              "image to and the cluster can pull from (REGISTRY/PATH), or "
              "\"debuggerImage\" to an image to use",
-             c->svc->name);
+             c->name);
         return;
     }
     /* The target container's image, for its architecture if the node
@@ -975,12 +964,12 @@ static void choose_image(struct dap_cluster_svc *c, json_t *pod)
         snprintf(path, sizeof(path), "/api/v1/nodes/%s", node);
         o.path = path;
         progress(c, "reading node %s for its architecture", node);
-        if (kube_request_start(c->s->kube, &o, on_node, c, &c->req, &err) < 0)
+        if (kube_request_start(c->kube, &o, on_node, c, &c->req, &err) < 0)
             arch_from_image(c, err.msg);
     }
 }
 
-static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
+static void use_pod(struct attach_svc *c, json_t *pod, const char *why)
 {
     struct dap_error err;
     const char *name;
@@ -988,7 +977,7 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
     const char *guess;
 
     snprintf(c->pod, sizeof(c->pod), "%s", mname(pod));
-    name = kube_target_container(pod, c->want_container[0] ? c->want_container
+    name = attach_target_container(pod, c->want_container[0] ? c->want_container
                                                            : NULL,
                                  &err);
     if (name == NULL) {
@@ -1000,15 +989,15 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
                              sizeof(c->liveness)))
         c->liveness[0] = '\0';
     if (c->runtime[0] == '\0') {
-        guess = kube_target_guess_runtime(pod, c->container, &how);
+        guess = attach_target_guess_runtime(pod, c->container, &how);
         if (guess == NULL) {
             guess = "go";
             how = "nothing else was recognisable; set \"runtime\" if wrong";
         }
         snprintf(c->runtime, sizeof(c->runtime), "%s", guess);
-        dap__output(c->s, "console",
+        output(c, "console",
                     "kdap: service \"%s\": runtime %s detected (%s)",
-                    c->svc->name, c->runtime, how);
+                    c->name, c->runtime, how);
     }
     if (adapter_kind_find(c->runtime) == NULL) {
         fail(c, DAP_ECONFIG, "unknown runtime \"%s\": use one of %s",
@@ -1020,8 +1009,8 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
              adapter_kind_find(c->runtime)->debugger);
         return;
     }
-    dap__output(c->s, "console",
-                "kdap: service \"%s\": %s, container %s", c->svc->name, why,
+    output(c, "console",
+                "kdap: service \"%s\": %s, container %s", c->name, why,
                 c->container);
     choose_image(c, pod);
 }
@@ -1029,7 +1018,7 @@ static void use_pod(struct dap_cluster_svc *c, json_t *pod, const char *why)
 static void on_pods(void *data, int status, long http, json_t *body,
                     const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     json_t *items = json_object_get(body, "items");
     json_t *pod = NULL;
     struct dap_error e;
@@ -1046,12 +1035,12 @@ static void on_pods(void *data, int status, long http, json_t *body,
              "no pod in namespace %s matches %s (selector %s): is the "
              "workload scaled to zero?",
              c->ns,
-             c->target.kind == KUBE_TARGET_SELECTOR ? "the target"
+             c->target.kind == ATTACH_TARGET_SELECTOR ? "the target"
                                                      : c->target.name,
              c->target.selector);
         return;
     }
-    if (kube_target_pick(items, c->want_pod[0] ? c->want_pod : NULL, &pod,
+    if (attach_target_pick(items, c->want_pod[0] ? c->want_pod : NULL, &pod,
                          why, sizeof(why), &e) < 0) {
         fail(c, e.code, "%s", e.msg);
         return;
@@ -1059,7 +1048,7 @@ static void on_pods(void *data, int status, long http, json_t *body,
     use_pod(c, pod, why);
 }
 
-static void list_pods(struct dap_cluster_svc *c)
+static void list_pods(struct attach_svc *c)
 {
     char path[1200];
     char *sel = kube_query_escape(c->target.selector);
@@ -1072,30 +1061,30 @@ static void list_pods(struct dap_cluster_svc *c)
     free(sel);
     o.path = path;
     progress(c, "listing the pods of %s", c->target.selector);
-    if (kube_request_start(c->s->kube, &o, on_pods, c, &c->req, &err) < 0)
+    if (kube_request_start(c->kube, &o, on_pods, c, &c->req, &err) < 0)
         fail(c, err.code, "%s", err.msg);
 }
 
-static const char *kind_word(enum kube_target_kind k)
+static const char *kind_word(enum attach_target_kind k)
 {
     switch (k) {
-    case KUBE_TARGET_DEPLOYMENT:
+    case ATTACH_TARGET_DEPLOYMENT:
         return "deployment";
-    case KUBE_TARGET_STATEFULSET:
+    case ATTACH_TARGET_STATEFULSET:
         return "statefulset";
-    case KUBE_TARGET_POD:
+    case ATTACH_TARGET_POD:
         return "pod";
     default:
         return "selector";
     }
 }
 
-static const char *collection(const struct dap_cluster_svc *c, char *buf,
+static const char *collection(const struct attach_svc *c, char *buf,
                               size_t n)
 {
-    if (c->target.kind == KUBE_TARGET_DEPLOYMENT)
+    if (c->target.kind == ATTACH_TARGET_DEPLOYMENT)
         snprintf(buf, n, "/apis/apps/v1/namespaces/%s/deployments", c->ns);
-    else if (c->target.kind == KUBE_TARGET_STATEFULSET)
+    else if (c->target.kind == ATTACH_TARGET_STATEFULSET)
         snprintf(buf, n, "/apis/apps/v1/namespaces/%s/statefulsets", c->ns);
     else
         snprintf(buf, n, "/api/v1/namespaces/%s/pods", c->ns);
@@ -1106,7 +1095,7 @@ static const char *collection(const struct dap_cluster_svc *c, char *buf,
 static void on_siblings(void *data, int status, long http, json_t *body,
                         const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     json_t *names = json_array();
     json_t *it;
     size_t i;
@@ -1118,7 +1107,7 @@ static void on_siblings(void *data, int status, long http, json_t *body,
     json_array_foreach(json_object_get(body, "items"), i, it)
         json_array_append_new(names, json_string(mname(it) ?: ""));
     if (status == 0)
-        kube_close_names(c->target.name, names, close, sizeof(close));
+        attach_close_names(c->target.name, names, close, sizeof(close));
     json_decref(names);
     fail(c, DAP_ECONFIG, "%s \"%s\" not found in namespace %s%s%s%s",
          kind_word(c->target.kind), c->target.name, c->ns,
@@ -1128,7 +1117,7 @@ static void on_siblings(void *data, int status, long http, json_t *body,
 static void on_workload(void *data, int status, long http, json_t *body,
                         const struct dap_error *err)
 {
-    struct dap_cluster_svc *c = data;
+    struct attach_svc *c = data;
     struct kube_request_opts o = {0};
     struct dap_error e;
     char path[600];
@@ -1136,7 +1125,7 @@ static void on_workload(void *data, int status, long http, json_t *body,
     c->req = NULL;
     if (status < 0 && http == 404) {
         o.path = collection(c, path, sizeof(path));
-        if (kube_request_start(c->s->kube, &o, on_siblings, c, &c->req, &e) < 0)
+        if (kube_request_start(c->kube, &o, on_siblings, c, &c->req, &e) < 0)
             fail(c, e.code, "%s", e.msg);
         return;
     }
@@ -1144,11 +1133,11 @@ static void on_workload(void *data, int status, long http, json_t *body,
         fail(c, status, "%s", err->msg);
         return;
     }
-    if (c->target.kind == KUBE_TARGET_POD) {
+    if (c->target.kind == ATTACH_TARGET_POD) {
         json_t *one = json_pack("[O]", body);
         json_t *pod = NULL;
         char why[400];
-        if (kube_target_pick(one, NULL, &pod, why, sizeof(why), &e) < 0) {
+        if (attach_target_pick(one, NULL, &pod, why, sizeof(why), &e) < 0) {
             json_decref(one);
             fail(c, e.code, "%s", e.msg);
             return;
@@ -1158,7 +1147,7 @@ static void on_workload(void *data, int status, long http, json_t *body,
         json_decref(one);
         return;
     }
-    if (kube_target_selector_of(body, c->target.selector,
+    if (attach_target_selector_of(body, c->target.selector,
                                 sizeof(c->target.selector)) < 0) {
         fail(c, DAP_EBACKEND, "%s %s has no matchLabels selector",
              kind_word(c->target.kind), c->target.name);
@@ -1169,11 +1158,11 @@ static void on_workload(void *data, int status, long http, json_t *body,
 
 static void deadline(uv_timer_t *t)
 {
-    struct dap_cluster_svc *c = t->data;
+    struct attach_svc *c = t->data;
 
     fail(c, DAP_ETIMEDOUT,
          "attaching to %s did not finish within %d s (last step: %s)",
-         c->svc->name, ATTACH_TIMEOUT_MS / 1000,
+         c->name, ATTACH_TIMEOUT_MS / 1000,
          c->step == CL_IMAGE       ? "the debugger image"
          : c->step == CL_WAIT      ? "waiting for the debug container"
          : c->step == CL_READY_LOG ? "waiting for the debugger to listen"
@@ -1220,24 +1209,14 @@ static int copy_key(json_t *cfg, const char *key, char *out, size_t n,
     return 0;
 }
 
-int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
-                       struct dap_error *err)
+/* The service's keys, before anything is asked of the cluster. */
+static int cluster_check(struct attach_svc *c, json_t *cfg,
+                         struct dap_error *err)
 {
-    struct dap_cluster_svc *c = calloc(1, sizeof(*c));
-    struct kube_request_opts o = {0};
-    char path[800];
     int rc;
 
-    if (c == NULL)
-        return dap_error_set(err, DAP_ENOMEM, "out of memory");
-    c->s = s;
-    c->svc = svc;
-    c->cfg = json_deep_copy(cfg);
-    dap_buf_init(&c->dbg_text, 64 * 1024);
-    dap_buf_init(&c->app_line, LOG_LINE_MAX + 16);
-    svc->cluster = c;
-    rc = kube_target_parse(json_string_value(json_object_get(cfg, "target")),
-                           &c->target, err);
+    rc = attach_target_parse(json_string_value(json_object_get(cfg, "target")),
+                             &c->target, err);
     if (rc == 0)
         rc = copy_key(cfg, "pod", c->want_pod, sizeof(c->want_pod), err);
     if (rc == 0)
@@ -1271,7 +1250,7 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
         return rc;
     if (c->ns[0] == '\0')
         snprintf(c->ns, sizeof(c->ns), "%s",
-                 kube_client_config(s->kube)->namespace);
+                 kube_client_config(c->kube)->namespace);
     else if (kube_name_check(KUBE_NAME_LABEL, "\"namespace\"", c->ns, err) < 0)
         return DAP_ECONFIG;
     if (c->want_pod[0] != '\0' &&
@@ -1288,39 +1267,79 @@ int dap__cluster_start(dap_session *s, struct dap_service *svc, json_t *cfg,
     if (c->runtime[0] != '\0' && adapter_kind_find(c->runtime)->script == NULL)
         return dap_error_set(err, DAP_ECONFIG, NO_CLUSTER_YET, c->runtime,
                              adapter_kind_find(c->runtime)->debugger);
-    uv_timer_init(s->loop, &c->timer);
-    uv_timer_init(s->loop, &c->defer);
+    return 0;
+}
+
+/* 1. the target: a workload to read, or a selector to list pods by. */
+static void resolve(struct attach_svc *c)
+{
+    struct kube_request_opts o = {0};
+    struct dap_error err;
+    char coll[600];
+    char path[800];
+
+    c->step = CL_RESOLVE;
+    if (c->target.kind == ATTACH_TARGET_SELECTOR) {
+        list_pods(c);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s", collection(c, coll, sizeof(coll)),
+             c->target.name);
+    o.path = path;
+    progress(c, "resolving %s/%s in namespace %s", kind_word(c->target.kind),
+             c->target.name, c->ns);
+    if (kube_request_start(c->kube, &o, on_workload, c, &c->req, &err) < 0)
+        fail(c, err.code, "%s", err.msg);
+}
+
+static void cluster_free(attach_svc *c);
+
+static int cluster_start(uv_loop_t *loop, kube_client *kube, uint32_t id,
+                         const char *name, json_t *cfg,
+                         const struct attach_callbacks *cb, attach_svc **out,
+                         struct dap_error *err)
+{
+    struct attach_svc *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    c->loop = loop;
+    c->kube = kube;
+    c->id = id;
+    c->name = strdup(name);
+    c->cb = *cb;
+    c->cfg = json_deep_copy(cfg);
+    dap_buf_init(&c->dbg_text, 64 * 1024);
+    dap_buf_init(&c->app_line, LOG_LINE_MAX + 16);
+    rc = c->name == NULL || c->cfg == NULL
+             ? dap_error_set(err, DAP_ENOMEM, "out of memory")
+             : cluster_check(c, cfg, err);
+    if (rc < 0) {
+        cluster_free(c);
+        return rc;
+    }
+    uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->defer);
     c->timer.data = c;
     c->defer.data = c;
     c->timers = 2;
     uv_timer_start(&c->timer, deadline, ATTACH_TIMEOUT_MS, 0);
-
-    c->step = CL_RESOLVE;
-    if (c->target.kind == KUBE_TARGET_SELECTOR) {
-        list_pods(c);
-        return 0;
-    }
-    {
-        char coll[600];
-        snprintf(path, sizeof(path), "%s/%s",
-                 collection(c, coll, sizeof(coll)), c->target.name);
-    }
-    o.path = path;
-    progress(c, "resolving %s/%s in namespace %s", kind_word(c->target.kind),
-             c->target.name, c->ns);
-    rc = kube_request_start(s->kube, &o, on_workload, c, &c->req, err);
-    return rc;
+    /* The session holds the handle before the first callback. */
+    *out = c;
+    then(c, resolve);
+    return 0;
 }
 
 static void timer_closed(uv_handle_t *h)
 {
-    struct dap_cluster_svc *c = h->data;
+    struct attach_svc *c = h->data;
 
     if (--c->timers == 0)
         free(c);
 }
 
-void dap__cluster_resume(struct dap_cluster_svc *c)
+static void cluster_resume(attach_svc *c)
 {
     if (c == NULL || !c->app_log_paused)
         return;
@@ -1328,7 +1347,7 @@ void dap__cluster_resume(struct dap_cluster_svc *c)
     kube_request_resume(c->app_log);
 }
 
-void dap__cluster_free(struct dap_cluster_svc *c)
+static void cluster_free(attach_svc *c)
 {
     if (c == NULL)
         return;
@@ -1340,7 +1359,7 @@ void dap__cluster_free(struct dap_cluster_svc *c)
     dap_buf_cleanup(&c->app_line);
     json_decref(c->cfg);
     json_decref(c->pod_json);
-    c->svc->cluster = NULL;
+    free(c->name);
     c->failed = 1; /* no step runs any more */
     if (c->timers == 0) {
         free(c);
@@ -1350,3 +1369,11 @@ void dap__cluster_free(struct dap_cluster_svc *c)
     uv_close((uv_handle_t *)&c->timer, timer_closed);
     uv_close((uv_handle_t *)&c->defer, timer_closed);
 }
+
+const struct attach_ops attach_cluster = {
+    .start_fn = cluster_start,
+    .attached_fn = cluster_attached,
+    .resume_fn = cluster_resume,
+    .stopped_fn = cluster_stopped,
+    .free_fn = cluster_free,
+};

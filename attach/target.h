@@ -1,6 +1,6 @@
 /* target.h - what a service's "target" names, and the ephemeral debug
  * container kdap adds to it.  Pure functions (no I/O): the attach flow in
- * dap/cluster.c feeds them what the API server answered.
+ * attach/attach.c feeds them what the API server answered.
  *
  * A target is `deployment/NAME`, `statefulset/NAME`, `pod/NAME` (kubectl's
  * short forms deploy/, sts/, po/ too) or a label selector (`app=NAME`,
@@ -8,8 +8,8 @@
  * the oldest ready one (or the one the `pod` key names), and kdap says
  * which and why.
  */
-#ifndef KDAP_KUBE_TARGET_H
-#define KDAP_KUBE_TARGET_H
+#ifndef KDAP_ATTACH_TARGET_H
+#define KDAP_ATTACH_TARGET_H
 
 #include <stddef.h>
 
@@ -17,15 +17,15 @@
 
 #include "../dap/err.h"
 
-enum kube_target_kind {
-    KUBE_TARGET_DEPLOYMENT,
-    KUBE_TARGET_STATEFULSET,
-    KUBE_TARGET_POD,
-    KUBE_TARGET_SELECTOR,
+enum attach_target_kind {
+    ATTACH_TARGET_DEPLOYMENT,
+    ATTACH_TARGET_STATEFULSET,
+    ATTACH_TARGET_POD,
+    ATTACH_TARGET_SELECTOR,
 };
 
-struct kube_target {
-    enum kube_target_kind kind;
+struct attach_target {
+    enum attach_target_kind kind;
     char name[254];     /* the workload or pod name (not for selectors) */
     char selector[512]; /* label selector (selectors, and filled in for
                            workloads from their spec.selector) */
@@ -33,38 +33,38 @@ struct kube_target {
 
 /* Parse a "target" value.  Returns 0 or DAP_ECONFIG with the accepted
  * forms in err. */
-int kube_target_parse(const char *s, struct kube_target *t,
+int attach_target_parse(const char *s, struct attach_target *t,
                       struct dap_error *err) DAP_WUR;
 
 /* The label selector of a Deployment or StatefulSet object (its
  * spec.selector.matchLabels as "k=v,k2=v2").  Returns 0 or DAP_EINVAL. */
-int kube_target_selector_of(json_t *workload, char *out, size_t n) DAP_WUR;
+int attach_target_selector_of(json_t *workload, char *out, size_t n) DAP_WUR;
 
 /* Choose the pod to debug from `pods` (array of Pod objects): the one named
  * `want` (may be NULL), else the oldest Running+Ready pod, else the oldest
  * Running one.  On success *pod is borrowed from the array and `why` says
  * which and why ("pod x-1, the oldest of 3 ready replicas").  Returns 0,
  * or DAP_ESTATE when no pod runs (err lists what the pods are doing). */
-int kube_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
+int attach_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
                      size_t whylen, struct dap_error *err) DAP_WUR;
 
 /* The container to debug: `want` (may be NULL: the first container).
  * Returns its name (borrowed from pod) or NULL with err listing the
  * containers. */
-const char *kube_target_container(json_t *pod, const char *want,
+const char *attach_target_container(json_t *pod, const char *want,
                                   struct dap_error *err);
 
 /* Up to three names from `names` (array of strings) close to `want`, as
  * "a, b or c" in out ("" when none is close). */
-void kube_close_names(const char *want, json_t *names, char *out, size_t n);
+void attach_close_names(const char *want, json_t *names, char *out, size_t n);
 
 /* Guess a container's runtime from its image, command and env ("go",
  * "node", "gdb"), or NULL.  *how says what gave it away. */
-const char *kube_target_guess_runtime(json_t *pod, const char *container,
+const char *attach_target_guess_runtime(json_t *pod, const char *container,
                                       const char **how);
 
 /* How long a debugger in the pod waits for kdap before giving up. */
-#define KUBE_DEBUG_CLIENT_WAIT_S 30
+#define ATTACH_CLIENT_WAIT_S 30
 
 /* The inspector port that NODE_OPTIONS in the target container's env
  * (`--inspect-port=[HOST:]PORT` and the other --inspect forms) names, or 0;
@@ -72,7 +72,7 @@ const char *kube_target_guess_runtime(json_t *pod, const char *container,
  * The debug container, having no ptrace access to a process with more
  * capabilities than its own, cannot read the target's /proc/PID/environ
  * (it still reads the command line), so kdap reads the spec. */
-int kube_target_node_port(json_t *pod, const char *container, char *host,
+int attach_target_node_port(json_t *pod, const char *container, char *host,
                           size_t hostlen);
 
 /* The ephemeral container that attaches a debugger to the target.
@@ -89,16 +89,16 @@ int kube_target_node_port(json_t *pod, const char *container, char *host,
  * container's log that kdap acts on, "kdap NONCE WORD...": "pid PID" (the
  * process chosen), "listening" (go, gdb: the debugger listens), "inspector
  * open|opened PORT HOST" (node: it was open, or the container opened it);
- * such lines are matched whole (kube_debug_marker), so nothing the target
+ * such lines are matched whole (attach_debug_marker), so nothing the target
  * controls (its command line is logged too) can fake them. */
-json_t *kube_debug_container_new(const char *runtime, const char *name,
+json_t *attach_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
                                  const char *process, int port, json_t *pod,
                                  const char *nonce);
 /* Find the first whole line (ended by a newline) of `log` that is "kdap
  * NONCE WORD" or "kdap NONCE WORD REST": 1 with REST in `rest` ("" when
  * none; cut to n - 1 bytes), else 0. */
-int kube_debug_marker(const char *log, size_t len, const char *nonce,
+int attach_debug_marker(const char *log, size_t len, const char *nonce,
                       const char *word, char *rest, size_t n);
 
 #endif

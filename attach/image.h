@@ -1,17 +1,17 @@
-/* dbgimage.h - kdap's own debugger image for a runtime: the runtime's
+/* image.h - kdap's own debugger image for a runtime: the runtime's
  * profile (adapters/), the user's binaries (debuggerBinaries), assembled
- * and pushed by oci/.  Used by attach (dap/cluster.c) and by
+ * and pushed by oci/.  Used by attach (attach/attach.c) and by
  * `kdap image debugger`. */
-#ifndef KDAP_DAP_DBGIMAGE_H
-#define KDAP_DAP_DBGIMAGE_H
+#ifndef KDAP_ATTACH_IMAGE_H
+#define KDAP_ATTACH_IMAGE_H
 
 #include <jansson.h>
 #include <uv.h>
 
 #include "../oci/image.h"
-#include "err.h"
+#include "../dap/err.h"
 
-struct dap_dbgimage_opts {
+struct attach_image_opts {
     const char *runtime;      /* "go", "node", "gdb" */
     const char *repo;         /* imageRepo: REGISTRY/PATH, no tag */
     json_t *binaries;         /* debuggerBinaries (borrowed) or NULL */
@@ -22,7 +22,7 @@ struct dap_dbgimage_opts {
 
 /* Check the keys, assemble and start the push to REPO:RUNTIME; the result
  * is REPO@sha256:... in the stats.  Errors name the key to fix. */
-int dap_dbgimage_start(uv_loop_t *loop, const struct dap_dbgimage_opts *o,
+int attach_image_start(uv_loop_t *loop, const struct attach_image_opts *o,
                        oci_push_progress_fn *progress, oci_push_cb *cb,
                        void *data, oci_push **out, struct dap_error *err) DAP_WUR;
 

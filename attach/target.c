@@ -5,30 +5,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
+#include "../kube/names.h"
 
 static const struct {
     const char *prefix;
-    enum kube_target_kind kind;
+    enum attach_target_kind kind;
 } prefixes[] = {
-    {"deployment/", KUBE_TARGET_DEPLOYMENT},
-    {"deployments/", KUBE_TARGET_DEPLOYMENT},
-    {"deploy/", KUBE_TARGET_DEPLOYMENT},
-    {"deployment.apps/", KUBE_TARGET_DEPLOYMENT},
-    {"statefulset/", KUBE_TARGET_STATEFULSET},
-    {"statefulsets/", KUBE_TARGET_STATEFULSET},
-    {"sts/", KUBE_TARGET_STATEFULSET},
-    {"statefulset.apps/", KUBE_TARGET_STATEFULSET},
-    {"pod/", KUBE_TARGET_POD},
-    {"pods/", KUBE_TARGET_POD},
-    {"po/", KUBE_TARGET_POD},
+    {"deployment/", ATTACH_TARGET_DEPLOYMENT},
+    {"deployments/", ATTACH_TARGET_DEPLOYMENT},
+    {"deploy/", ATTACH_TARGET_DEPLOYMENT},
+    {"deployment.apps/", ATTACH_TARGET_DEPLOYMENT},
+    {"statefulset/", ATTACH_TARGET_STATEFULSET},
+    {"statefulsets/", ATTACH_TARGET_STATEFULSET},
+    {"sts/", ATTACH_TARGET_STATEFULSET},
+    {"statefulset.apps/", ATTACH_TARGET_STATEFULSET},
+    {"pod/", ATTACH_TARGET_POD},
+    {"pods/", ATTACH_TARGET_POD},
+    {"po/", ATTACH_TARGET_POD},
 };
 
 #define FORMS                                                                  \
     "deployment/NAME, statefulset/NAME, pod/NAME or a label selector such "   \
     "as app=NAME"
 
-int kube_target_parse(const char *s, struct kube_target *t,
+int attach_target_parse(const char *s, struct attach_target *t,
                       struct dap_error *err)
 {
     memset(t, 0, sizeof(*t));
@@ -51,7 +51,7 @@ int kube_target_parse(const char *s, struct kube_target *t,
             return dap_error_set(err, DAP_ECONFIG,
                                  "\"target\": the label selector is too "
                                  "long");
-        t->kind = KUBE_TARGET_SELECTOR;
+        t->kind = ATTACH_TARGET_SELECTOR;
         snprintf(t->selector, sizeof(t->selector), "%s", s);
         return 0;
     }
@@ -60,7 +60,7 @@ int kube_target_parse(const char *s, struct kube_target *t,
                          s);
 }
 
-int kube_target_selector_of(json_t *workload, char *out, size_t n)
+int attach_target_selector_of(json_t *workload, char *out, size_t n)
 {
     json_t *ml = json_object_get(
         json_object_get(json_object_get(workload, "spec"), "selector"),
@@ -129,7 +129,7 @@ static int older(json_t *a, json_t *b)
                   str_at(b, "metadata", "name") ?: "") < 0;
 }
 
-int kube_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
+int attach_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
                      size_t whylen, struct dap_error *err)
 {
     json_t *best = NULL;
@@ -199,7 +199,7 @@ int kube_target_pick(json_t *pods, const char *want, json_t **pod, char *why,
     return 0;
 }
 
-const char *kube_target_container(json_t *pod, const char *want,
+const char *attach_target_container(json_t *pod, const char *want,
                                   struct dap_error *err)
 {
     json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
@@ -252,7 +252,7 @@ static size_t distance(const char *a, const char *b)
     return row[lb];
 }
 
-void kube_close_names(const char *want, json_t *names, char *out, size_t n)
+void attach_close_names(const char *want, json_t *names, char *out, size_t n)
 {
     const char *pick[3] = {NULL, NULL, NULL};
     size_t dist[3] = {0, 0, 0};
@@ -298,7 +298,7 @@ void kube_close_names(const char *want, json_t *names, char *out, size_t n)
     }
 }
 
-const char *kube_target_guess_runtime(json_t *pod, const char *container,
+const char *attach_target_guess_runtime(json_t *pod, const char *container,
                                       const char **how)
 {
     json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
@@ -397,7 +397,7 @@ static const char select_script[] =
     "listening() { grep -q \":$1 [0-9A-F]*:0000 0A \" /proc/net/tcp "
     "/proc/net/tcp6 2>/dev/null; }\n";
 
-int kube_target_node_port(json_t *pod, const char *container, char *host,
+int attach_target_node_port(json_t *pod, const char *container, char *host,
                           size_t hostlen)
 {
     json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
@@ -539,7 +539,7 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
     "kill -0 $gate 2>/dev/null && kill -0 $dbg 2>/dev/null && "              \
     "echo \"$m listening\"\n"
 
-json_t *kube_debug_container_new(const char *runtime, const char *name,
+json_t *attach_debug_container_new(const char *runtime, const char *name,
                                  const char *image, const char *target,
                                  const char *process, int port, json_t *pod,
                                  const char *nonce)
@@ -550,10 +550,10 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     char spec_host[64];
     /* Every line kdap acts on starts with "kdap NONCE " (the script's $m);
      * node: the inspector's host as far as the pod's spec says (the script
-     * cannot read the target's environment, see kube_target_node_port). */
+     * cannot read the target's environment, see attach_target_node_port). */
     int off = snprintf(script, sizeof(script), "m='kdap %s'; host='%s'\n",
                        nonce,
-                       kube_target_node_port(pod, target, spec_host,
+                       attach_target_node_port(pod, target, spec_host,
                                              sizeof(spec_host)) >= 0 &&
                                spec_host[0]
                            ? spec_host
@@ -577,7 +577,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "dbg=$!\n" GATE_START
                  "wait $gate || kill -INT $dbg\n"
                  "wait $dbg\n",
-                 select_script, KUBE_DEBUG_CLIENT_WAIT_S);
+                 select_script, ATTACH_CLIENT_WAIT_S);
     } else if (strcmp(runtime, "gdb") == 0) {
         /* gdbserver --attach holds the process stopped until a client
          * comes.  --once: when that client leaves, even without detaching
@@ -596,7 +596,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
                  "dbg=$!\n" GATE_START
                  "wait $gate || kill -TERM $dbg\n"
                  "while kill -0 $dbg 2>/dev/null; do wait $dbg; done\n",
-                 select_script, KUBE_DEBUG_CLIENT_WAIT_S);
+                 select_script, ATTACH_CLIENT_WAIT_S);
     } else {
         /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
          * 9229 unless the process's options say another port: a process
@@ -647,7 +647,7 @@ json_t *kube_debug_container_new(const char *runtime, const char *name,
     return c;
 }
 
-int kube_debug_marker(const char *log, size_t len, const char *nonce,
+int attach_debug_marker(const char *log, size_t len, const char *nonce,
                       const char *word, char *rest, size_t n)
 {
     char head[96];

@@ -1,5 +1,5 @@
 /* dbgimage.c - see dbgimage.h. */
-#include "dbgimage.h"
+#include "image.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ static int binary_key(json_t *bins, const char *key, const char **out,
     return 0;
 }
 
-int dap_dbgimage_start(uv_loop_t *loop, const struct dap_dbgimage_opts *o,
+int attach_image_start(uv_loop_t *loop, const struct attach_image_opts *o,
                        oci_push_progress_fn *progress, oci_push_cb *cb,
                        void *data, oci_push **out, struct dap_error *err)
 {

@@ -95,6 +95,16 @@ const struct adapter_kind *adapter_kind_at(size_t i)
     return i < nkinds ? kinds[i].kind : NULL;
 }
 
+const struct adapter_kind *adapter_kind_fallback(void)
+{
+    register_builtins();
+    for (size_t i = 0; i < nkinds; i++) {
+        if (kinds[i].kind->fallback)
+            return kinds[i].kind;
+    }
+    return nkinds > 0 ? kinds[0].kind : NULL;
+}
+
 const char *adapter_kind_names(void)
 {
     register_builtins();

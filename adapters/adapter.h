@@ -138,6 +138,9 @@ const struct adapter_kind *adapter_kind_find(const char *runtime);
 const char *adapter_kind_names(void);
 /* The i-th registered kind (registration order), NULL past the end. */
 const struct adapter_kind *adapter_kind_at(size_t i);
+/* The kind whose profile says `fallback`: the runtime when nothing says
+ * which (never NULL while a built-in kind has it). */
+const struct adapter_kind *adapter_kind_fallback(void);
 
 /* Create a backend for `runtime` configured from the service object `cfg`
  * (borrowed; the backend copies what it needs).  Returns 0, DAP_ECONFIG with

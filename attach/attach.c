@@ -81,6 +81,8 @@ struct attach_svc {
     char pod[254];
     char container[254];
     char runtime[16];
+    char caps[64];             /* the debug container's, for messages */
+    const struct adapter_kind *kind; /* the runtime's profile, once known */
     char dbg[64];              /* the ephemeral container's name */
     char image[700];
     char image_repo[512];      /* imageRepo / KDAP_IMAGE_REPO, or "" */
@@ -309,32 +311,24 @@ static void open_tunnel(struct attach_svc *c)
 
     c->step = CL_TUNNEL;
     stop_streams(c);
-    /* node: the inspector's port as the debug container read it from the
-     * process's --inspect* options (9229 when they say none), whether it
-     * was open already, and its host. */
-    if (strcmp(c->runtime, "node") == 0) {
-        char said[300], state[16], host[256];
-        int port = 0;
+    /* The profile's fix-ups, from what the debug container said: its
+     * ready marker's rest and the process it chose. */
+    if (c->kind->ready_fn != NULL) {
+        char rest[300] = "", said[32], warn[600];
+        int pid = 0;
         if (attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
-                              "inspector", said, sizeof(said)) &&
-            sscanf(said, "%15s %d %255s", state, &port, host) == 3 &&
-            port > 0 && port < 65536) {
-            c->port = port;
-            /* kdap opened it: kdap closes it when it detaches */
-            if (strcmp(state, "opened") == 0 &&
-                json_object_get(c->cfg, "closeInspector") == NULL)
-                json_object_set_new(c->cfg, "closeInspector", json_true());
-            if (strncmp(host, "127.", 4) != 0 &&
-                strcmp(host, "localhost") != 0 && strcmp(host, "::1") != 0 &&
-                strcmp(host, "[::1]") != 0)
-                output(c, "important",
-                            "kdap: service \"%s\": the process's inspector "
-                            "listens on %s port %d, not only on loopback: "
-                            "whatever reaches the pod's network can debug "
-                            "it. kdap uses it as it is; start node with "
-                            "--inspect=127.0.0.1:%d to close that",
-                            c->name, host, port, port);
+                                "pid", said, sizeof(said)))
+            sscanf(said, "%d", &pid);
+        (void)attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
+                                  c->kind->ready, rest, sizeof(rest));
+        if (c->kind->ready_fn(c->cfg, rest, pid, &c->port, warn,
+                              sizeof(warn), &err) < 0) {
+            fail(c, err.code, "%s", err.msg);
+            return;
         }
+        if (warn[0] != '\0')
+            output(c, "important", "kdap: service \"%s\": %s", c->name,
+                   warn);
     }
     o.ns = c->ns;
     o.pod = c->pod;
@@ -352,34 +346,9 @@ static void open_tunnel(struct attach_svc *c)
      * through the tunnel, never by this address. */
     snprintf(connect, sizeof(connect), "127.0.0.1:%d", c->port);
     progress(c, "tunnel open (to pod %s port %d); attaching %s", c->pod,
-             c->port, strcmp(c->runtime, "go") == 0 ? "delve" : c->runtime);
+             c->port, c->kind->debugger ? c->kind->debugger : c->runtime);
     json_object_set_new(c->cfg, "connect", json_string(connect));
     json_object_set_new(c->cfg, "runtime", json_string(c->runtime));
-    /* gdb runs here, the libraries are in the pod: gdbserver reads them
-     * as /proc/PID/root/... (PID as the debug container logged it).  Not
-     * with vFile:setfs, which makes gdbserver enter the target's mount
-     * namespace: that needs CAP_SYS_ADMIN, and fails. */
-    if (strcmp(c->runtime, "gdb") == 0) {
-        char said[32];
-        int pid = 0;
-        char sysroot[64];
-        json_t *setup = json_object_get(c->cfg, "setupCommands");
-        if (setup == NULL) {
-            setup = json_array();
-            json_object_set_new(c->cfg, "setupCommands", setup);
-        }
-        if (json_is_array(setup)) /* else the backend says what is wrong */
-            json_array_insert_new(setup, 0,
-                                  json_string("set remote "
-                                              "hostio-setfs-packet off"));
-        if (attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
-                              "pid", said, sizeof(said)))
-            sscanf(said, "%d", &pid);
-        if (json_object_get(c->cfg, "sysroot") == NULL && pid > 0) {
-            snprintf(sysroot, sizeof(sysroot), "target:/proc/%d/root", pid);
-            json_object_set_new(c->cfg, "sysroot", json_string(sysroot));
-        }
-    }
     snprintf(where, sizeof(where), "pod %s/%s, container %s (debugger %s)",
              c->ns, c->pod, c->container, c->dbg);
     c->step = CL_DONE;
@@ -394,13 +363,12 @@ static void open_tunnel(struct attach_svc *c)
 
 static void cluster_attached(attach_svc *c)
 {
-    /* Not for node: its inspector reports the app's console output itself
-     * (Runtime.consoleAPICalled, with stdout/stderr and log points), so the
-     * container's log would say every line twice. */
+    /* Not when the debugger reports the program's output itself (the
+     * profile's own_output): the container's log would say it twice. */
     if (c == NULL)
         return;
     c->attached = 1;
-    if (c->app_log == NULL && strcmp(c->runtime, "node") != 0)
+    if (c->app_log == NULL && c->kind != NULL && !c->kind->own_output)
         start_app_log(c);
 }
 
@@ -432,8 +400,7 @@ static int dbg_log_chunk(void *data, const char *buf, size_t len)
      * target's command line too (see attach_debug_container_new). */
     if (c->step == CL_READY_LOG && c->dbg_text.data != NULL &&
         attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
-                          strcmp(c->runtime, "node") == 0 ? "inspector"
-                                                          : "listening",
+                          c->kind->ready,
                           rest, sizeof(rest))) {
         c->step = CL_TUNNEL;
         /* Leave the request from outside its own callback. */
@@ -614,14 +581,16 @@ static void on_patched(void *data, int status, long http, json_t *body,
             const char *why = strstr(err->msg, "violates PodSecurity");
             fail(c, DAP_EBACKEND,
                  "the namespace %s enforces a Pod Security level that "
-                 "refuses the debug container (%s); the go and gdb "
-                 "debuggers need the SYS_PTRACE capability, which only "
-                 "\"privileged\" allows. Fix: allow debugging in that "
+                 "refuses the debug container (%s); the %s debugger needs "
+                 "%s, which only \"privileged\" allows. Fix: allow "
+                 "debugging in that "
                  "namespace (kubectl label ns %s "
                  "pod-security.kubernetes.io/enforce=privileged "
                  "--overwrite), or debug a copy of the pod in a namespace "
                  "that allows it",
-                 c->ns, why != NULL ? why : err->msg, c->ns);
+                 c->ns, why != NULL ? why : err->msg,
+                 c->kind->debugger ? c->kind->debugger : c->runtime, c->caps,
+                 c->ns);
             return;
         }
         if (http == 404)
@@ -678,7 +647,6 @@ static void caps_said(json_t *ec, char *out, size_t n)
 static void add_debug_container(struct attach_svc *c, json_t *pod)
 {
     char path[600];
-    char caps[64];
     struct kube_request_opts o = {0};
     struct dap_error err;
     json_t *ec;
@@ -689,11 +657,14 @@ static void add_debug_container(struct attach_svc *c, json_t *pod)
     c->step = CL_PATCH;
     snprintf(c->dbg, sizeof(c->dbg), "kdap-%s-%06x", c->runtime,
              (unsigned)((uv_hrtime() / 1000) & 0xffffff));
-    c->port = strcmp(c->runtime, "node") != 0
-                  ? 40000 + (int)(uv_hrtime() % 10000)
-              : attach_target_node_port(pod, c->container, NULL, 0) > 0
-                  ? attach_target_node_port(pod, c->container, NULL, 0)
-                  : 9229;
+    /* The port the target's spec names, else the profile's, else one for
+     * this attach (a gated debugger also takes the next one). */
+    c->port = c->kind->port_fn != NULL
+                  ? c->kind->port_fn(pod, c->container, NULL, 0)
+                  : 0;
+    if (c->port <= 0)
+        c->port = c->kind->port > 0 ? c->kind->port
+                                    : 40000 + (int)(uv_hrtime() % 10000);
     if (session_nonce(c->nonce, sizeof(c->nonce)) < 0) {
         fail(c, DAP_EBACKEND, "no random bytes for the session's nonce: %s",
              strerror(errno));
@@ -706,7 +677,7 @@ static void add_debug_container(struct attach_svc *c, json_t *pod)
      * other containers cannot read (its command line they can: the nonce
      * is no secret), and the first line of kdap's tunnel. */
     c->secret[0] = '\0';
-    if (strcmp(c->runtime, "node") != 0 && ec != NULL) {
+    if (c->kind->gated && ec != NULL) {
         if (session_nonce(c->secret, sizeof(c->secret) - 1) < 0) {
             json_decref(ec);
             fail(c, DAP_EBACKEND, "no random bytes for the session's "
@@ -720,7 +691,7 @@ static void add_debug_container(struct attach_svc *c, json_t *pod)
                                         c->secret));
         strcat(c->secret, "\n");
     }
-    caps_said(ec, caps, sizeof(caps));
+    caps_said(ec, c->caps, sizeof(c->caps));
     patch = json_pack("{s:{s:[o]}}", "spec", "ephemeralContainers", ec);
     body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
@@ -738,7 +709,7 @@ static void add_debug_container(struct attach_svc *c, json_t *pod)
     o.body_len = strlen(body);
     progress(c, "adding debug container %s (image %s, capabilities: %s; "
                 "no other) to pod %s",
-             c->dbg, c->image, caps, c->pod);
+             c->dbg, c->image, c->caps, c->pod);
     rc = kube_request_start(c->kube, &o, on_patched, c, &c->req, &err);
     dap_secret_free(body); /* it holds the gate's secret */
     if (rc < 0)
@@ -973,7 +944,7 @@ static void use_pod(struct attach_svc *c, json_t *pod, const char *why)
 {
     struct dap_error err;
     const char *name;
-    const char *how = NULL;
+    char how[200];
     const char *guess;
 
     snprintf(c->pod, sizeof(c->pod), "%s", mname(pod));
@@ -989,24 +960,32 @@ static void use_pod(struct attach_svc *c, json_t *pod, const char *why)
                              sizeof(c->liveness)))
         c->liveness[0] = '\0';
     if (c->runtime[0] == '\0') {
-        guess = attach_target_guess_runtime(pod, c->container, &how);
+        guess = attach_target_guess_runtime(pod, c->container, how,
+                                            sizeof(how));
         if (guess == NULL) {
-            guess = "go";
-            how = "nothing else was recognisable; set \"runtime\" if wrong";
+            guess = adapter_kind_fallback()->runtime;
+            snprintf(how, sizeof(how), "nothing else was recognisable; set "
+                                       "\"runtime\" if wrong");
         }
         snprintf(c->runtime, sizeof(c->runtime), "%s", guess);
         output(c, "console",
                     "kdap: service \"%s\": runtime %s detected (%s)",
                     c->name, c->runtime, how);
     }
-    if (adapter_kind_find(c->runtime) == NULL) {
+    c->kind = adapter_kind_find(c->runtime);
+    if (c->kind == NULL) {
         fail(c, DAP_ECONFIG, "unknown runtime \"%s\": use one of %s",
              c->runtime, adapter_kind_names());
         return;
     }
-    if (adapter_kind_find(c->runtime)->script == NULL) {
+    if (c->kind->script == NULL) {
         fail(c, DAP_ECONFIG, NO_CLUSTER_YET, c->runtime,
-             adapter_kind_find(c->runtime)->debugger);
+             c->kind->debugger ? c->kind->debugger : "its debugger");
+        return;
+    }
+    if (c->kind->check_fn != NULL &&
+        c->kind->check_fn(c->cfg, &err) < 0) {
+        fail(c, err.code, "%s", err.msg);
         return;
     }
     output(c, "console",
@@ -1171,27 +1150,6 @@ static void deadline(uv_timer_t *t)
 
 /* ---- the session's side ------------------------------------------------- */
 
-/* gdb loads "program" here: refuse a missing one before the pod is
- * touched, as gdbserver would hold the process halted until its watchdog
- * gives up.  (access() on a local path: a stat, not a wait.) */
-static int check_gdb_program(json_t *cfg, struct dap_error *err)
-{
-    const char *p = json_string_value(json_object_get(cfg, "program"));
-
-    if (p == NULL)
-        return dap_error_set(err, DAP_ECONFIG,
-                             "the gdb runtime needs \"program\": the local "
-                             "path of the binary with debug info that the "
-                             "target runs");
-    if (access(p, R_OK) != 0)
-        return dap_error_set(err, DAP_ECONFIG,
-                             "\"program\": %s: %s (it must be the local "
-                             "path of the binary with debug info that the "
-                             "target runs)",
-                             p, strerror(errno));
-    return 0;
-}
-
 static int copy_key(json_t *cfg, const char *key, char *out, size_t n,
                     struct dap_error *err)
 {
@@ -1244,8 +1202,12 @@ static int cluster_check(struct attach_svc *c, json_t *cfg,
         rc = copy_key(cfg, "runtime", c->runtime, sizeof(c->runtime), err);
     if (rc == 0)
         rc = copy_key(cfg, "namespace", c->ns, sizeof(c->ns), err);
-    if (rc == 0 && strcmp(c->runtime, "gdb") == 0)
-        rc = check_gdb_program(cfg, err);
+    /* A runtime named now is checked now, before the pod is touched (a
+     * detected one once it is known, in use_pod). */
+    if (rc == 0 && c->runtime[0] != '\0' &&
+        (c->kind = adapter_kind_find(c->runtime)) != NULL &&
+        c->kind->check_fn != NULL)
+        rc = c->kind->check_fn(cfg, err);
     if (rc < 0)
         return rc;
     if (c->ns[0] == '\0')
@@ -1264,9 +1226,10 @@ static int cluster_check(struct attach_svc *c, json_t *cfg,
         return dap_error_set(err, DAP_ECONFIG,
                              "unknown runtime \"%s\": use one of %s",
                              c->runtime, adapter_kind_names());
-    if (c->runtime[0] != '\0' && adapter_kind_find(c->runtime)->script == NULL)
+    if (c->kind != NULL && c->kind->script == NULL)
         return dap_error_set(err, DAP_ECONFIG, NO_CLUSTER_YET, c->runtime,
-                             adapter_kind_find(c->runtime)->debugger);
+                             c->kind->debugger ? c->kind->debugger
+                                               : "its debugger");
     return 0;
 }
 

@@ -46,21 +46,32 @@ int attach_image_start(uv_loop_t *loop, const struct attach_image_opts *o,
     if (o->binaries != NULL && !json_is_object(o->binaries))
         return dap_error_set(err, DAP_ECONFIG,
                              "debuggerBinaries must be an object such as "
-                             "{\"dlv\": \"/path/to/dlv\", \"busybox\": "
-                             "\"/bin/busybox\"}");
+                             "{\"%s\": \"/path/to/%s\", \"busybox\": "
+                             "\"/bin/busybox\"}",
+                             k->image_binary ? k->image_binary : "busybox",
+                             k->image_binary ? k->image_binary : "busybox");
     {
-        /* A key of another runtime is a mistake worth saying. */
+        /* A key no runtime has is a mistake worth saying (another
+         * runtime's is not: one object may serve several services). */
         const char *kk;
         json_t *vv;
         json_object_foreach(o->binaries, kk, vv)
         {
-            if (strcmp(kk, "busybox") != 0 && strcmp(kk, "gate") != 0 &&
-                (k->image_binary == NULL || strcmp(kk, k->image_binary) != 0) &&
-                strcmp(kk, "dlv") != 0 && strcmp(kk, "gdbserver") != 0)
+            const struct adapter_kind *ok;
+            int known = strcmp(kk, "busybox") == 0 || strcmp(kk, "gate") == 0;
+            char keys[200] = "";
+            for (size_t i = 0; (ok = adapter_kind_at(i)) != NULL; i++) {
+                if (ok->image_binary == NULL)
+                    continue;
+                known |= strcmp(kk, ok->image_binary) == 0;
+                snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys),
+                         "%s, ", ok->image_binary);
+            }
+            if (!known)
                 return dap_error_set(err, DAP_ECONFIG,
                                      "debuggerBinaries.%s: unknown key (use "
-                                     "dlv, gdbserver, gate or busybox)",
-                                     kk);
+                                     "%sgate or busybox)",
+                                     kk, keys);
         }
     }
     rc = oci_repo_parse(o->repo, &repo, err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../adapters/adapter.h"
 #include "../kube/names.h"
 
 static const struct {
@@ -298,61 +299,82 @@ void attach_close_names(const char *want, json_t *names, char *out, size_t n)
     }
 }
 
+/* Does the image's repository name (`repo`, no registry or path) say
+ * `word`: it starts with it, or has "-WORD" or "WORD-" in it? */
+static int image_says(const char *repo, const char *word)
+{
+    char dash[64];
+
+    if (strncmp(repo, word, strlen(word)) == 0)
+        return 1;
+    snprintf(dash, sizeof(dash), "-%s", word);
+    if (strstr(repo, dash) != NULL)
+        return 1;
+    snprintf(dash, sizeof(dash), "%s-", word);
+    return strstr(repo, dash) != NULL;
+}
+
+static int listed(const char *const *list, const char *s)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 const char *attach_target_guess_runtime(json_t *pod, const char *container,
-                                      const char **how)
+                                        char *how, size_t howlen)
 {
     json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
+    const struct adapter_kind *k;
     json_t *c;
     size_t i;
 
+    /* The profiles' rules, strongest first: what the container runs, then
+     * what its environment sets, then what its image is called. */
     json_array_foreach(cs, i, c)
     {
         const char *name = json_string_value(json_object_get(c, "name"));
         const char *image = json_string_value(json_object_get(c, "image"));
-        json_t *cmd = json_object_get(c, "command");
-        json_t *env = json_object_get(c, "env");
+        const char *cmd = json_string_value(
+            json_array_get(json_object_get(c, "command"), 0));
+        const char *base = cmd ? strrchr(cmd, '/') : NULL;
         json_t *e;
-        size_t k;
+        size_t j;
 
         if (name == NULL || strcmp(name, container) != 0)
             continue;
-        json_array_foreach(cmd, k, e)
-        {
-            const char *s = json_string_value(e);
-            const char *base = s ? strrchr(s, '/') : NULL;
-            base = base ? base + 1 : s;
-            if (k == 0 && base != NULL &&
-                (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0)) {
-                *how = "the container's command runs node";
-                return "node";
+        base = base ? base + 1 : cmd;
+        for (size_t r = 0; base != NULL && (k = adapter_kind_at(r)); r++) {
+            if (listed(k->detect_commands, base)) {
+                snprintf(how, howlen, "the container's command runs %s",
+                         base);
+                return k->runtime;
             }
         }
-        json_array_foreach(env, k, e)
+        json_array_foreach(json_object_get(c, "env"), j, e)
         {
             const char *n = json_string_value(json_object_get(e, "name"));
-            if (n != NULL && strcmp(n, "NODE_VERSION") == 0) {
-                *how = "the container sets NODE_VERSION";
-                return "node";
-            }
-            if (n != NULL && (strcmp(n, "GOTRACEBACK") == 0 ||
-                              strcmp(n, "GOMAXPROCS") == 0 ||
-                              strcmp(n, "GODEBUG") == 0)) {
-                *how = "the container sets Go runtime variables";
-                return "go";
+            for (size_t r = 0; n != NULL && (k = adapter_kind_at(r)); r++) {
+                if (listed(k->detect_env, n)) {
+                    snprintf(how, howlen, "the container sets %s", n);
+                    return k->runtime;
+                }
             }
         }
         if (image != NULL) {
             const char *slash = strrchr(image, '/');
             const char *repo = slash ? slash + 1 : image;
-            if (strncmp(repo, "node", 4) == 0 || strstr(repo, "-node") ||
-                strstr(repo, "node-")) {
-                *how = "the image's name says node";
-                return "node";
-            }
-            if (strncmp(repo, "go", 2) == 0 || strstr(repo, "-go") ||
-                strstr(repo, "go-") || strstr(repo, "golang")) {
-                *how = "the image's name says go";
-                return "go";
+            for (size_t r = 0; (k = adapter_kind_at(r)); r++) {
+                for (size_t w = 0;
+                     k->detect_images != NULL && k->detect_images[w]; w++) {
+                    if (image_says(repo, k->detect_images[w])) {
+                        snprintf(how, howlen, "the image's name says %s",
+                                 k->detect_images[w]);
+                        return k->runtime;
+                    }
+                }
             }
         }
     }
@@ -397,61 +419,6 @@ static const char select_script[] =
     "listening() { grep -q \":$1 [0-9A-F]*:0000 0A \" /proc/net/tcp "
     "/proc/net/tcp6 2>/dev/null; }\n";
 
-int attach_target_node_port(json_t *pod, const char *container, char *host,
-                          size_t hostlen)
-{
-    json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
-    json_t *c, *e;
-    size_t i, j;
-    int port = 0;
-
-    if (hostlen > 0)
-        host[0] = '\0';
-    json_array_foreach(cs, i, c)
-    {
-        const char *n = json_string_value(json_object_get(c, "name"));
-        if (n == NULL || strcmp(n, container) != 0)
-            continue;
-        json_array_foreach(json_object_get(c, "env"), j, e)
-        {
-            const char *k = json_string_value(json_object_get(e, "name"));
-            const char *v = json_string_value(json_object_get(e, "value"));
-            if (k == NULL || v == NULL || strcmp(k, "NODE_OPTIONS") != 0)
-                continue;
-            for (const char *p = v; (p = strstr(p, "--")) != NULL; p += 2) {
-                static const char *const opts[] = {
-                    "--inspect=", "--inspect-brk=", "--inspect-wait=",
-                    "--inspect-port=", "--debug-port="};
-                for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
-                    size_t l = strlen(opts[o]);
-                    const char *end, *colon;
-                    if (strncmp(p, opts[o], l) != 0)
-                        continue;
-                    end = p + l + strcspn(p + l, " \t");
-                    colon = p + l;
-                    for (const char *q = p + l; q < end; q++)
-                        if (*q == ':')
-                            colon = q + 1;
-                    if (colon < end && end - colon <= 5 &&
-                        strspn(colon, "0123456789") == (size_t)(end - colon))
-                        port = atoi(colon);
-                    /* HOST: only characters a host may have (it goes into
-                     * the debug container's script) */
-                    if (colon > p + l + 1 && (size_t)(colon - 1 - p - l) <
-                                                 hostlen &&
-                        strspn(p + l, "0123456789abcdefABCDEF"
-                                      "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ"
-                                      ".-_:[]") >= (size_t)(colon - 1 - p - l)) {
-                        memcpy(host, p + l, (size_t)(colon - 1 - p - l));
-                        host[colon - 1 - p - l] = '\0';
-                    }
-                }
-            }
-        }
-    }
-    return port > 0 && port < 65536 ? port : 0;
-}
-
 /* `key` (runAsUser, runAsGroup) of the target container's securityContext,
  * else of the pod's: NULL when neither says (the image's USER applies). */
 static json_t *target_run_as(json_t *pod, const char *target, const char *key)
@@ -475,24 +442,17 @@ static json_t *target_run_as(json_t *pod, const char *target, const char *key)
 }
 
 /* The least the debugger needs, nothing the runtime would add by default
- * (README "The debug container").  delve and gdbserver ptrace the target
- * (SYS_PTRACE, which only root keeps: Kubernetes sets no ambient
- * capabilities), signal it (delve stops threads with tgkill, the gdb
- * script relays SIGINT): KILL, and open its /proc/PID/auxv and mem, mode
- * 0400 and 0600 of the target's user: delve only reads them
- * (DAC_READ_SEARCH; it writes through ptrace), gdbserver opens mem
- * read-write (DAC_OVERRIDE).  A target running as root needs neither KILL
- * nor the DAC one, but its user is not known here.  node needs
- * no ptrace, only SIGUSR1: as the target's own user when its spec says
- * which, with no capability at all; else root with KILL alone.  No new
- * privileges, a read-only root (the scripts and debuggers write nothing),
- * the runtime's seccomp profile. */
-static json_t *debug_security_context(const char *runtime, json_t *pod,
-                                      const char *target)
+ * (README "The debug container"): the capabilities its profile names, as
+ * root (SYS_PTRACE only root keeps: Kubernetes sets no ambient
+ * capabilities), or none at all as the target's own user when the profile
+ * allows it and the spec says which user.  No new privileges, a read-only
+ * root (the scripts and debuggers write nothing), the runtime's seccomp
+ * profile. */
+static json_t *debug_security_context(const struct adapter_kind *k,
+                                      json_t *pod, const char *target)
 {
-    json_t *uid = strcmp(runtime, "node") == 0
-                      ? target_run_as(pod, target, "runAsUser")
-                      : NULL;
+    json_t *uid = k->as_target_user ? target_run_as(pod, target, "runAsUser")
+                                    : NULL;
     json_t *gid = target_run_as(pod, target, "runAsGroup");
     json_t *sc = json_pack("{s:b, s:b, s:{s:s}}", "allowPrivilegeEscalation",
                            0, "readOnlyRootFilesystem", 1, "seccompProfile",
@@ -504,14 +464,12 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
         json_decref(caps);
         return NULL;
     }
-    if (strcmp(runtime, "node") != 0)
-        json_object_set_new(caps, "add",
-                            json_pack("[s, s, s]", "SYS_PTRACE", "KILL",
-                                      strcmp(runtime, "gdb") == 0
-                                          ? "DAC_OVERRIDE"
-                                          : "DAC_READ_SEARCH"));
-    else if (uid == NULL)
-        json_object_set_new(caps, "add", json_pack("[s]", "KILL"));
+    if (uid == NULL && k->caps != NULL && k->caps[0] != NULL) {
+        json_t *add = json_array();
+        for (size_t i = 0; k->caps[i] != NULL; i++)
+            json_array_append_new(add, json_string(k->caps[i]));
+        json_object_set_new(caps, "add", add);
+    }
     json_object_set_new(sc, "capabilities", caps);
     json_object_set_new(sc, "runAsUser",
                         json_integer(uid != NULL ? json_integer_value(uid) : 0));
@@ -523,116 +481,52 @@ static json_t *debug_security_context(const char *runtime, json_t *pod,
     return sc;
 }
 
-/* go, gdb: the debugger listens on $port+1, where kdap-gate is its one
- * client; the gate listens on $port, kdap's tunnel's end, and is the
- * watchdog (it exits non-zero when kdap did not come in time).  "listening"
- * once the gate listens, i.e. holds the debugger. */
-#define GATE_CHECK                                                            \
-    "[ -x /usr/bin/kdap-gate ] || { echo \"kdap: the debugger image has "   \
-    "no /usr/bin/kdap-gate: use an image kdap assembles (kdap image "        \
+/* For a profile that is `gated`: the debugger listens on $dport, where
+ * kdap-gate (adapters/gate/gate.c) is its one client; the gate listens on
+ * $port, kdap's tunnel's end, relays only a connection that starts with
+ * the session's secret, and is the watchdog (it exits non-zero when kdap
+ * did not come in time). */
+static const char gate_prelude[] =
+    "dport=$((port+1))\n"
+    "[ -x /usr/bin/kdap-gate ] || { echo \"kdap: the debugger image has no "
+    "/usr/bin/kdap-gate: use an image kdap assembles (kdap image "
     "debugger)\" >&2; exit 7; }\n"
-#define GATE_START                                                            \
-    "/usr/bin/kdap-gate $port $((port+1)) %d &\n"                             \
-    "gate=$!; h=$(printf %%04X $port)\n"                                      \
-    "until listening $h; do kill -0 $gate 2>/dev/null && kill -0 $dbg "      \
-    "2>/dev/null || break; sleep 0.02; done\n"                                \
-    "kill -0 $gate 2>/dev/null && kill -0 $dbg 2>/dev/null && "              \
-    "echo \"$m listening\"\n"
+    "gate_start() {\n"
+    "  /usr/bin/kdap-gate $port $dport $wait & gate=$!\n"
+    "  h=$(printf %04X $port)\n"
+    "  until listening $h; do kill -0 $gate 2>/dev/null && kill -0 $dbg "
+    "2>/dev/null || break; sleep 0.02; done\n"
+    "  kill -0 $gate 2>/dev/null && kill -0 $dbg 2>/dev/null\n"
+    "}\n";
 
 json_t *attach_debug_container_new(const char *runtime, const char *name,
-                                 const char *image, const char *target,
-                                 const char *process, int port, json_t *pod,
-                                 const char *nonce)
+                                   const char *image, const char *target,
+                                   const char *process, int port, json_t *pod,
+                                   const char *nonce)
 {
-    char script[sizeof(select_script) + 2048];
+    const struct adapter_kind *k = adapter_kind_find(runtime);
+    char host[64] = "";
     char portstr[16];
+    char *script;
+    size_t n;
     json_t *c;
-    char spec_host[64];
-    /* Every line kdap acts on starts with "kdap NONCE " (the script's $m);
-     * node: the inspector's host as far as the pod's spec says (the script
-     * cannot read the target's environment, see attach_target_node_port). */
-    int off = snprintf(script, sizeof(script), "m='kdap %s'; host='%s'\n",
-                       nonce,
-                       attach_target_node_port(pod, target, spec_host,
-                                             sizeof(spec_host)) >= 0 &&
-                               spec_host[0]
-                           ? spec_host
-                           : "127.0.0.1");
 
+    if (k == NULL || k->script == NULL)
+        return NULL;
+    /* Every line kdap acts on starts with "kdap NONCE " (the script's $m);
+     * $host: the debugger's host as far as the pod's spec says (the script
+     * cannot read the target's environment, see adapter_kind.port_fn). */
+    if (k->port_fn != NULL)
+        (void)k->port_fn(pod, target, host, sizeof(host));
+    n = strlen(nonce) + sizeof(host) + sizeof(select_script) +
+        sizeof(gate_prelude) + strlen(k->script) + 64;
+    script = malloc(n);
+    if (script == NULL)
+        return NULL;
+    snprintf(script, n, "m='kdap %s'; host='%s'; wait=%d\n%s%s%s", nonce,
+             host[0] ? host : "127.0.0.1", ATTACH_CLIENT_WAIT_S,
+             select_script, k->gated ? gate_prelude : "", k->script);
     snprintf(portstr, sizeof(portstr), "%d", port);
-    if (strcmp(runtime, "go") == 0) {
-        /* delve serves one client and detaches when it leaves, so the
-         * container ends with the session.  That client is kdap-gate
-         * (adapters/gate/gate.c), which holds delve's port before anything
-         * else of the pod can, and relays kdap's tunnel (on $port) only
-         * after the session's secret.  If kdap never comes (it gave up or
-         * died before connecting), the gate exits and the script interrupts
-         * delve, which detaches too: a debugger never holds the service
-         * halted with nobody attached. */
-        snprintf(script + off, sizeof(script) - off,
-                 "%s" GATE_CHECK
-                 "/usr/bin/dlv --headless --api-version=2 "
-                 "--listen=127.0.0.1:$((port+1)) --only-same-user=false "
-                 "attach $pid &\n"
-                 "dbg=$!\n" GATE_START
-                 "wait $gate || kill -INT $dbg\n"
-                 "wait $dbg\n",
-                 select_script, ATTACH_CLIENT_WAIT_S);
-    } else if (strcmp(runtime, "gdb") == 0) {
-        /* gdbserver --attach holds the process stopped until a client
-         * comes.  --once: when that client leaves, even without detaching
-         * (kdap killed), gdbserver detaches (breakpoints removed) and
-         * exits, so the container ends.  If no client ever comes, the
-         * watchdog (as delve's) ends it: gdbserver ignores SIGINT and
-         * SIGQUIT but dies on SIGTERM, and the kernel then detaches the
-         * never resumed process, which runs on with TracerPid 0.
-         * kdap's gdb runs non-stop, so gdbserver stops threads one by one
-         * and never interrupts with kill(-PID, SIGINT), which for PID 1
-         * would be kill(-1): every process of the container. */
-        snprintf(script + off, sizeof(script) - off,
-                 "%s" GATE_CHECK
-                 "/usr/bin/gdbserver --once --attach 127.0.0.1:$((port+1)) "
-                 "$pid &\n"
-                 "dbg=$!\n" GATE_START
-                 "wait $gate || kill -TERM $dbg\n"
-                 "while kill -0 $dbg 2>/dev/null; do wait $dbg; done\n",
-                 select_script, ATTACH_CLIENT_WAIT_S);
-    } else {
-        /* node: SIGUSR1 opens the inspector (a no-op if it is open), on
-         * 9229 unless the process's options say another port: a process
-         * started with --inspect=PORT is used as it is ("open"; kdap leaves
-         * it so), else kdap opens it ("opened"; kdap closes it when it
-         * detaches).  Opening it on a host that is not loopback would give
-         * the pod's network a debugger: refused, never widened.  Node opens
-         * it a moment after the signal, so the marker waits (up to 5 s) for
-         * the port to listen. */
-        snprintf(script + off, sizeof(script) - off,
-                 "%sset -f\n"
-                 "for a in $(tr '\\0' ' ' < /proc/$pid/cmdline) "
-                 "$(tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | "
-                 "sed -n 's/^NODE_OPTIONS=//p'); do\n"
-                 "  case \"$a\" in --inspect=*|--inspect-brk=*|--inspect-wait=*"
-                 "|--inspect-port=*|--debug-port=*)\n"
-                 "    v=${a#*=}; [ \"${v%%:*}\" != \"$v\" ] && host=${v%%:*}; "
-                 "v=${v##*:}\n"
-                 "    case \"$v\" in ''|*[!0-9]*) ;; *) port=$v;; esac;; esac\n"
-                 "done\n"
-                 "h=$(printf %%04X $port)\n"
-                 "if listening $h; then echo \"$m inspector open $port $host\"; "
-                 "exit 0; fi\n"
-                 "case \"$host\" in 127.*|localhost|::1|'[::1]') ;; *)\n"
-                 "  echo \"kdap: the process's inspector is not open and its "
-                 "options say host $host, which is not loopback: opening it "
-                 "would let anything that reaches the pod's network debug the "
-                 "process, and kdap does not. Start node with "
-                 "--inspect-port=127.0.0.1:$port (kdap opens it then), or "
-                 "with the inspector open\" >&2; exit 5;; esac\n"
-                 "kill -USR1 $pid || exit 6\n"
-                 "n=0; until listening $h || [ $n -ge 100 ]; do sleep 0.05; "
-                 "n=$((n+1)); done\n"
-                 "echo \"$m inspector opened $port $host\"",
-                 select_script);
-    }
     /* s:o: no securityContext (out of memory) fails the whole object
      * rather than sending a container with the runtime's defaults */
     c = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s, s], s:o, "
@@ -640,10 +534,11 @@ json_t *attach_debug_container_new(const char *runtime, const char *name,
                   "name", name, "image", image, "targetContainerName", target,
                   "command", "/bin/sh", "-c", script, "kdap-debug",
                   process != NULL ? process : "", portstr, "securityContext",
-                  debug_security_context(runtime, pod, target),
+                  debug_security_context(k, pod, target),
                   "terminationMessagePolicy", "FallbackToLogsOnError",
                   "imagePullPolicy", "IfNotPresent", "env", "name", "HOME",
                   "value", "/root", "stdin", 0, "tty", 0);
+    free(script);
     return c;
 }
 

@@ -58,47 +58,38 @@ const char *attach_target_container(json_t *pod, const char *want,
  * "a, b or c" in out ("" when none is close). */
 void attach_close_names(const char *want, json_t *names, char *out, size_t n);
 
-/* Guess a container's runtime from its image, command and env ("go",
- * "node", "gdb"), or NULL.  *how says what gave it away. */
+/* Guess a container's runtime by the profiles' detection rules
+ * (adapter_kind.detect_*): its command, then its env, then its image's
+ * name; NULL when none applies.  `how` says what gave it away. */
 const char *attach_target_guess_runtime(json_t *pod, const char *container,
-                                      const char **how);
+                                        char *how, size_t howlen);
 
 /* How long a debugger in the pod waits for kdap before giving up. */
 #define ATTACH_CLIENT_WAIT_S 30
 
-/* The inspector port that NODE_OPTIONS in the target container's env
- * (`--inspect-port=[HOST:]PORT` and the other --inspect forms) names, or 0;
- * its HOST in `host` ("" when none is named).
- * The debug container, having no ptrace access to a process with more
- * capabilities than its own, cannot read the target's /proc/PID/environ
- * (it still reads the command line), so kdap reads the spec. */
-int attach_target_node_port(json_t *pod, const char *container, char *host,
-                          size_t hostlen);
-
-/* The ephemeral container that attaches a debugger to the target.
- * `process` (may be NULL: PID 1 of the target container) is a pattern
- * matched against the command lines of the target's processes; `port` is
- * where the debugger listens on 127.0.0.1 inside the pod; `pod` (borrowed,
- * may be NULL) the Pod object, whose securityContexts say the target's
- * user.  Returns a new EphemeralContainer object whose securityContext
- * drops every capability but the runtime's own (as root, go: SYS_PTRACE,
- * KILL, DAC_READ_SEARCH; gdb: SYS_PTRACE, KILL, DAC_OVERRIDE; node: none as
- * the target's user, else KILL as root), with
- * no privilege escalation, a read-only root and RuntimeDefault seccomp.
- * `nonce` (a per-session token of [0-9a-f]) starts every line of the
- * container's log that kdap acts on, "kdap NONCE WORD...": "pid PID" (the
- * process chosen), "listening" (go, gdb: the debugger listens), "inspector
- * open|opened PORT HOST" (node: it was open, or the container opened it);
- * such lines are matched whole (attach_debug_marker), so nothing the target
+/* The ephemeral container that attaches `runtime`'s debugger to the
+ * target, as its profile says (adapter_kind: script, ready marker, gate,
+ * capabilities).  `process` (may be NULL: PID 1 of the target container)
+ * is a pattern matched against the command lines of the target's
+ * processes; `port` is where kdap's tunnel connects inside the pod; `pod`
+ * (borrowed, may be NULL) the Pod object, whose securityContexts say the
+ * target's user.  Returns a new EphemeralContainer object whose
+ * securityContext drops every capability but the profile's (as root; none
+ * as the target's user where the profile allows that), with no privilege
+ * escalation, a read-only root and RuntimeDefault seccomp; NULL for an
+ * unknown runtime.  `nonce` (a per-session token of [0-9a-f]) starts every
+ * line of the container's log that kdap acts on, "kdap NONCE WORD...":
+ * "pid PID" (the process chosen) and the profile's ready marker; such
+ * lines are matched whole (attach_debug_marker), so nothing the target
  * controls (its command line is logged too) can fake them. */
 json_t *attach_debug_container_new(const char *runtime, const char *name,
-                                 const char *image, const char *target,
-                                 const char *process, int port, json_t *pod,
-                                 const char *nonce);
+                                   const char *image, const char *target,
+                                   const char *process, int port, json_t *pod,
+                                   const char *nonce);
 /* Find the first whole line (ended by a newline) of `log` that is "kdap
  * NONCE WORD" or "kdap NONCE WORD REST": 1 with REST in `rest` ("" when
  * none; cut to n - 1 bytes), else 0. */
 int attach_debug_marker(const char *log, size_t len, const char *nonce,
-                      const char *word, char *rest, size_t n);
+                        const char *word, char *rest, size_t n);
 
 #endif

@@ -8,8 +8,9 @@
 
 #include <uv.h>
 
-#include "../oci/image.h"
+#include "../adapters/adapter.h"
 #include "../attach/image.h"
+#include "../oci/image.h"
 
 struct run {
     uv_loop_t loop;
@@ -54,10 +55,19 @@ static void on_done(void *data, int status, const struct oci_push_stats *st,
     fflush(stdout);
 }
 
+/* --debugger PATH is the runtime's debugger binary: its profile's key in
+ * debuggerBinaries, or NULL (an image without one ignores it). */
+static const char *debugger_key(const char *runtime)
+{
+    const struct adapter_kind *k = adapter_kind_find(runtime);
+
+    return k != NULL ? k->image_binary : NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: kdap image debugger --runtime go|node|gdb --repo REPO\n"
+            "usage: kdap image debugger --runtime RUNTIME --repo REPO\n"
             "                           [--platform linux/ARCH] [--insecure]"
             " [--ca FILE]\n"
             "                           [--debugger PATH] [--busybox PATH]\n"
@@ -72,7 +82,9 @@ static void usage(FILE *f)
             "REPO@sha256:... on stdout.  Credentials are found as docker and\n"
             "podman find them.  A directory SRC goes to DEST (default /), a\n"
             "file to DEST (default /NAME).  Blobs larger than --chunk-size\n"
-            "(default 32 MiB) are uploaded in chunks of that size.\n");
+            "(default 32 MiB) are uploaded in chunks of that size.\n"
+            "RUNTIME: %s.\n",
+            adapter_kind_names());
 }
 
 static int finish_run(struct run *r, int rc, struct dap_error *err)
@@ -202,9 +214,8 @@ int cmd_image_main(int argc, char **argv)
         struct attach_image_opts o = {0};
         if (busybox != NULL)
             json_object_set_new(bins, "busybox", json_string(busybox));
-        if (debugger != NULL)
-            json_object_set_new(bins, strcmp(runtime, "gdb") == 0 ? "gdbserver"
-                                                                  : "dlv",
+        if (debugger != NULL && debugger_key(runtime) != NULL)
+            json_object_set_new(bins, debugger_key(runtime),
                                 json_string(debugger));
         o.runtime = runtime;
         o.repo = repo;

@@ -16,6 +16,7 @@
 #include <yaml.h>
 #include <zlib.h>
 
+#include "../adapters/adapter.h"
 #include "../dap/log.h"
 #include "../kube/client.h"
 #include "../kube/config.h"
@@ -299,6 +300,27 @@ static void doctor_checks(void)
         doctor_report();
 }
 
+/* Which runtimes' debuggers such a level refuses: those whose profile
+ * needs SYS_PTRACE. */
+static void psa_note_ptrace(void)
+{
+    const struct adapter_kind *k;
+    char who[100] = "";
+
+    for (size_t i = 0; (k = adapter_kind_at(i)) != NULL; i++) {
+        for (size_t j = 0; k->caps != NULL && k->caps[j] != NULL; j++) {
+            if (strcmp(k->caps[j], "SYS_PTRACE") == 0)
+                snprintf(who + strlen(who), sizeof(who) - strlen(who),
+                         "%s%s", who[0] ? ", " : "", k->runtime);
+        }
+    }
+    snprintf(doc.psa_note, sizeof(doc.psa_note),
+             "this level forbids the SYS_PTRACE capability the debuggers of "
+             "runtimes %s need; use a namespace whose "
+             "pod-security.kubernetes.io/enforce is privileged",
+             who);
+}
+
 static void ns_done(void *data, int status, long http, json_t *body,
                     const struct dap_error *err)
 {
@@ -311,11 +333,7 @@ static void ns_done(void *data, int status, long http, json_t *body,
                  lvl != NULL ? lvl : "privileged (no label)");
         if (lvl != NULL &&
             (strcmp(lvl, "baseline") == 0 || strcmp(lvl, "restricted") == 0))
-            snprintf(doc.psa_note, sizeof(doc.psa_note),
-                     "this level forbids the SYS_PTRACE capability "
-                     "the go and gdb debuggers need (node's needs only "
-                     "KILL); use a namespace whose "
-                     "pod-security.kubernetes.io/enforce is privileged");
+            psa_note_ptrace();
     } else if (http == 404) {
         doc.ns_missing = 1;
         snprintf(doc.psa_note, sizeof(doc.psa_note),

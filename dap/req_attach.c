@@ -177,9 +177,8 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
     if (connect == NULL && target == NULL)
         return dap_error_set(err, DAP_ECONFIG,
                              "%s: nothing to attach to: set \"connect\": "
-                             "\"HOST:PORT\" (a debugger that listens, e.g. "
-                             "dlv --headless) or \"target\" (a workload in "
-                             "the cluster)",
+                             "\"HOST:PORT\" (a debugger that listens) or "
+                             "\"target\" (a workload in the cluster)",
                              where);
     if (connect != NULL && target != NULL)
         return dap_error_set(err, DAP_ECONFIG,
@@ -188,7 +187,8 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
                              "cluster), not both",
                              where);
     runtime = jrt != NULL ? json_string_value(jrt)
-                          : (connect != NULL ? "go" : NULL);
+                          : (connect != NULL ? adapter_kind_fallback()->runtime
+                                             : NULL);
     if (runtime != NULL && adapter_kind_find(runtime) == NULL)
         return dap_error_set(err, DAP_ECONFIG,
                              "%s: unknown runtime \"%s\": use one of %s",

@@ -1,5 +1,6 @@
 /* test_target.c - target parsing, pod choice, close names, the debug
  * container. */
+#include "adapters/adapter.h"
 #include "attach/target.h"
 #include "tests/test.h"
 
@@ -24,6 +25,13 @@ static json_t *pod(const char *name, const char *phase, int ready,
                      ready ? "True" : "False");
 }
 
+/* The node profile's reading of NODE_OPTIONS in the spec. */
+static int node_port(json_t *pod, const char *container, char *host,
+                     size_t hostlen)
+{
+    return adapter_kind_find("node")->port_fn(pod, container, host, hostlen);
+}
+
 int main(void)
 {
     struct attach_target t;
@@ -31,7 +39,7 @@ int main(void)
     char why[256];
     char out[256];
     json_t *pods, *p, *names;
-    const char *how = NULL;
+    char how[200];
 
     ASSERT_OK(attach_target_parse("deployment/checkout", &t, &err));
     ASSERT_EQ(t.kind, ATTACH_TARGET_DEPLOYMENT);
@@ -78,8 +86,8 @@ int main(void)
     ASSERT_STR_EQ(attach_target_container(p, "sidecar", &err), "sidecar");
     ASSERT_NULL(attach_target_container(p, "nope", &err));
     ASSERT(strstr(err.msg, "app, sidecar") != NULL);
-    ASSERT_STR_EQ(attach_target_guess_runtime(p, "app", &how), "go");
-    ASSERT(how != NULL);
+    ASSERT_STR_EQ(attach_target_guess_runtime(p, "app", how, sizeof(how)), "go");
+    ASSERT(how[0] != '\0');
     json_decref(pods);
 
     names = json_pack("[s, s, s, s]", "checkout", "checkout-v2", "payments",
@@ -101,12 +109,14 @@ int main(void)
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(json_object_get(p, "ports") == NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "--listen=127.0.0.1:$((port+1))") != NULL);
+                  "--listen=127.0.0.1:$dport") != NULL);
     /* the gate holds delve's port, serves $port, and is the watchdog */
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "/usr/bin/kdap-gate $port $((port+1)) 30 &") != NULL);
+                  "dport=$((port+1))\n") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "wait $gate || kill -INT $dbg") != NULL);
+                  "/usr/bin/kdap-gate $port $dport $wait & gate=$!") != NULL);
+    ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+                  "gate_start && echo \"$m listening\"\nwait $gate || kill -INT $dbg") != NULL);
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 4)), "server");
     ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(p, "command"), 5)), "40000");
     json_decref(p);
@@ -118,7 +128,7 @@ int main(void)
                  "\"readOnlyRootFilesystem\":true,\"runAsNonRoot\":false,"
                  "\"runAsUser\":0,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
-                  "gdbserver --once --attach 127.0.0.1:$((port+1)) $pid &") != NULL);
+                  "gdbserver --once --attach 127.0.0.1:$dport $pid &") != NULL);
     ASSERT(strstr(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
                   "wait $gate || kill -TERM $dbg\nwhile kill -0 $dbg 2>/dev/null; do "
                   "wait $dbg; done\n") != NULL);
@@ -159,12 +169,12 @@ int main(void)
             "\"name\":\"NODE_OPTIONS\",\"value\":\"--inspect=9300x\"}]}]}}",
             0, NULL);
         char host[64];
-        ASSERT_EQ(attach_target_node_port(pod, "app", host, sizeof(host)), 9231);
+        ASSERT_EQ(node_port(pod, "app", host, sizeof(host)), 9231);
         ASSERT_STR_EQ(host, "127.0.0.1");
-        ASSERT_EQ(attach_target_node_port(pod, "b", host, sizeof(host)), 0);
+        ASSERT_EQ(node_port(pod, "b", host, sizeof(host)), 0);
         ASSERT_STR_EQ(host, "");
-        ASSERT_EQ(attach_target_node_port(pod, "none", NULL, 0), 0);
-        ASSERT_EQ(attach_target_node_port(NULL, "app", NULL, 0), 0);
+        ASSERT_EQ(node_port(pod, "none", NULL, 0), 0);
+        ASSERT_EQ(node_port(NULL, "app", NULL, 0), 0);
         json_decref(pod);
     }
     p = attach_debug_container_new("node", "kdap-node-1a2b3c", "reg/node-debug:1",

@@ -308,28 +308,19 @@ static void open_tunnel(struct attach_svc *c)
     struct dap_error err;
     char connect[64];
     char where[1100];
+    char warn[600];
 
     c->step = CL_TUNNEL;
     stop_streams(c);
-    /* The profile's fix-ups, from what the debug container said: its
-     * ready marker's rest and the process it chose. */
-    if (c->kind->ready_fn != NULL) {
-        char rest[300] = "", said[32], warn[600];
-        int pid = 0;
-        if (attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
-                                "pid", said, sizeof(said)))
-            sscanf(said, "%d", &pid);
-        (void)attach_debug_marker(c->dbg_text.data, c->dbg_text.len, c->nonce,
-                                  c->kind->ready, rest, sizeof(rest));
-        if (c->kind->ready_fn(c->cfg, rest, pid, &c->port, warn,
-                              sizeof(warn), &err) < 0) {
-            fail(c, err.code, "%s", err.msg);
-            return;
-        }
-        if (warn[0] != '\0')
-            output(c, "important", "kdap: service \"%s\": %s", c->name,
-                   warn);
+    /* The profile's fix-ups, from what the debug container said. */
+    if (attach_debug_ready(c->kind, c->dbg_text.data, c->dbg_text.len,
+                           c->nonce, c->cfg, &c->port, warn, sizeof(warn),
+                           &err) < 0) {
+        fail(c, err.code, "%s", err.msg);
+        return;
     }
+    if (warn[0] != '\0')
+        output(c, "important", "kdap: service \"%s\": %s", c->name, warn);
     o.ns = c->ns;
     o.pod = c->pod;
     o.remote_port = (uint16_t)c->port;

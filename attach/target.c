@@ -574,3 +574,19 @@ int attach_debug_marker(const char *log, size_t len, const char *nonce,
     }
     return 0;
 }
+
+int attach_debug_ready(const struct adapter_kind *k, const char *log,
+                       size_t len, const char *nonce, json_t *cfg, int *port,
+                       char *warn, size_t warnlen, struct dap_error *err)
+{
+    char rest[300] = "", said[32];
+    int pid = 0;
+
+    warn[0] = '\0';
+    if (k->ready_fn == NULL)
+        return 0;
+    if (attach_debug_marker(log, len, nonce, "pid", said, sizeof(said)))
+        sscanf(said, "%d", &pid);
+    (void)attach_debug_marker(log, len, nonce, k->ready, rest, sizeof(rest));
+    return k->ready_fn(cfg, rest, pid, port, warn, warnlen, err);
+}

@@ -92,4 +92,13 @@ json_t *attach_debug_container_new(const char *runtime, const char *name,
 int attach_debug_marker(const char *log, size_t len, const char *nonce,
                         const char *word, char *rest, size_t n);
 
+/* The debugger is ready: apply the profile's fix-ups (ready_fn) from what
+ * the debug container logged (`log`, its ready marker's REST and the "pid"
+ * marker) to the backend's `cfg` and *port; `warn` gets a warning for the
+ * user ("" for none).  Returns 0 or the profile's error. */
+struct adapter_kind;
+int attach_debug_ready(const struct adapter_kind *k, const char *log,
+                       size_t len, const char *nonce, json_t *cfg, int *port,
+                       char *warn, size_t warnlen, struct dap_error *err);
+
 #endif

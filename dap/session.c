@@ -489,6 +489,8 @@ static void on_event(void *data, adapter *a, const char *event, json_t *body)
     dap__event(s, event, b);
 }
 
+static void attach_cancel(dap_session *s, struct dap_service *svc);
+
 static void service_ready(dap_session *s, struct dap_service *svc, int status,
                           const struct dap_error *err)
 {
@@ -506,7 +508,7 @@ static void service_ready(dap_session *s, struct dap_service *svc, int status,
             for (size_t i = 0; i < s->nsvc; i++) {
                 struct dap_service *o = s->svc[i];
                 if (o != svc && o->state == SVC_STARTING && o->ad == NULL) {
-                    dap__attach_drop(s, o);
+                    attach_cancel(s, o);
                     o->state = SVC_GONE;
                 }
             }
@@ -787,6 +789,14 @@ static const struct attach_callbacks *attach_cbs(dap_session *s)
     return &cb;
 }
 
+/* A service still attaching is given up (another failed, or the session
+ * stops): its progress ends, its orchestration goes. */
+static void attach_cancel(dap_session *s, struct dap_service *svc)
+{
+    progress_end(s, svc, "cancelled");
+    dap__attach_drop(s, svc);
+}
+
 void dap_session_set_attach(dap_session *s, const struct attach_ops *ops)
 {
     s->attach = ops;
@@ -903,7 +913,7 @@ void dap__stop_all(dap_session *s, enum adapter_stop_mode mode)
         struct dap_service *svc = s->svc[i];
         if (svc->state == SVC_STARTING && svc->ad == NULL) {
             /* Still resolving in the cluster: nothing to detach yet. */
-            dap__attach_drop(s, svc);
+            attach_cancel(s, svc);
             svc->state = SVC_GONE;
         } else if (svc->state == SVC_READY || svc->state == SVC_STARTING) {
             svc->state = SVC_STOPPING;

@@ -350,11 +350,52 @@ static const struct adapter_ops fake_ops = {
     fake_new, fake_start, fake_request, fake_stop, fake_free,
 };
 
+/* ---- the fake runtime's profile (adapter.h) ---------------------------- */
+
 static const char *const fake_filters[] = {"all", NULL};
+static const char *const fake_caps[] = {"SYS_NICE", NULL};
+static const char *const fake_commands[] = {"fakedbg", NULL};
+static const char *const fake_env[] = {"FAKE_DEBUG", NULL};
+static const char *const fake_images[] = {"fakerun", NULL};
+
+static int fake_check(json_t *cfg, struct dap_error *err)
+{
+    if (json_object_get(cfg, "fakeRefuse") != NULL)
+        return dap_error_set(err, DAP_ECONFIG, "fake: \"fakeRefuse\" is set");
+    return 0;
+}
+
+/* REST "PORT [warn]": the port the debugger took, and a warning. */
+static int fake_ready(json_t *cfg, const char *rest, int pid, int *port,
+                      char *warn, size_t warnlen, struct dap_error *err)
+{
+    int p = atoi(rest);
+
+    if (p <= 0)
+        return dap_error_set(err, DAP_EBACKEND, "fake: no port in \"%s\"",
+                             rest);
+    *port = p;
+    json_object_set_new(cfg, "fakePid", json_integer(pid));
+    if (strstr(rest, "warn") != NULL)
+        snprintf(warn, warnlen, "the fake debugger warns");
+    return 0;
+}
+
 static const struct adapter_kind fake_kind = {
     .runtime = "fake",
     .description = "a scripted in-process backend (unit tests)",
     .exception_filters = fake_filters,
+    .script = "fakedbg --port $port --pid $pid &\n"
+              "echo \"$m ready $port\"\n",
+    .ready = "ready",
+    .debugger = "fakedbg",
+    .port = 7000,
+    .caps = fake_caps,
+    .detect_commands = fake_commands,
+    .detect_env = fake_env,
+    .detect_images = fake_images,
+    .check_fn = fake_check,
+    .ready_fn = fake_ready,
 };
 
 /* ---- the test's handle ------------------------------------------------- */

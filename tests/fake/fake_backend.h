@@ -15,7 +15,14 @@
  * variables, "service" (the service name) and "ref" (the reference asked
  * for); source the content "<service>:<sourceReference>"; setBreakpoints
  * and setFunctionBreakpoints verified entries with ids counting from 1 per
- * instance; anything else success without a body. */
+ * instance; anything else success without a body.
+ *
+ * Its runtime profile (for the attach orchestration's tests): the script
+ * runs "fakedbg" and says "$m ready $port"; port 7000; capability
+ * SYS_NICE; detected by the command fakedbg, the variable FAKE_DEBUG or
+ * the image word fakerun; "fakeRefuse" in the config is refused; the ready
+ * fix-up takes the port from the marker's REST, records the process as
+ * "fakePid" and warns when REST says "warn". */
 #ifndef KDAP_FAKE_BACKEND_H
 #define KDAP_FAKE_BACKEND_H
 

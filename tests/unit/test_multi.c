@@ -1,12 +1,17 @@
 /* test_multi.c - one session over several services, with the fake backend
  * (tests/fake): id remapping, stale ids, fan-out and merging, event
- * routing, backend errors, a backend dying mid-request, disconnect.  The
+ * routing, backend errors, a backend dying mid-request, disconnect, and
+ * the attach state machine of services with a target, driven through the
+ * orchestration's callbacks by a stand-in for the cluster.  The
  * editor side is the session's public interface (framed DAP bytes in,
  * framed DAP bytes out); no debugger, no cluster. */
 #include <errno.h>
 #include <uv.h>
 
+#include <unistd.h>
+
 #include "adapters/adapter.h"
+#include "attach/attach.h"
 #include "dap/session.h"
 #include "tests/fake/editor.h"
 #include "tests/fake/fake_backend.h"
@@ -39,6 +44,15 @@ static void collect(void)
         json_array_append(inbox, m);
     }
     json_decref(all);
+}
+
+/* How many responses request `seq` got so far. */
+static int answered_count(int seq)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), "%d", seq);
+    return (int)json_integer_value(json_object_get(answered, key));
 }
 
 static void pump(void)
@@ -468,6 +482,293 @@ static void test_events_and_errors(void)
     end_session();
 }
 
+
+/* ---- the attach state machine ------------------------------------------ */
+
+/* The stand-in for the cluster (struct attach_ops): it does nothing by
+ * itself; the test reports through the callbacks the session gave it, as
+ * attach/attach.c does. */
+struct attach_svc {
+    uint32_t id;
+    char name[32];
+    struct attach_callbacks cb;
+    json_t *cfg;
+    int attached;
+};
+
+static struct attach_svc *standins[4]; /* by start order; NULL once freed */
+static int nstandins, standins_freed;
+static char kubeconfig[64];
+
+static int standin_start(uv_loop_t *l, kube_client *kube, uint32_t id,
+                         const char *name, json_t *cfg,
+                         const struct attach_callbacks *cb, attach_svc **out,
+                         struct dap_error *err)
+{
+    struct attach_svc *a;
+
+    (void)l;
+    ASSERT(kube != NULL); /* the session's cluster, from the kubeconfig */
+    if (json_object_get(cfg, "standinRefuses") != NULL)
+        return dap_error_set(err, DAP_ECONFIG, "%s: the stand-in refuses", name);
+    a = calloc(1, sizeof(*a));
+    a->id = id;
+    snprintf(a->name, sizeof(a->name), "%s", name);
+    a->cb = *cb;
+    a->cfg = json_deep_copy(cfg);
+    standins[nstandins++] = a;
+    *out = a;
+    return 0;
+}
+
+static void standin_attached(attach_svc *a)
+{
+    a->attached++;
+}
+
+static void standin_resume(attach_svc *a)
+{
+    (void)a;
+}
+
+static void standin_free(attach_svc *a)
+{
+    if (a == NULL)
+        return;
+    for (int i = 0; i < nstandins; i++) {
+        if (standins[i] == a)
+            standins[i] = NULL;
+    }
+    standins_freed++;
+    json_decref(a->cfg);
+    free(a);
+}
+
+static const struct attach_ops standin_ops = {
+    standin_start, standin_attached, standin_resume, standin_free,
+};
+
+static int standin_serve(void *data, int fd, struct dap_error *err)
+{
+    (void)data;
+    (void)err;
+    close(fd);
+    return 0;
+}
+
+/* The debugger of stand-in `i` listens: hand its config to the session. */
+static int standin_connect(int i, struct dap_error *err)
+{
+    struct attach_svc *a = standins[i];
+    struct adapter_tunnel t = {standin_serve, a};
+    json_t *cfg = json_deep_copy(a->cfg);
+    int rc;
+
+    json_object_set_new(cfg, "connect", json_string("127.0.0.1:7000"));
+    json_object_set_new(cfg, "runtime", json_string("fake"));
+    rc = a->cb.connected_fn(a->cb.data, a->id, cfg, "pod shop/p-1", &t, err);
+    json_decref(cfg);
+    return rc;
+}
+
+static void standin_fail(int i, int code, const char *msg)
+{
+    struct attach_svc *a = standins[i];
+    struct dap_error e;
+
+    dap_error_set(&e, code, "%s", msg);
+    a->cb.failed_fn(a->cb.data, a->id, &e);
+}
+
+/* A session whose attach of services a and b (targets, fake runtime; b's
+ * config gets `b_extra`) has reached the stand-in; returns the attach's
+ * seq. */
+static int attach_targets(json_t *b_extra)
+{
+    json_t *svcs = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}]", "name",
+                             "a", "target", "deployment/a", "runtime", "fake",
+                             "name", "b", "target", "deployment/b", "runtime",
+                             "fake");
+    uint64_t deadline;
+    int seq;
+
+    if (b_extra != NULL)
+        json_object_update(json_array_get(svcs, 1), b_extra);
+    json_decref(b_extra);
+    editor_init();
+    ASSERT_OK(dap_session_new(loop, &editor_callbacks, &sess));
+    dap_session_set_attach(sess, &standin_ops);
+    inbox = json_array();
+    answered = json_object();
+    nstandins = standins_freed = 0;
+    json_decref(call("initialize",
+                     json_pack("{s:s, s:b}", "adapterID", "kdap",
+                               "supportsProgressReporting", 1),
+                     1));
+    seq = send_req("attach", json_pack("{s:o, s:s}", "services", svcs,
+                                       "kubeconfig", kubeconfig));
+    /* the kubeconfig is read in the thread pool, then the services start */
+    deadline = uv_now(loop) + 2000;
+    while (nstandins < 2 && answered_count(seq) == 0 &&
+           uv_now(loop) < deadline) {
+        uv_run(loop, UV_RUN_ONCE);
+        collect();
+        uv_update_time(loop);
+    }
+    return seq;
+}
+
+static void test_attach_targets(void)
+{
+    struct dap_error err;
+    json_t *r, *e;
+    int seq;
+
+    /* both attach: progress while attaching, the attach answered once all
+     * are; the target's log only once the session is attached */
+    seq = attach_targets(NULL);
+    ASSERT_EQ(nstandins, 2);
+    standins[0]->cb.progress_fn(standins[0]->cb.data, standins[0]->id,
+                                "resolving deployment/a");
+    e = take("event", "progressStart", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "progressId")),
+                  "kdap-attach-1");
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "title")),
+                  "Attaching to a");
+    json_decref(e);
+    standins[0]->cb.progress_fn(standins[0]->cb.data, standins[0]->id,
+                                "tunnel open");
+    e = take("event", "progressUpdate", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "message")),
+                  "tunnel open");
+    json_decref(e);
+    standins[0]->cb.output_fn(standins[0]->cb.data, standins[0]->id,
+                              "console", "kdap: service \"a\": detected");
+    e = take("event", "output", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "output")),
+                  "kdap: service \"a\": detected");
+    json_decref(e);
+    ASSERT_OK(standin_connect(0, &err));
+    e = take("event", "progressEnd", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "message")),
+                  "attached");
+    json_decref(e);
+    ASSERT(fake_backend_find("a") != NULL);
+    standins[0]->cb.log_fn(standins[0]->cb.data, standins[0]->id, "early", 5);
+    pump();
+    ASSERT_EQ(answered_count(seq), 0); /* b is still attaching */
+    ASSERT_OK(standin_connect(1, &err));
+    r = take("response", "attach", seq);
+    ASSERT(json_is_true(json_object_get(r, "success")));
+    json_decref(r);
+    json_decref(take("event", "initialized", 0));
+    ASSERT_EQ(standins[0]->attached, 1);
+    ASSERT_EQ(standins[1]->attached, 1);
+    standins[1]->cb.log_fn(standins[1]->cb.data, standins[1]->id, "hello\n",
+                           6);
+    /* after kdap's own "attached to ..." lines; "early" never went out */
+    for (;;) {
+        e = take("event", "output", 0);
+        ASSERT(strstr(json_string_value(json_object_get(body(e), "output")),
+                      "early") == NULL);
+        if (strcmp(json_string_value(json_object_get(body(e), "category")),
+                   "stdout") == 0)
+            break;
+        json_decref(e);
+    }
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "output")),
+                  "b: hello\n");
+    json_decref(e);
+    /* a late report of an attached service changes nothing */
+    standin_fail(0, DAP_ECLOSED, "late");
+    standins[0]->cb.progress_fn(standins[0]->cb.data, standins[0]->id, "x");
+    r = threads();
+    ASSERT_EQ(json_array_size(r), 2);
+    json_decref(r);
+    json_decref(call("disconnect", NULL, 1));
+    ASSERT_EQ(standins_freed, 2); /* the tunnels closed */
+    end_session();
+
+    /* a fails while b still attaches: the attach fails with a's words, b
+     * is given up (its progress ended), no backend is left */
+    seq = attach_targets(NULL);
+    standins[1]->cb.progress_fn(standins[1]->cb.data, standins[1]->id,
+                                "listing the pods of app=b");
+    json_decref(take("event", "progressStart", 0));
+    standin_fail(0, DAP_EBACKEND, "pod a-1 was deleted while kdap attached");
+    r = take("response", "attach", seq);
+    ASSERT(!json_is_true(json_object_get(r, "success")));
+    assert_contains(error_text(r), "pod a-1 was deleted");
+    json_decref(r);
+    e = take("event", "progressEnd", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "progressId")),
+                  "kdap-attach-2");
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "message")),
+                  "cancelled");
+    json_decref(e);
+    ASSERT_NULL(standins[1]);
+    ASSERT_NULL(fake_backend_find("a"));
+    ASSERT_NULL(fake_backend_find("b"));
+    json_decref(call("disconnect", NULL, 1));
+    ASSERT_EQ(standins_freed, 2);
+    end_session();
+
+    /* disconnect during the attach: the attach is answered (cancelled),
+     * then the disconnect; nothing was attached, both are given up */
+    seq = attach_targets(NULL);
+    standins[0]->cb.progress_fn(standins[0]->cb.data, standins[0]->id,
+                                "adding debug container");
+    json_decref(take("event", "progressStart", 0));
+    r = call("disconnect", NULL, 1);
+    json_decref(r);
+    r = take("response", "attach", seq);
+    ASSERT(!json_is_true(json_object_get(r, "success")));
+    json_decref(r);
+    e = take("event", "progressEnd", 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "message")),
+                  "cancelled");
+    json_decref(e);
+    ASSERT_EQ(standins_freed, 2);
+    ASSERT_NULL(fake_backend_find("a"));
+    end_session();
+
+    /* b's debugger was reached but its backend cannot start: all or
+     * nothing, so a (attached) is detached again */
+    seq = attach_targets(json_pack("{s:{s:s}}", "fake", "failStart",
+                                   "no debugger answered"));
+    ASSERT_OK(standin_connect(0, &err));
+    ASSERT(fake_backend_find("a") != NULL);
+    ASSERT_OK(standin_connect(1, &err));
+    r = take("response", "attach", seq);
+    ASSERT(!json_is_true(json_object_get(r, "success")));
+    assert_contains(error_text(r), "no debugger answered");
+    json_decref(r);
+    /* a was detached (its stop completed) and let go */
+    {
+        uint64_t deadline = uv_now(loop) + 2000;
+        while (fake_backend_find("a") != NULL && uv_now(loop) < deadline) {
+            uv_run(loop, UV_RUN_ONCE);
+            uv_update_time(loop);
+        }
+        ASSERT_NULL(fake_backend_find("a"));
+    }
+    json_decref(call("disconnect", NULL, 1));
+    end_session();
+
+    /* the orchestration refuses b's config: the attach fails with that, a
+     * is given up */
+    seq = attach_targets(json_pack("{s:b}", "standinRefuses", 1));
+    r = take("response", "attach", seq);
+    ASSERT(!json_is_true(json_object_get(r, "success")));
+    assert_contains(error_text(r), "b: the stand-in refuses");
+    json_decref(r);
+    ASSERT_EQ(nstandins, 1);
+    pump();
+    ASSERT_EQ(standins_freed, 1);
+    json_decref(call("disconnect", NULL, 1));
+    end_session();
+}
+
 int main(void)
 {
     loop = uv_default_loop();
@@ -475,6 +776,22 @@ int main(void)
     test_remap();
     test_fanout();
     test_events_and_errors();
+    {
+        /* a cluster nobody is asked anything of: the stand-in attaches */
+        static const char text[] =
+            "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+            "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n"
+            "users:\n- name: u\n  user:\n    token: t\n"
+            "contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n";
+        int fd;
+        snprintf(kubeconfig, sizeof(kubeconfig), "/tmp/kdap-test-multi-XXXXXX");
+        fd = mkstemp(kubeconfig);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+        close(fd);
+        test_attach_targets();
+        unlink(kubeconfig);
+    }
     uv_loop_close(loop);
     return 0;
 }

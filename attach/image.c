@@ -1,4 +1,4 @@
-/* dbgimage.c - see dbgimage.h. */
+/* image.c - see image.h. */
 #include "image.h"
 
 #include <stdio.h>

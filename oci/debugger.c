@@ -12,7 +12,7 @@
 
 #include "elf.h"
 
-/* What the debug container's script runs (kube/target.c), plus a few for a
+/* What the debug container's script runs (attach/target.c and the runtime's profile), plus a few for a
  * person who execs into it. */
 static const char *const applets[] = {
     "sh",   "ash",   "cat",   "ps",    "ls",     "kill",  "env",   "sleep",

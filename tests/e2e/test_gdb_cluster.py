@@ -38,7 +38,7 @@ SRC = os.path.join(REPO, "tests", "apps", "c-hello", "main.c")
 FAMILY = "c-family"
 FAMILY_IMAGE = "127.0.0.1:5000/kdap/c-family:latest"
 FAMILY_PROGRAM = os.path.join(BUILD, "apps", "c-family", "c-family")
-CLIENT_WAIT_S = 30      # KUBE_DEBUG_CLIENT_WAIT_S in kube/target.h
+CLIENT_WAIT_S = 30      # ATTACH_CLIENT_WAIT_S in attach/target.h
 
 CL = None
 SKIP = cluster_available()

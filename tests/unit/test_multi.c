@@ -544,8 +544,20 @@ static void standin_free(attach_svc *a)
     free(a);
 }
 
+static char standin_stop_reason[32]; /* the last stopped_fn's reason */
+
+static void standin_stopped(attach_svc *a, const char *reason)
+{
+    snprintf(standin_stop_reason, sizeof(standin_stop_reason), "%s:%s",
+             a->name, reason ? reason : "");
+}
+
 static const struct attach_ops standin_ops = {
-    standin_start, standin_attached, standin_resume, standin_free,
+    .start_fn = standin_start,
+    .attached_fn = standin_attached,
+    .resume_fn = standin_resume,
+    .stopped_fn = standin_stopped,
+    .free_fn = standin_free,
 };
 
 static int standin_serve(void *data, int fd, struct dap_error *err)
@@ -679,6 +691,12 @@ static void test_attach_targets(void)
     ASSERT_STR_EQ(json_string_value(json_object_get(body(e), "output")),
                   "b: hello\n");
     json_decref(e);
+    /* a stop of b's program is the orchestration's news too (probes) */
+    fake_backend_event(fake_backend_find("b"), "stopped",
+                       json_pack("{s:s, s:i}", "reason", "breakpoint",
+                                 "threadId", 1));
+    json_decref(take("event", "stopped", 0));
+    ASSERT_STR_EQ(standin_stop_reason, "b:breakpoint");
     /* a late report of an attached service changes nothing */
     standin_fail(0, DAP_ECLOSED, "late");
     standins[0]->cb.progress_fn(standins[0]->cb.data, standins[0]->id, "x");

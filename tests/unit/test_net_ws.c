@@ -1,8 +1,9 @@
 /* test_net_ws.c - net/ws.c and net/get.c against a tiny in-process server
  * on the same libuv loop: the WebSocket handshake (Host header,
  * subprotocol, extra headers, no extensions), fragmented messages
- * reassembled, text and binary, client frames unfragmented and never
- * pings, close from inside a callback; the GET through libcurl (Host
+ * reassembled, text and binary, client frames unfragmented and no pings
+ * unless asked, close from inside a callback; keepalive (pings answered
+ * keep a connection open, unanswered ones get it declared dead); the GET through libcurl (Host
  * header, Content-Length on a connection that stays open, connection
  * refused, over a socket handed over as the Node backend's tunnel hands
  * it); and that the loop ends with every handle closed. */
@@ -34,6 +35,7 @@ struct conn {
 
 static int srv_opcodes[16]; /* client frames seen by opcode */
 static char srv_text[256];  /* last text frame payload */
+static uint64_t srv_pong_until; /* pings answered until then (loop ms) */
 
 static void conn_closed(uv_handle_t *h)
 {
@@ -135,6 +137,8 @@ static void client_frames(struct conn *c)
             snprintf(srv_text, sizeof(srv_text), "%s", payload);
             snprintf(echo, sizeof(echo), "echo:%s", payload);
             send_frame(c, 1, 1, echo, strlen(echo));
+        } else if ((p[0] & 0x0f) == 9 && uv_now(&loop) < srv_pong_until) {
+            send_frame(c, 1, 10, payload, n);
         } else if ((p[0] & 0x0f) == 8) {
             send_frame(c, 1, 8, "", 0);
             if (!c->closed) {
@@ -262,21 +266,47 @@ static int get_status[2] = {99, 99}, get_http[2];
 static char get_body[2][64];
 static int refused_status = 99;
 
-/* The listener goes once the WebSocket and the TCP GET are done. */
+static void start_keepalive(void);
+static int ka_started, ka_status = 99, ka_phase1_pings;
+static uint64_t ka_t0, ka_took;
+static char ka_msg[256];
+static uv_timer_t ka_freer;
+
+/* The listener goes once the WebSocket, the TCP GET and then the
+ * keepalive connection are done. */
 static void maybe_close_server(void)
 {
-    if (ws == NULL && closed_status != 99 && get_status[0] != 99 &&
-        !uv_is_closing((uv_handle_t *)&server))
+    if (ws != NULL || closed_status == 99 || get_status[0] == 99 ||
+        uv_is_closing((uv_handle_t *)&server))
+        return;
+    if (!ka_started)
+        start_keepalive();
+    else if (ka_status != 99)
         uv_close((uv_handle_t *)&server, NULL);
 }
 
+/* From the loop (never inside a callback of ws): free it, and the timer
+ * that ran this. */
 static void free_ws(uv_timer_t *t)
 {
-    (void)t;
     net_ws_free(ws);
     ws = NULL;
-    uv_close((uv_handle_t *)&freer, NULL);
+    uv_close((uv_handle_t *)t, NULL);
     maybe_close_server();
+}
+
+/* What the server checks in the upgrade request. */
+static void ws_options(struct net_ws_options *o)
+{
+    static const char *const headers[] = {"X-Test: yes", NULL};
+
+    memset(o, 0, sizeof(*o));
+    o->host = "127.0.0.1";
+    o->port = port;
+    o->path = "/ws/path?x=1";
+    o->host_header = "127.0.0.1:4242";
+    o->subprotocols = "proto1";
+    o->headers = headers;
 }
 
 static void on_closed(void *data, net_ws *w, int status, int http_status,
@@ -319,6 +349,41 @@ static void on_refused(void *data, int status, int http, const char *body,
     ASSERT(strstr(err->msg, "cannot connect") != NULL);
 }
 
+/* ---- keepalive: pings answered for 300 ms, then not ------------------ */
+
+static void ka_message(void *data, net_ws *w, const uint8_t *msg, size_t len,
+                       int binary)
+{
+    (void)data, (void)w, (void)msg, (void)len, (void)binary;
+}
+
+static void ka_closed(void *data, net_ws *w, int status, int http_status,
+                      const char *body, const struct dap_error *err)
+{
+    (void)data, (void)w, (void)http_status, (void)body;
+    ka_status = status;
+    ka_took = uv_now(&loop) - ka_t0;
+    snprintf(ka_msg, sizeof(ka_msg), "%s", err != NULL ? err->msg : "");
+    uv_timer_start(&ka_freer, free_ws, 0, 0);
+}
+
+static void start_keepalive(void)
+{
+    struct net_ws_options o;
+    struct net_ws_callbacks cb = {NULL, ka_message, NULL, ka_closed, NULL};
+    struct dap_error err;
+
+    ka_started = 1;
+    ka_phase1_pings = srv_opcodes[9];
+    ws_options(&o);
+    o.ping_ms = 40;
+    o.dead_ms = 120;
+    uv_timer_init(&loop, &ka_freer);
+    ka_t0 = uv_now(&loop);
+    srv_pong_until = ka_t0 + 300;
+    ASSERT_OK(net_ws_new(&loop, &o, &cb, &ws, &err));
+}
+
 int main(void)
 {
     struct sockaddr_in addr;
@@ -326,7 +391,6 @@ int main(void)
     int blen = sizeof(bound);
     struct net_ws_options o;
     struct net_ws_callbacks cb = {on_open, on_message, NULL, on_closed, NULL};
-    const char *const headers[] = {"X-Test: yes", NULL};
     struct dap_error err;
     net_get *g;
     uv_tcp_t probe;
@@ -368,13 +432,7 @@ int main(void)
                             3000, on_refused, NULL, &g));
     net_get_cancel(g);
 
-    memset(&o, 0, sizeof(o));
-    o.host = "127.0.0.1";
-    o.port = port;
-    o.path = "/ws/path?x=1";
-    o.host_header = "127.0.0.1:4242";
-    o.subprotocols = "proto1";
-    o.headers = headers;
+    ws_options(&o);
     o.timeout_ms = 3000;
     ASSERT_OK(net_ws_new(&loop, &o, &cb, &ws, &err));
     /* Queued before the handshake: goes out after it. */
@@ -394,7 +452,17 @@ int main(void)
     ASSERT_STR_EQ(got_echo, "echo:early");
     ASSERT_EQ(closed_status, 0);
     ASSERT_EQ(srv_opcodes[1], 2); /* "early" and "ping-me" */
-    ASSERT_EQ(srv_opcodes[9], 0); /* no pings */
+    ASSERT_EQ(ka_phase1_pings, 0); /* no pings without ping_ms */
+    /* Answered pings keep it open past many dead lines; unanswered, it is
+     * declared dead once dead_ms pass without a byte. */
+    if (ka_status != DAP_ETIMEDOUT)
+        fprintf(stderr, "keepalive: status %d: %s\n", ka_status, ka_msg);
+    ASSERT_EQ(ka_status, DAP_ETIMEDOUT);
+    ASSERT(strstr(ka_msg, "not even a pong") != NULL);
+    ASSERT(ka_took >= 300 + 40);
+    ASSERT(ka_took < 3000);
+    ASSERT(srv_opcodes[9] >= 4);
+    ASSERT_EQ(srv_opcodes[10], 0);
     ASSERT_EQ(srv_opcodes[8], 1); /* one close frame */
     ASSERT_EQ(srv_opcodes[0], 0); /* no continuation frames */
     /* Every handle, libcurl's too, is closed. */

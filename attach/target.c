@@ -7,6 +7,7 @@
 
 #include "../adapters/adapter.h"
 #include "../kube/names.h"
+#include "../kube/workload.h"
 
 static const struct {
     const char *prefix;
@@ -63,25 +64,7 @@ int attach_target_parse(const char *s, struct attach_target *t,
 
 int attach_target_selector_of(json_t *workload, char *out, size_t n)
 {
-    json_t *ml = json_object_get(
-        json_object_get(json_object_get(workload, "spec"), "selector"),
-        "matchLabels");
-    const char *k;
-    json_t *v;
-    size_t o = 0;
-
-    if (!json_is_object(ml) || json_object_size(ml) == 0)
-        return DAP_EINVAL;
-    out[0] = '\0';
-    json_object_foreach(ml, k, v)
-    {
-        int w = snprintf(out + o, n - o, "%s%s=%s", o ? "," : "", k,
-                         json_string_value(v) ? json_string_value(v) : "");
-        if (w < 0 || (size_t)w >= n - o)
-            return DAP_EINVAL;
-        o += (size_t)w;
-    }
-    return 0;
+    return kube_workload_selector(workload, out, n);
 }
 
 static const char *str_at(json_t *o, const char *a, const char *b)

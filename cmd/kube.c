@@ -1,4 +1,4 @@
-/* kube.c - see cmd.h: doctor, port-forward, exec, kube-request. */
+/* kube.c - see cmd.h: doctor, port-forward, exec, kube-request, restore, deploy. */
 #define _GNU_SOURCE /* asprintf */
 #include "cmd.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -1124,6 +1125,98 @@ usage:
     return 2;
 }
 
+/* ---- deploy ------------------------------------------------------------- */
+
+/* kdap deploy: launch's deploy step by hand (a debug image from CI, say):
+ * patch, watch the rollout, fail fast and put the workload back; `kdap
+ * restore` undoes a deploy that succeeded. */
+
+static void dp_progress(void *data, const char *what)
+{
+    fprintf(stderr, "kdap: deployment/%s: %s\n", (const char *)data, what);
+}
+
+static void dp_done(void *data, int status, int rolled,
+                    const struct dap_error *err)
+{
+    if (status < 0) {
+        fail_msg(err);
+        cli.exit_code = 1;
+        return;
+    }
+    printf("deployment/%s: %s\n", (const char *)data,
+           rolled ? "rolled out" : "unchanged: its pods already run this");
+}
+
+static int cmd_deploy(int argc, char **argv)
+{
+    struct common co;
+    struct dap_error e;
+    struct kube_deploy_opts o;
+    const char *target = NULL, *probes = NULL;
+    char host[64] = "", session[128], since[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    memset(&co, 0, sizeof(co));
+    memset(&o, 0, sizeof(o));
+    o.change.replicas = -1;
+    for (int i = 2; i < argc; i++) {
+        int r = common_opt(&co, argc, argv, &i);
+        if (r < 0)
+            goto usage;
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--image") == 0 && i + 1 < argc)
+            o.change.image = argv[++i];
+        else if (strcmp(argv[i], "--container") == 0 && i + 1 < argc)
+            o.change.container = argv[++i];
+        else if (strcmp(argv[i], "--replicas") == 0 && i + 1 < argc)
+            o.change.replicas = atol(argv[++i]);
+        else if (strcmp(argv[i], "--probes") == 0 && i + 1 < argc)
+            probes = argv[++i];
+        else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+            o.timeout_s = (unsigned)atoi(argv[++i]);
+        else if (strncmp(argv[i], "deployment/", 11) == 0 && target == NULL)
+            target = argv[i] + 11;
+        else
+            goto usage;
+    }
+    if (target == NULL || o.change.image == NULL)
+        goto usage;
+    if (kube_probes_parse(probes, &o.change.probes, &e) < 0) {
+        fprintf(stderr, "kdap: %s\n", e.msg);
+        return 2;
+    }
+    if (setup(&co, &e) < 0) {
+        fail_msg(&e);
+        cli.exit_code = 1;
+        return teardown();
+    }
+    /* one session per machine: a redeploy by hand keeps the originals */
+    gethostname(host, sizeof(host) - 1);
+    snprintf(session, sizeof(session), "deploy@%s", host);
+    gmtime_r(&now, &tm);
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o.change.session = session;
+    o.change.since = since;
+    o.ns = kube_client_config(cli.client)->namespace;
+    o.name = target;
+    if (kube_deploy_start(cli.client, &o, dp_progress, dp_done, (void *)target,
+                          NULL, &e) < 0) {
+        fail_msg(&e);
+        cli.exit_code = 1;
+    }
+    uv_run(&cli.loop, UV_RUN_DEFAULT);
+    return teardown();
+usage:
+    fprintf(stderr, "usage: kdap deploy [--kubeconfig FILE] [--context NAME] "
+                    "[--namespace NS] deployment/NAME --image REF [--container "
+                    "NAME] [--replicas N] [--probes relax|keep|remove] "
+                    "[--timeout S]\n");
+    return 2;
+}
+
 /* ---- versions ----------------------------------------------------------- */
 
 void cmd_print_versions(FILE *fp)
@@ -1148,7 +1241,8 @@ int cmd_kube_is_command(int argc, char **argv)
                         strcmp(argv[1], "port-forward") == 0 ||
                         strcmp(argv[1], "exec") == 0 ||
                         strcmp(argv[1], "kube-request") == 0 ||
-                        strcmp(argv[1], "restore") == 0);
+                        strcmp(argv[1], "restore") == 0 ||
+                        strcmp(argv[1], "deploy") == 0);
 }
 
 int cmd_kube_main(int argc, char **argv)
@@ -1161,5 +1255,7 @@ int cmd_kube_main(int argc, char **argv)
         return cmd_exec(argc, argv);
     if (strcmp(argv[1], "restore") == 0)
         return cmd_restore(argc, argv);
+    if (strcmp(argv[1], "deploy") == 0)
+        return cmd_deploy(argc, argv);
     return cmd_request(argc, argv);
 }

@@ -290,7 +290,8 @@ int main(int argc, char **argv)
     /* Whatever the editor (or shell) let kdap inherit is not passed on to
      * the plugins and debuggers kdap starts. */
     (void)dap_fds_cloexec(STDERR_FILENO + 1);
-    /* kdap doctor / port-forward / exec / kube-request / restore (cmd/kube.c). */
+    /* kdap doctor / port-forward / exec / kube-request / restore / deploy
+     * (cmd/kube.c). */
     if (cmd_kube_is_command(argc, argv))
         return cmd_kube_main(argc, argv);
     /* kdap image debugger / push (cmd/image.c). */

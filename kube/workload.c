@@ -275,6 +275,28 @@ int kube_workload_restore(json_t *workload, json_t **patch, char *session,
     return 1;
 }
 
+int kube_workload_selector(json_t *workload, char *out, size_t n)
+{
+    json_t *ml = json_object_get(
+        json_object_get(json_object_get(workload, "spec"), "selector"),
+        "matchLabels");
+    const char *k;
+    json_t *v;
+    size_t o = 0;
+
+    if (!json_is_object(ml) || json_object_size(ml) == 0 || n == 0)
+        return DAP_EINVAL;
+    out[0] = '\0';
+    json_object_foreach(ml, k, v) {
+        int w = snprintf(out + o, n - o, "%s%s=%s", o ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+        if (w < 0 || (size_t)w >= n - o)
+            return DAP_EINVAL;
+        o += (size_t)w;
+    }
+    return 0;
+}
+
 enum kube_rollout kube_workload_rollout(json_t *w, char *why, size_t n)
 {
     json_t *md = json_object_get(w, "metadata");

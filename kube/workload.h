@@ -65,6 +65,11 @@ int kube_workload_restore(json_t *workload, json_t **patch, char *session,
                           size_t session_n, char *note, size_t note_n,
                           struct dap_error *err);
 
+/* The label selector of the workload's pods (spec.selector.matchLabels as
+ * "k=v,k2=v2") into out.  Returns 0, or DAP_EINVAL when there are none or
+ * they do not fit. */
+int kube_workload_selector(json_t *workload, char *out, size_t n) DAP_WUR;
+
 enum kube_rollout {
     KUBE_ROLLOUT_PROGRESSING,
     KUBE_ROLLOUT_DONE,

@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""launch's workload changes against the local cluster: a workload a crashed launch left patched
-(the kdap.dev/launch annotation with the originals) is put back exactly by `kdap restore`,
-through the API server's strategic merge patch; what someone else changed meanwhile is kept and
-named.
+"""launch's workload changes against the local cluster: `kdap deploy` (launch's deploy step:
+the image patched, replicas, probes relaxed, the rollout watched; ErrImagePull and a crash loop
+fail fast with the workload put back), a redeploy of the same image rolls nothing, and a workload
+a crashed launch left patched (the kdap.dev/launch annotation with the originals) is put back
+exactly by `kdap restore`, through the API server's strategic merge patch; what someone else
+changed meanwhile is kept and named.
 
     /usr/bin/python3 -m unittest -v test_launch        (from tests/e2e; needs root for the cluster)
 """
 import json
 import os
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -16,6 +20,7 @@ from kubecluster import module_cluster, module_cluster_done  # noqa: E402
 
 C = None
 GO_IMAGE = "127.0.0.1:5000/kdap/go-hello:latest"
+SHELL_IMAGE = "127.0.0.1:5000/kdap/busybox:latest"  # /bin/sh with no stdin: exits at once
 ANN = "kdap.dev/launch"
 
 
@@ -29,6 +34,7 @@ def tearDownModule():
 
 
 def deployment(name, replicas=2):
+    # readiness on the port: a pod that never listens is never available, as in a real cluster
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": {"app": name}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
@@ -37,7 +43,9 @@ def deployment(name, replicas=2):
                          "containers": [{"name": "app", "image": GO_IMAGE,
                                          "env": [{"name": "PORT", "value": "8080"}],
                                          "livenessProbe": {"tcpSocket": {"port": 8080},
-                                                           "periodSeconds": 5}}]}}}}
+                                                           "periodSeconds": 5},
+                                         "readinessProbe": {"tcpSocket": {"port": 8080},
+                                                            "periodSeconds": 1}}]}}}}
 
 
 def spec_of(name):
@@ -54,13 +62,103 @@ def crashed_launch(name, session):
              "set": {"image": debug, "replicas": 1},
              "restore": {"spec": {"replicas": 2, "template": {"spec": {"containers": [
                  {"name": "app", "image": GO_IMAGE,
-                  "livenessProbe": {"failureThreshold": 3, "timeoutSeconds": 1}}]}}}}}
+                  "livenessProbe": {"failureThreshold": 3, "timeoutSeconds": 1},
+                  "readinessProbe": {"failureThreshold": 3, "timeoutSeconds": 1}}]}}}}}
     patch = {"metadata": {"annotations": {ANN: json.dumps(saved)}},
              "spec": {"replicas": 1, "template": {"spec": {"containers": [
                  {"name": "app", "image": debug,
-                  "livenessProbe": {"failureThreshold": 100000, "timeoutSeconds": 60}}]}}}}
+                  "livenessProbe": {"failureThreshold": 100000, "timeoutSeconds": 60},
+                  "readinessProbe": {"failureThreshold": 100000, "timeoutSeconds": 60}}]}}}}
     C.kubectl("patch", "deployment/" + name, "--type", "strategic", "-p", json.dumps(patch))
     return debug
+
+
+def digest_of(ref):
+    p = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + ref],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("skopeo inspect %s: %s" % (ref, p.stderr))
+    return ref.rsplit(":", 1)[0] + "@" + json.loads(p.stdout)["Digest"]
+
+
+def app_container(spec):
+    return [c for c in spec["template"]["spec"]["containers"] if c["name"] == "app"][0]
+
+
+def new_deployment(name, replicas=2):
+    C.kubectl("apply", "--server-side", "--field-manager", "test", "-f", "-",
+              stdin=json.dumps(deployment(name, replicas)))
+    C.kubectl("rollout", "status", "deployment/" + name, "--timeout=60s", timeout=70)
+    return spec_of(name)[0]
+
+
+class TestDeploy(unittest.TestCase):
+    def test_deploy_redeploy_and_restore(self):
+        before = new_deployment("svc-d")
+        image = digest_of(GO_IMAGE)
+        t0 = time.monotonic()
+        p = C.kdap("deploy", "--namespace", C.ns, "deployment/svc-d", "--image", image,
+                   "--replicas", "1", timeout=150)
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("deployment/svc-d: rolled out", p.stdout)
+        self.assertIn("patched, generation 2", p.stderr)
+        spec, ann = spec_of("svc-d")
+        self.assertIn(ANN, ann)
+        self.assertEqual(spec["replicas"], 1)
+        app = app_container(spec)
+        self.assertEqual(app["image"], image)
+        self.assertEqual(app["livenessProbe"]["failureThreshold"], 100000)
+        self.assertEqual(app["livenessProbe"]["timeoutSeconds"], 60)
+        # what kubectl sees is what kdap waited for
+        C.kubectl("rollout", "status", "deployment/svc-d", "--timeout=1s")
+        pods = json.loads(C.kubectl("get", "pods", "-l", "app=svc-d", "-o", "json").stdout)
+        running = [x for x in pods["items"] if not x["metadata"].get("deletionTimestamp")]
+        self.assertTrue(all(x["spec"]["containers"][0]["image"] == image for x in running))
+
+        # the same image again: nothing rolls, the originals stay the first ones
+        t0 = time.monotonic()
+        p = C.kdap("deploy", "--namespace", C.ns, "deployment/svc-d", "--image", image,
+                   "--replicas", "1")
+        again = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("unchanged: its pods already run this", p.stdout)
+        self.assertEqual(spec_of("svc-d")[0]["template"], spec["template"])
+        sys.stderr.write("deploy with rollout %.2f s, same image again %.2f s\n" % (took, again))
+
+        p = C.kdap("restore", "--namespace", C.ns, "deployment/svc-d")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        after, ann = spec_of("svc-d")
+        self.assertNotIn(ANN, ann)
+        self.assertEqual(after, before)
+
+    def assert_fails_fast_and_restores(self, name, image, reason):
+        before = new_deployment(name, replicas=1)
+        p = C.kdap("deploy", "--namespace", C.ns, "deployment/" + name, "--image", image,
+                   "--timeout", "100", timeout=150)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("deployment/%s: pod %s-" % (name, name), p.stderr)
+        self.assertIn(reason, p.stderr)
+        self.assertIn("the workload is back as it was", p.stderr)
+        after, ann = spec_of(name)
+        self.assertNotIn(ANN, ann)
+        self.assertEqual(after, before)
+
+    def test_image_pull_error_fails_fast_and_restores(self):
+        self.assert_fails_fast_and_restores(
+            "svc-e", "127.0.0.1:5000/kdap/go-hello@sha256:" + "1" * 64, "ErrImagePull")
+
+    def test_crash_loop_fails_fast_and_restores(self):
+        self.assert_fails_fast_and_restores("svc-f", SHELL_IMAGE, "CrashLoopBackOff")
+
+    def test_another_session_is_refused(self):
+        new_deployment("svc-g", replicas=1)
+        crashed_launch("svc-g", "s-other")
+        p = C.kdap("deploy", "--namespace", C.ns, "deployment/svc-g", "--image", GO_IMAGE)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("being debugged by kdap session s-other (since 2026-12-03T17:00:00Z)",
+                      p.stderr)
+        self.assertIn("kdap restore", p.stderr)
 
 
 class TestRestore(unittest.TestCase):

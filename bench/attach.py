@@ -6,7 +6,7 @@ Starts its own local cluster (tests/cluster/up --dir build/bench-cluster), deplo
 and, in one run:
 
 1. attach-to-ready.  N times: spawn kdap, initialize (supportsProgressReporting), then
-   `attach {"target": "deployment/go-hello", "kubeconfig": ...}`, setBreakpoints main.go:27,
+   `attach {"target": "deployment/go-hello", "kubeconfig": ...}`, setBreakpoints main.go at its LINE:bp marker,
    setExceptionBreakpoints, configurationDone; then disconnect and wait until kdap's debug
    container has ended.  One cold attach (the kubelet pulls the dlv image) comes first and is
    reported on its own.  Every --per-pod attaches the deployment gets a fresh rollout (each
@@ -32,7 +32,7 @@ and, in one run:
    reached through a plain `kdap port-forward pod/B 0:2345`, and spoken to both by the same
    Python client directly ("direct") and by a second kdap attached with "connect" to that
    port-forward ("conn": kdap's DAP layer without its in-process tunnel).  Both apps are
-   stopped at main.go:27 by an HTTP request through `kdap port-forward pod/X 0:8080`; then
+   stopped at main.go's LINE:bp by an HTTP request through `kdap port-forward pod/X 0:8080`; then
    threads, stackTrace, scopes and variables are sent on the three paths, interleaved and
    rotating which goes first, as bench/dap_roundtrip.py does.  Target: kdap adds <= 10%
    (kdap/direct, ratio of the overall medians).
@@ -65,11 +65,10 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
 from clusterdbg import APP_SRC, BUILD, DLV_PORT, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DEFAULT_INITIALIZE, SyncDap  # noqa: E402
-from godbg import kdap_missing  # noqa: E402
+from godbg import BP_LINE, kdap_missing  # noqa: E402
 import ocitest  # noqa: E402
 
 KDAP = os.environ.get("KDAP_BIN", os.path.join(BUILD, "kdap"))
-BP_LINE = 27
 REQUESTS = ("threads", "stackTrace", "scopes", "variables")
 STEPS = (("resolve", "GET deployment, list pods"),
          ("debugger image", "node arch, assemble, push"),

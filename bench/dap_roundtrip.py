@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """DAP round-trip latency: through kdap (stdio) vs directly to delve (TCP), in one run.
 
-One go-hello, one headless delve (--accept-multiclient), stopped at main.go:27 by a real
+One go-hello, one headless delve (--accept-multiclient), stopped at main.go's LINE:bp by a real
 HTTP request.  Two DAP clients are connected to that delve at once:
   * kdap over stdio (kdap attached with `connect`; kdap set the breakpoint and saw the stop),
   * a direct TCP DAP session to the same delve (initialize + attach mode:remote, no

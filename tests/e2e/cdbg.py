@@ -4,12 +4,11 @@ container's main process is) and attach a real gdbserver to it:
 `gdbserver --attach 127.0.0.1:PORT PID`.  Everything is registered in a ProcessGroup."""
 
 import os
-import re
 import subprocess
 import threading
 import time
 
-from godbg import BUILD, HOST, REPO, ProcessGroup, free_port, log_file, wait_file_contains
+from godbg import BUILD, HOST, REPO, ProcessGroup, free_port, log_file, source_line, wait_file_contains
 
 C_SRC = os.path.join(REPO, "tests", "apps", "c-demo", "main.c")
 CPP_SRC = os.path.join(REPO, "tests", "apps", "cpp-demo", "main.cpp")
@@ -25,11 +24,7 @@ _lock = threading.Lock()
 
 def line_of(src, tag):
     """The line number carrying the marker comment LINE:<tag>."""
-    with open(src, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if re.search(r"LINE:%s\b" % re.escape(tag), line):
-                return i
-    raise KeyError(tag)
+    return source_line(src, "LINE:" + tag)
 
 
 def build(src, out, cxx=False):

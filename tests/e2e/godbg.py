@@ -7,6 +7,7 @@ Every process started here is registered in a ProcessGroup and is killed by pid
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,8 +22,22 @@ APP_DIR = os.path.join(REPO, "tests", "apps", "go-hello")
 APP_SRC = os.path.join(APP_DIR, "main.go")
 APP_BIN = os.path.join(BUILD, "go-hello")
 LOG_DIR = os.path.join(BUILD, "e2e-logs")
-BP_LINE = 27          # fmt.Fprintln(w, msg) in handle()
 HOST = "127.0.0.1"
+
+
+def source_line(path, marker):
+    """The 1-based line of `path` that holds `marker` (a comment such as LINE:bp, or text
+    of the line), not followed by a word character: tests find breakpoint lines by the
+    markers in the sources, never by number."""
+    pat = re.compile(re.escape(marker) + r"(?!\w)")
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if pat.search(line):
+                return i
+    raise AssertionError("marker %r not in %s" % (marker, path))
+
+
+BP_LINE = source_line(APP_SRC, "LINE:bp")      # fmt.Fprintln(w, msg) in handle()
 
 
 def kdap_path():

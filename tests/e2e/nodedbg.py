@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from godbg import BUILD, HOST, REPO, HttpApp, free_port, log_file, wait_file_contains
+from godbg import BUILD, HOST, REPO, HttpApp, free_port, log_file, source_line, wait_file_contains
 
 JS_DIR = os.path.join(REPO, "tests", "apps", "node-js-demo")
 JS_SRC = os.path.join(JS_DIR, "app.js")
@@ -29,13 +29,7 @@ _LISTEN_RE = re.compile(r"Debugger listening on ws://127\.0\.0\.1:(\d+)/")
 _APP_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
-def marker_line(path, marker):
-    """1-based line of the line containing `marker` (a comment in the demo sources)."""
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if marker in line:
-                return i
-    raise AssertionError("marker %s not in %s" % (marker, path))
+marker_line = source_line    # markers: comments in the demo sources
 
 
 def build_ts():

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterdbg import (APP_SRC, BUILD, LocalCluster, cluster_available,  # noqa: E402
                         listening_sockets, try_use)
 from dapclient import DapClient  # noqa: E402
-from godbg import kdap_path, log_file  # noqa: E402
+from godbg import BP_LINE, kdap_path, log_file, source_line  # noqa: E402
 import ocitest  # noqa: E402
 from ocitest import CLUSTER_REPO as REPO  # noqa: E402
 
@@ -139,7 +139,7 @@ class ClusterAttach(unittest.TestCase):
         seq = c.send("attach", {"name": "go-hello", "target": "deployment/go-hello",
                                 "kubeconfig": CL.kubeconfig, "imageRepo": REPO, "namespace": "default"})
         c.wait_event("initialized", 30)
-        bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
+        bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": BP_LINE}]})
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)
@@ -260,7 +260,7 @@ class ClusterAttach(unittest.TestCase):
         c.initialize()
         seq = c.send("attach", {"target": "deployment/go-hello", "kubeconfig": CL.kubeconfig, "imageRepo": REPO})
         c.wait_event("initialized", 30)
-        c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
+        c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": BP_LINE}]})
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)
         result = {}
@@ -305,7 +305,7 @@ class ClusterAttach(unittest.TestCase):
             {"name": "node-hello", "target": "deployment/node-hello", "runtime": "node",
              "localRoot": NODE_DIR, "remoteRoot": "/app"}]})
         c.wait_event("initialized", 40)
-        for src, line in ((APP_SRC, 27), (NODE_SRC, 13)):
+        for src, line in ((APP_SRC, BP_LINE), (NODE_SRC, source_line(NODE_SRC, "res.end(msg);"))):
             bps = c.request("setBreakpoints", {"source": {"path": src}, "breakpoints": [{"line": line}]})
             self.assertTrue(bps["breakpoints"][0]["verified"], bps)
         c.request("configurationDone")
@@ -425,7 +425,7 @@ class ClusterAttach(unittest.TestCase):
         c_src = os.path.join(os.path.dirname(os.path.dirname(APP_SRC)), "c-hello", "main.c")
         with open(c_src) as f:
             c_line = next(i for i, t in enumerate(f, 1) if "if (write(fd, resp" in t)
-        for app, args, bp in (("go-hello", {"runtime": "go"}, (APP_SRC, 27)),
+        for app, args, bp in (("go-hello", {"runtime": "go"}, (APP_SRC, BP_LINE)),
                               ("c-hello", {"runtime": "gdb",
                                            "program": os.path.join(BUILD, "apps", "c-hello", "c-hello")},
                                (c_src, c_line))):

@@ -26,13 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos import ChaosProxy, kubeconfig_through, upstream_of  # noqa: E402
 from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DapClient  # noqa: E402
-from godbg import kdap_path, log_file  # noqa: E402
+from godbg import BP_LINE, kdap_path, log_file  # noqa: E402
 from ocitest import CLUSTER_REPO as REPO  # noqa: E402
 
 CL = None
 SKIP = cluster_available()
 WATCHDOG_S = 30     # KUBE_DEBUG_CLIENT_WAIT_S: a debugger nobody reached detaches after it
-BP_LINE = 27        # main.handle's Fprintln in go-hello
 
 
 def setUpModule():

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E402
                         listening_sockets, process_tree)
 from dapclient import DapClient  # noqa: E402
-from godbg import kdap_path, log_file  # noqa: E402
+from godbg import kdap_path, log_file, source_line  # noqa: E402
 import ocitest  # noqa: E402
 
 APP = "c-hello"
@@ -47,11 +47,7 @@ if SKIP is None and not os.path.exists("/usr/bin/gdb"):
 
 
 def line_of(text):
-    with open(SRC, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if text in line:
-                return i
-    raise KeyError(text)
+    return source_line(SRC, text)
 
 
 IMAGE_KEYS = {}

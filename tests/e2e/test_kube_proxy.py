@@ -25,7 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DapClient  # noqa: E402
-from godbg import free_port, kdap_path, log_file  # noqa: E402
+from godbg import BP_LINE, free_port, kdap_path, log_file  # noqa: E402
 from ocitest import CLUSTER_REPO  # noqa: E402
 
 CL = None
@@ -235,7 +235,7 @@ class ProxyCase(unittest.TestCase):
                                 "kubeconfig": kc, "namespace": "default",
                                 "imageRepo": CLUSTER_REPO})
         c.wait_event("initialized", 40)
-        bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": 27}]})
+        bps = c.request("setBreakpoints", {"source": {"path": APP_SRC}, "breakpoints": [{"line": BP_LINE}]})
         self.assertTrue(bps["breakpoints"][0]["verified"], bps)
         c.request("configurationDone")
         c.expect_response(seq, 30, success=True)

@@ -24,7 +24,7 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	hits := st.Hits
 	st.mu.Unlock()
 	msg := fmt.Sprintf("hello %s #%d", r.URL.Path, hits)
-	fmt.Fprintln(w, msg) // line 27: the breakpoint line used by the tests
+	fmt.Fprintln(w, msg) // LINE:bp the tests' breakpoint (found by this marker)
 	log.Printf("served %s", r.URL.Path)
 }
 

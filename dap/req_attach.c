@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../adapters/adapter.h"
 #include "../kube/client.h"
@@ -145,7 +147,7 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
     if (index >= 0)
         snprintf(where, sizeof(where), "services[%d]", index);
     else
-        snprintf(where, sizeof(where), "attach");
+        snprintf(where, sizeof(where), s->launching ? "launch" : "attach");
     if (!json_is_object(cfg))
         return dap_error_set(err, DAP_ECONFIG,
                              "%s must be an object with at least "
@@ -205,7 +207,9 @@ static int add_service(dap_session *s, json_t *top, json_t *cfg, int index,
                                 json_object_get(top, image_keys[i]));
     }
     if (dap__service_add(s, name, runtime, cfg,
-                         connect != NULL ? connect : target, err) < 0)
+                         connect != NULL ? connect : target, err) < 0 ||
+        (s->launching &&
+         dap__launch_init(s, s->svc[s->nsvc - 1], cfg, err) < 0))
         return dap_error_prefix(err, "%s (service \"%s\")", where, name);
     return 0;
 }
@@ -272,13 +276,19 @@ int dap__req_attach(dap_session *s, struct dap_request *req, json_t *args,
     return DAP_PENDING;
 }
 
+/* launch: attach's keys plus image, replicas and probes; each service's
+ * deployment is patched and rolled out first (kube/deploy.c) and put back
+ * when the session ends. */
 int dap__req_launch(dap_session *s, struct dap_request *req, json_t *args,
                     json_t **body)
 {
-    (void)s;
-    (void)args;
-    (void)body;
-    return dap_error_set(&req->err, DAP_EUNSUPPORTED,
-                         "launch (build, push and deploy) is not available "
-                         "in this build yet; use \"request\": \"attach\"");
+    int rc;
+
+    if (s->launch_id[0] == '\0')
+        snprintf(s->launch_id, sizeof(s->launch_id), "kdap-%ld-%ld",
+                 (long)getpid(), (long)time(NULL));
+    s->launching = 1;
+    rc = dap__req_attach(s, req, args, body);
+    s->launching = 0;
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "msg.h"
@@ -80,6 +81,10 @@ static void service_free(dap_session *s, struct dap_service *svc)
     free(svc->runtime);
     free(svc->where);
     free(svc->local_root);
+    kube_deploy_free(svc->deploy);
+    kube_restore_free(svc->restore);
+    free(svc->launch_name);
+    free(svc->launch_image);
     free(svc);
 }
 
@@ -793,6 +798,8 @@ static const struct attach_callbacks *attach_cbs(dap_session *s)
  * stops): its progress ends, its orchestration goes. */
 static void attach_cancel(dap_session *s, struct dap_service *svc)
 {
+    kube_deploy_free(svc->deploy); /* what it patched, the restore undoes */
+    svc->deploy = NULL;
     progress_end(s, svc, "cancelled");
     dap__attach_drop(s, svc);
 }
@@ -811,6 +818,153 @@ void dap__attach_drop(dap_session *s, struct dap_service *svc)
         s->attach->free_fn(a);
 }
 
+/* ---- launch: deploy first, put back last --------------------------------- */
+
+int dap__launch_init(dap_session *s, struct dap_service *svc, json_t *cfg,
+                     struct dap_error *err)
+{
+    const char *target = json_string_value(json_object_get(cfg, "target"));
+    json_t *image = json_object_get(cfg, "image");
+    json_t *rep = json_object_get(cfg, "replicas");
+    json_t *probes = json_object_get(cfg, "probes");
+
+    if (json_object_get(cfg, "build") != NULL)
+        return dap_error_set(err, DAP_EUNSUPPORTED,
+                             "\"build\" is not available in this build yet: "
+                             "build and push the image yourself and give its "
+                             "reference as \"image\"");
+    if (!json_is_string(image))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "launch needs \"image\": the reference of the "
+                             "debug image to deploy (REPO@sha256:... or "
+                             "REPO:TAG)");
+    if (target == NULL || strncmp(target, "deployment/", 11) != 0)
+        return dap_error_set(err, DAP_ECONFIG,
+                             "launch needs \"target\": \"deployment/NAME\", "
+                             "the workload to deploy the image to");
+    if (rep != NULL && (!json_is_integer(rep) || json_integer_value(rep) < 1))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"replicas\" must be a whole number >= 1 (1 is "
+                             "what most want while debugging)");
+    if (probes != NULL && !json_is_string(probes))
+        return dap_error_set(err, DAP_ECONFIG,
+                             "\"probes\" must be \"relax\", \"keep\" or "
+                             "\"remove\"");
+    if (kube_probes_parse(json_string_value(probes), &svc->launch_probes,
+                          err) < 0)
+        return DAP_ECONFIG;
+    svc->launch_name = strdup(target + 11);
+    svc->launch_image = strdup(json_string_value(image));
+    svc->launch_replicas = rep != NULL ? (long)json_integer_value(rep) : -1;
+    svc->sess = s;
+    if (svc->launch_name == NULL || svc->launch_image == NULL)
+        return dap_error_set(err, DAP_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void on_deploy_progress(void *data, const char *what)
+{
+    struct dap_service *svc = data;
+
+    dap__output(svc->sess, "console", "deployment/%s: %s\n", svc->launch_name,
+                what);
+}
+
+static void on_deployed(void *data, int status, int rolled,
+                        const struct dap_error *err)
+{
+    struct dap_service *svc = data;
+    dap_session *s = svc->sess;
+
+    svc->deploy = NULL;
+    if (status < 0) {
+        service_ready(s, svc, status, err);
+        return;
+    }
+    dap__output(s, "console", "deployment/%s: %s\n", svc->launch_name,
+                rolled ? "rolled out" : "already runs this image: no rollout");
+    svc->launch_deployed = 1;
+    dap__service_start_all(s);
+}
+
+static int deploy_start(dap_session *s, struct dap_service *svc,
+                        struct dap_error *err)
+{
+    struct kube_deploy_opts o;
+    char since[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    memset(&o, 0, sizeof(o));
+    o.ns = kube_client_config(s->kube)->namespace;
+    o.name = svc->launch_name;
+    o.change.container = json_string_value(json_object_get(svc->cfg,
+                                                           "container"));
+    o.change.image = svc->launch_image;
+    o.change.replicas = svc->launch_replicas;
+    o.change.probes = svc->launch_probes;
+    o.change.session = s->launch_id;
+    o.change.since = since;
+    return kube_deploy_start(s->kube, &o, on_deploy_progress, on_deployed, svc,
+                             &svc->deploy, err);
+}
+
+static void maybe_stop_done(dap_session *s);
+
+static void on_put_back(void *data, int status, const char *session,
+                        const char *note, const struct dap_error *err)
+{
+    struct dap_service *svc = data;
+    dap_session *s = svc->sess;
+
+    svc->restore = NULL;
+    svc->restore_state = 2;
+    if (status < 0)
+        dap__output(s, "stderr",
+                    "deployment/%s could not be put back (%s): run `kdap "
+                    "restore -n %s deployment/%s`\n",
+                    svc->launch_name, err ? err->msg : "?",
+                    kube_client_config(s->kube)->namespace, svc->launch_name);
+    else if (session[0] != '\0')
+        dap__output(s, "console", "deployment/%s is back as it was%s%s\n",
+                    svc->launch_name, note[0] ? "; " : "", note);
+    maybe_stop_done(s);
+}
+
+/* Every launched workload put back before the session answers its end:
+ * 1 while some are still on their way. */
+static int restores_pending(dap_session *s)
+{
+    int pending = 0;
+
+    for (size_t i = 0; i < s->nsvc; i++) {
+        struct dap_service *svc = s->svc[i];
+        char path[512];
+        struct dap_error e;
+
+        if (svc->launch_name == NULL || s->kube == NULL ||
+            svc->restore_state == 2)
+            continue;
+        if (svc->restore_state == 0) {
+            snprintf(path, sizeof(path),
+                     "/apis/apps/v1/namespaces/%s/deployments/%s",
+                     kube_client_config(s->kube)->namespace, svc->launch_name);
+            svc->restore_state = 1;
+            if (kube_restore_start(s->kube, path, on_put_back, svc,
+                                   &svc->restore, &e) < 0) {
+                svc->restore_state = 2;
+                dap__output(s, "stderr", "deployment/%s: %s\n",
+                            svc->launch_name, e.msg);
+                continue;
+            }
+        }
+        pending = 1;
+    }
+    return pending;
+}
+
 void dap__service_start_all(dap_session *s)
 {
     for (size_t i = 0; i < s->nsvc; i++) {
@@ -818,8 +972,14 @@ void dap__service_start_all(dap_session *s)
         struct dap_error e;
         int rc;
 
-        if (svc->state != SVC_STARTING)
+        if (svc->state != SVC_STARTING || svc->deploy != NULL)
             continue;
+        if (svc->launch_name != NULL && !svc->launch_deployed) {
+            rc = deploy_start(s, svc, &e);
+            if (rc < 0)
+                service_ready(s, svc, rc, &e);
+            continue;
+        }
         if (svc->ad != NULL) {
             rc = adapter_start(svc->ad);
             if (rc < 0)
@@ -885,6 +1045,8 @@ static void maybe_stop_done(dap_session *s)
         if (s->svc[i]->state == SVC_STOPPING)
             return;
     }
+    if (restores_pending(s))
+        return;
     dap__schedule_reap(s);
     req = s->stop_req;
     s->stop_req = NULL;

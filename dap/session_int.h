@@ -9,6 +9,8 @@
 #include "../adapters/adapter.h"
 #include "../attach/attach.h"
 #include "../kube/client.h"
+#include "../kube/deploy.h"
+#include "../kube/workload.h"
 #include "frame.h"
 #include "idmap.h"
 #include "pathmap.h"
@@ -43,6 +45,16 @@ struct dap_service {
     json_t *cfg;          /* the service object, until its backend exists */
     attach_svc *attach;   /* attaching through the cluster, or NULL */
     int progress;         /* its attach progress is open in the editor */
+    /* launch: the deployment kdap patches first and puts back at the end */
+    char *launch_name;    /* NULL for an attach */
+    char *launch_image;
+    long launch_replicas;
+    enum kube_probes launch_probes;
+    int launch_deployed;  /* rolled out: the attach may start */
+    int restore_state;    /* 0 not yet, 1 under way, 2 done */
+    kube_deploy *deploy;
+    kube_restore *restore;
+    dap_session *sess;    /* for the launch callbacks */
 };
 
 /* Handler flags. */
@@ -104,6 +116,8 @@ struct dap_session {
     dap_idmap sources;   /* session-scoped */
     struct dap_request *live; /* requests awaiting their response */
     struct dap_request *attach_req;  /* the attach awaiting backends */
+    int launching;                   /* the request is a launch */
+    char launch_id[64];              /* this session, in the annotation */
     struct dap_request *stop_req;    /* disconnect/terminate in progress */
     int terminated_sent;
     int finish_status;
@@ -152,6 +166,10 @@ struct dap_service *dap__service_by_id(dap_session *s, uint32_t id);
 size_t dap__services_alive(dap_session *s);
 void dap__reset_stopped_ids(dap_session *s, struct dap_service *svc);
 void dap__service_start_all(dap_session *s);
+/* launch's keys of one service (image, replicas, probes): 0, or an error
+ * naming the key. */
+int dap__launch_init(dap_session *s, struct dap_service *svc, json_t *cfg,
+                     struct dap_error *err);
 /* Free every service now (never from inside an adapter callback). */
 void dap__services_drop(dap_session *s);
 void dap__stop_all(dap_session *s, enum adapter_stop_mode mode);

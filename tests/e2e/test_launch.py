@@ -12,11 +12,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kubecluster import module_cluster, module_cluster_done  # noqa: E402
+from dapclient import DapClient  # noqa: E402
+from kubecluster import KDAP, PortForward, module_cluster, module_cluster_done  # noqa: E402
+
+APP_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "apps", "go-hello", "main.go")
+DEBUG_REPO = os.environ.get("KDAP_IMAGE_REPO", "127.0.0.1:5000/kdap/debug")
 
 C = None
 GO_IMAGE = "127.0.0.1:5000/kdap/go-hello:latest"
@@ -159,6 +164,87 @@ class TestDeploy(unittest.TestCase):
         self.assertIn("being debugged by kdap session s-other (since 2026-12-03T17:00:00Z)",
                       p.stderr)
         self.assertIn("kdap restore", p.stderr)
+
+
+class TestLaunchRequest(unittest.TestCase):
+    """F5 with "request": "launch" and an "image": deployed, stopped at a breakpoint, put back."""
+
+    def kdap(self):
+        err = open(os.path.join(C.tmp, "kdap-%s.stderr" % self._testMethodName), "wb")
+        self.addCleanup(err.close)
+        c = DapClient.spawn([KDAP], stderr=err, env=C.env())
+        self.addCleanup(c.close)
+        return c
+
+    def test_launch_break_disconnect_restores(self):
+        before = new_deployment("svc-l")
+        image = digest_of(GO_IMAGE)
+        c = self.kdap()
+        c.initialize()
+        t0 = time.monotonic()
+        seq = c.send("launch", {"name": "svc-l", "target": "deployment/svc-l", "image": image,
+                                "replicas": 1, "kubeconfig": C.kubeconfig, "namespace": C.ns,
+                                "imageRepo": DEBUG_REPO})
+        c.wait_event("initialized", 90)
+        bps = c.request("setBreakpoints", {"source": {"path": os.path.normpath(APP_SRC)},
+                                           "breakpoints": [{"line": 27}]})
+        self.assertTrue(bps["breakpoints"][0]["verified"], bps)
+        c.request("configurationDone")
+        c.expect_response(seq, 60, success=True)
+        launch_s = time.monotonic() - t0
+        said = " ".join(e["body"]["output"] for e in c.events("output"))
+        self.assertIn("deployment/svc-l: rolled out", said)
+
+        spec, ann = spec_of("svc-l")
+        self.assertIn(ANN, ann)
+        self.assertEqual(spec["replicas"], 1)
+        self.assertEqual(app_container(spec)["image"], image)
+        self.assertEqual(app_container(spec)["livenessProbe"]["failureThreshold"], 100000)
+
+        pods = json.loads(C.kubectl("get", "pods", "-l", "app=svc-l", "-o", "json").stdout)
+        pod = [x["metadata"]["name"] for x in pods["items"]
+               if not x["metadata"].get("deletionTimestamp")
+               and x["spec"]["containers"][0]["image"] == image][0]
+        pf = PortForward(C, pod, ":8080")
+        self.addCleanup(pf.stop)
+        got = {}
+
+        def get():
+            import http.client
+            h = http.client.HTTPConnection("127.0.0.1", pf.port, timeout=30)
+            h.request("GET", "/from-launch")
+            got["body"] = h.getresponse().read().decode()
+        th = threading.Thread(target=get)
+        th.start()
+        ev = c.wait_event("stopped", 30)
+        frames = c.request("stackTrace", {"threadId": ev["body"]["threadId"], "levels": 1})
+        self.assertEqual(frames["stackFrames"][0]["name"], "main.handle")
+        c.request("continue", {"threadId": ev["body"]["threadId"]})
+        th.join(15)
+        self.assertIn("/from-launch", got.get("body", ""))
+
+        c.request("disconnect", {"terminateDebuggee": False}, timeout=30)
+        c.wait_exit(15)
+        said = " ".join(e["body"]["output"] for e in c.events("output"))
+        self.assertIn("deployment/svc-l is back as it was", said)
+        after, ann = spec_of("svc-l")
+        self.assertNotIn(ANN, ann)
+        self.assertEqual(after, before)
+        sys.stderr.write("launch (deploy, rollout, attach) to configured %.2f s\n" % launch_s)
+
+    def test_launch_errors_name_the_key(self):
+        c = self.kdap()
+        c.initialize()
+        for args, needle in (({"target": "deployment/x"}, '"image"'),
+                             ({"target": "pod/x", "image": GO_IMAGE}, "deployment/NAME"),
+                             ({"target": "deployment/x", "image": GO_IMAGE, "probes": "off"},
+                              '"relax"'),
+                             ({"target": "deployment/x", "build": {"command": ["true"]}},
+                              '"build" is not available')):
+            r = c.request_error("launch", dict(args, kubeconfig=C.kubeconfig, namespace=C.ns))
+            self.assertIn(needle, r["body"]["error"]["format"])
+        c.request("disconnect", {})
+        c.wait_exit(10)
 
 
 class TestRestore(unittest.TestCase):

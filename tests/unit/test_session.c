@@ -137,7 +137,7 @@ static void test_dispatch(uv_loop_t *loop)
 
     editor_send(s, "{\"seq\":12,\"type\":\"request\",\"command\":\"launch\"}");
     all = editor_drain();
-    assert_error(only(all, "response"), 12, "attach", 1002);
+    assert_error(only(all, "response"), 12, "launch: nothing to attach to", 1014);
     json_decref(all);
 
     /* disconnect with nothing attached: answered, then finished. */

@@ -31,6 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 import ocitest  # noqa: E402 (this directory is on sys.path for every user of this module)
+from godbg import HttpApp  # noqa: E402
 REPO = os.environ.get("KDAP_REPO") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "build")
 CLUSTER_UP = os.path.join(REPO, "tests", "cluster", "up")
@@ -169,31 +170,18 @@ class Tunnel:
             pass
 
 
-class GoHelloInCluster:
+class GoHelloInCluster(HttpApp):
     """The deployed go-hello: its pod, a tunnel to its HTTP port, and what was added to it."""
+
+    get_timeout = 10.0
+    answer_timeout = 5.0
 
     def __init__(self, cluster, pod):
         self.cluster = cluster
         self.pod = pod
         self.web = cluster.tunnel(pod, APP_PORT)
-        self.http_port = self.web.local
+        self.http_port = self.app_port = self.web.local
         self.debug_container = None
-
-    def get(self, path, timeout=10.0):
-        import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
-
-    def answers(self, timeout=5.0):
-        try:
-            self.get("/alive", timeout)
-            return True
-        except OSError:
-            return False
 
 
 class LocalCluster:

@@ -181,26 +181,38 @@ class ProcessGroup:
 
 
 class HttpApp:
-    """GETs to a test app on HOST:self.app_port (the demo services share them)."""
+    """GETs to a test app on HOST:self.app_port: the one HTTP helper of every debuggee of the
+    tests, here or in the cluster through a tunnel or port-forward (each answers with the
+    path it was asked: "hello PATH #N").  A subclass may change the defaults below."""
 
-    def get(self, path, timeout=5.0):
+    get_timeout = 5.0
+    answer_timeout = 2.0
+    # a tunnel that opens a WebSocket per connection closes one whose WebSocket failed (a
+    # TLS handshake lost under load: the request never left this machine): try again
+    get_retries = 0
+
+    def get(self, path, timeout=None):
         """GET path; returns the body text (raises on timeout/error)."""
-        c = http.client.HTTPConnection(HOST, self.app_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
+        for attempt in range(self.get_retries + 1):
+            c = http.client.HTTPConnection(HOST, self.app_port, timeout=timeout or self.get_timeout)
+            try:
+                c.request("GET", path)
+                return c.getresponse().read().decode()
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                if attempt == self.get_retries:
+                    raise
+                time.sleep(0.2)
+            finally:
+                c.close()
 
     def get_async(self, path, timeout=30.0):
         """GET in a thread (it blocks while the app is stopped). Returns an AsyncGet."""
         return AsyncGet(self, path, timeout)
 
-    def answers(self, timeout=2.0):
-        """True if the app answers an HTTP request within `timeout` (i.e. is not halted)."""
+    def answers(self, timeout=None, path="/alive"):
+        """True if the app answers `path` within `timeout` (i.e. is not halted)."""
         try:
-            self.get("/alive", timeout)
-            return True
+            return path in self.get(path, timeout or self.answer_timeout)
         except OSError:
             return False
 

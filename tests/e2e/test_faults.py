@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos import ChaosProxy, kubeconfig_through, upstream_of  # noqa: E402
 from clusterdbg import APP_SRC, BUILD, LocalCluster, cluster_available  # noqa: E402
 from dapclient import DapClient  # noqa: E402
-from godbg import BP_LINE, kdap_path, log_file  # noqa: E402
+from godbg import BP_LINE, HttpApp, kdap_path, log_file  # noqa: E402
 from ocitest import CLUSTER_REPO as REPO  # noqa: E402
 
 CL = None
@@ -57,8 +57,11 @@ def http_liveness(period, failures):
             "failureThreshold": failures, "timeoutSeconds": 1, "terminationGracePeriodSeconds": 1}
 
 
-class App:
+class App(HttpApp):
     """One Deployment of go-hello (optionally with a liveness probe) and a way to reach it."""
+
+    get_timeout = 10.0
+    answer_timeout = 5.0
 
     def __init__(self, name, liveness=None):
         c = {"name": "app", "image": "127.0.0.1:5000/kdap/go-hello:latest",
@@ -76,20 +79,12 @@ class App:
         self.name = name
         self.pod = self.pods()[0]
         self.web = CL.tunnel(self.pod, 8080)
+        self.app_port = self.web.local
 
     def pods(self):
         items = json.loads(kubectl("get", "pods", "-l", "app=" + self.name, "-o", "json"))["items"]
         return [p["metadata"]["name"] for p in items
                 if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
-
-    def get(self, path, timeout=10.0):
-        import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.web.local, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
 
     def get_async(self, path, timeout=60.0):
         result = {}
@@ -102,12 +97,6 @@ class App:
         th = threading.Thread(target=run, daemon=True)
         th.start()
         return th, result
-
-    def answers(self, timeout=5.0):
-        try:
-            return "hello /alive" in self.get("/alive", timeout)
-        except OSError:
-            return False
 
     def tracer_pid(self):
         st = kubectl("exec", self.pod, "-c", "app", "--", "cat", "/proc/1/status", timeout=20)

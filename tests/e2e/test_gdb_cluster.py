@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E402
                         listening_sockets, process_tree)
 from dapclient import DapClient  # noqa: E402
-from godbg import kdap_path, log_file, source_line  # noqa: E402
+from godbg import HttpApp, kdap_path, log_file, source_line  # noqa: E402
 import ocitest  # noqa: E402
 
 APP = "c-hello"
@@ -74,8 +74,11 @@ def tearDownModule():
             CL.down()
 
 
-class PortForward:
+class PortForward(HttpApp):
     """`kdap port-forward pod/NAME 0:8080` in the background; .port is the local port."""
+
+    get_timeout = 10.0
+    answer_timeout = 5.0
 
     def __init__(self, pod, remote=8080):
         self.err = open(log_file("gdb-cluster-pf-%s.err" % pod), "wb")
@@ -90,22 +93,7 @@ class PortForward:
         if not m:
             self.stop()
             raise AssertionError("kdap port-forward did not start: %r" % line)
-        self.port = int(m.group(1))
-
-    def get(self, path, timeout=10.0):
-        import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            return c.getresponse().read().decode()
-        finally:
-            c.close()
-
-    def answers(self, path="/alive", timeout=5.0):
-        try:
-            return "hello " + path in self.get(path, timeout)
-        except OSError:
-            return False
+        self.port = self.app_port = int(m.group(1))
 
     def stop(self):
         if self.proc.poll() is None:
@@ -277,11 +265,11 @@ class GdbInCluster(unittest.TestCase):
         c.request("continue", {"threadId": ev["body"]["threadId"]})
         bps = c.request("setBreakpoints", {"source": {"path": SRC}, "breakpoints": []}, timeout=20)
         self.assertEqual(bps["breakpoints"], [])
-        self.assertTrue(self.web.answers("/no-breakpoint", 10))
+        self.assertTrue(self.web.answers(10, "/no-breakpoint"))
 
         c.request("disconnect", {"terminateDebuggee": False}, timeout=20)
         c.wait_exit(15)
-        self.assertTrue(self.web.answers("/after-detach", 10), "c-hello halted after the detach")
+        self.assertTrue(self.web.answers(10, "/after-detach"), "c-hello halted after the detach")
         wait_terminated(self.pod)
         self.assertEqual(tracer_pid(self.pod), 0)
         print("gdb attach-to-ready %.2fs" % attach_s, file=sys.stderr)
@@ -297,7 +285,7 @@ class GdbInCluster(unittest.TestCase):
         c.proc.wait(5)
         th.join(30)
         self.assertIn("hello /orphaned #", result.get("body", ""), result)
-        self.assertTrue(self.web.answers("/after-kill", 10))
+        self.assertTrue(self.web.answers(10, "/after-kill"))
         wait_terminated(self.pod)
         self.assertEqual(tracer_pid(self.pod), 0)
 
@@ -348,8 +336,8 @@ class GdbInCluster(unittest.TestCase):
             said = CL.kubectl("logs", self.pod, "-c", intruder, check=False)
         self.assertNotIn("$", said, "the intruder got a reply from gdbserver")
         self.assertNotIn("PacketSize", said)
-        self.assertFalse(self.web.answers("/while-held", 2), "c-hello answered while held")
-        self.assertTrue(self.web.answers("/after-watchdog", CLIENT_WAIT_S + 15))
+        self.assertFalse(self.web.answers(2, "/while-held"), "c-hello answered while held")
+        self.assertTrue(self.web.answers(CLIENT_WAIT_S + 15, "/after-watchdog"))
         took = time.monotonic() - t0
         self.assertGreater(took, CLIENT_WAIT_S - 8)
         wait_terminated(self.pod)

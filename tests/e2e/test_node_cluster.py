@@ -18,7 +18,6 @@ deploys its own Deployment (a fresh process, as test_node.py starts one) and del
 Run: /usr/bin/python3 -m unittest -v test_node_cluster   (from tests/e2e, KDAP_BIN set)
 """
 
-import http.client
 import itertools
 import json
 import os
@@ -31,7 +30,7 @@ import e2ecase  # noqa: E402
 import test_node  # noqa: E402  (imported as a module: its classes run in test_node only)
 from clusterdbg import (BUILD, REPO, LocalCluster, cluster_available,  # noqa: E402
                         listening_sockets, pod_listens)
-from godbg import AsyncGet  # noqa: E402
+from godbg import HttpApp  # noqa: E402
 from nodedbg import JS_SRC, TS_SRC  # noqa: E402
 import ocitest  # noqa: E402
 
@@ -79,9 +78,11 @@ def wait_for(what, fn, timeout):
     raise AssertionError("timed out (%ds) waiting for %s" % (timeout, what))
 
 
-class ClusterNodeApp:
+class ClusterNodeApp(HttpApp):
     """A demo app in its own Deployment (one pod, container "app"), with the same surface
     as nodedbg.NodeService: get/get_async/answers/alive/wait_app, over a tunnel to :8080."""
+
+    get_retries = 2     # the test's tunnel opens a WebSocket per connection
 
     def __init__(self, case, app, argv, ready_text, env=None):
         self.name = "%s-%d" % (app, next(_names))
@@ -168,33 +169,7 @@ class ClusterNodeApp:
         case.assertTrue(self.alive(), "%s was restarted or replaced" % self.pod)
         return dbg
 
-    # -- nodedbg.NodeService's surface ------------------------------------------
-    def get(self, path, timeout=5.0):
-        """GET through the test's tunnel.  Its WebSocket to the API server is opened per
-        connection, and when that fails (a TLS handshake lost under load: the request
-        never left this machine) the tunnel closes the connection: try again."""
-        for attempt in range(3):
-            c = http.client.HTTPConnection("127.0.0.1", self.web.local, timeout=timeout)
-            try:
-                c.request("GET", path)
-                return c.getresponse().read().decode()
-            except (http.client.RemoteDisconnected, ConnectionResetError):
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
-            finally:
-                c.close()
-
-    def get_async(self, path, timeout=30.0):
-        return AsyncGet(self, path, timeout)
-
-    def answers(self, timeout=2.0):
-        try:
-            self.get("/alive", timeout)
-            return True
-        except OSError:
-            return False
-
+    # -- nodedbg.NodeService's surface: get/get_async/answers from HttpApp ------
     def wait_app(self, timeout=10):
         """--inspect-brk: the app runs once continued (its log says so; a request would
         hit the test's breakpoint)."""

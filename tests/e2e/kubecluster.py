@@ -47,6 +47,18 @@ net.createServer(s => {
 """
 
 
+def environ(**changes):
+    """os.environ with `changes` (a value of None removes the variable): the environment of
+    every kdap, kubectl or skopeo the tests start."""
+    env = dict(os.environ)
+    for k, v in changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
 def rand_suffix(n=5):
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
 
@@ -127,18 +139,24 @@ class Cluster:
         return path
 
     def env(self, **extra):
-        env = dict(os.environ)
-        env["KUBECONFIG"] = self.kubeconfig
         log = os.path.join(self.tmp, "kdap-%d.log" % len(self.logs))
         self.logs.append(log)
-        env["KDAP_LOG"] = log
-        env["KDAP_LOG_LEVEL"] = "debug"
-        for k, v in extra.items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = v
-        return env
+        return environ(**dict({"KUBECONFIG": self.kubeconfig, "KDAP_LOG": log,
+                               "KDAP_LOG_LEVEL": "debug"}, **extra))
+
+    def kubeconfig_text(self, server=None, cluster=None, user=None, ns=None, current="t"):
+        """A kubeconfig (JSON) of one context "t": `cluster` (default: `server`, by default
+        this API server, with its CA when https), `user` (default none), namespace `ns`
+        (default the test namespace)."""
+        cl = cluster or {"server": server or "https://127.0.0.1:%d" % self.port}
+        if cluster is None and cl["server"].startswith("https://"):
+            cl["certificate-authority"] = self.ca_file
+        return json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": current,
+            "clusters": [{"name": "c", "cluster": cl}],
+            "users": [{"name": "u", "user": user or {}}],
+            "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u",
+                                                   "namespace": ns or self.ns}}]})
 
     def kdap(self, *args, timeout=60, env=None, stdin=None):
         p = subprocess.run([KDAP] + list(args), capture_output=True, text=True, timeout=timeout,

@@ -10,6 +10,8 @@ import tempfile
 import time
 import urllib.request
 
+from kubecluster import environ
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("KDAP_REPO") or os.path.abspath(os.path.join(HERE, "..", ".."))
 KDAP = os.environ.get("KDAP_BIN") or os.path.join(REPO, "build", "kdap")
@@ -97,17 +99,9 @@ def skopeo(*args, timeout=120):
 
 def env_with(home, **extra):
     """kdap's environment with HOME (and so the docker/podman files) and the cache of its own."""
-    env = dict(os.environ)
-    env["HOME"] = home
-    env["XDG_CACHE_HOME"] = os.path.join(home, ".cache")
-    for k in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_RUNTIME_DIR"):
-        env.pop(k, None)
-    for k, v in extra.items():
-        if v is None:
-            env.pop(k, None)
-        else:
-            env[k] = v
-    return env
+    return environ(**dict({"HOME": home, "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+                           "REGISTRY_AUTH_FILE": None, "DOCKER_CONFIG": None,
+                           "XDG_RUNTIME_DIR": None}, **extra))
 
 
 def inspect(ref, *flags):

@@ -37,14 +37,7 @@ def tearDownModule():
 
 
 def kubeconfig_text(cluster=None, user=None, context_ns=None, current="t"):
-    cl = cluster or {"server": "https://127.0.0.1:%d" % C.port,
-                     "certificate-authority": C.ca_file}
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": current,
-        "clusters": [{"name": "c", "cluster": cl}],
-        "users": [{"name": "u", "user": user or {}}],
-        "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u",
-                                               "namespace": context_ns or C.ns}}]})
+    return C.kubeconfig_text(cluster=cluster, user=user, ns=context_ns, current=current)
 
 
 def admin_token():

@@ -36,14 +36,7 @@ def tearDownModule():
 
 
 def kubeconfig(server=None, user=None, ns=None):
-    cl = {"server": server or "https://127.0.0.1:%d" % C.port}
-    if cl["server"].startswith("https://"):
-        cl["certificate-authority"] = C.ca_file
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "t",
-        "clusters": [{"name": "c", "cluster": cl}],
-        "users": [{"name": "u", "user": user or {"token": C.user("admin")["token"]}}],
-        "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u", "namespace": ns or C.ns}}]})
+    return C.kubeconfig_text(server=server, user=user or {"token": C.user("admin")["token"]}, ns=ns)
 
 
 def apiserver_log():

@@ -288,9 +288,11 @@ static void write_done(uv_write_t *req, int status)
         return;
     }
     if (status < 0) {
+        /* A write refused by the kernel is the same loss a read error is
+         * (a reset, a dead route), whichever of the two meets it first. */
         if (w->state != S_CLOSED)
-            fail(w, DAP_ECLOSED, "writing to %s:%d failed: %s", w->host,
-                 w->port, uv_strerror(status));
+            fail(w, DAP_ECONNECT, "the connection to %s:%d was lost (%s)",
+                 w->host, w->port, uv_strerror(status));
         return;
     }
     if (w->state == S_OPEN && w->close_sent && w->writes_pending == 0) {

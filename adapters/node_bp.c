@@ -239,7 +239,11 @@ void node__retry_pending_bps(struct node *n)
     }
 }
 
-static void finish_set_breakpoints(struct dreq *r)
+/* The breakpoints of r->items as DAP reports them. A source breakpoint
+ * whose script is not loaded yet says so; one that went away meanwhile is
+ * still answered in its slot when `keep_lost` (setBreakpoints' reply
+ * matches its request entry by entry). */
+static void reply_breakpoints(struct dreq *r, int keep_lost)
 {
     struct node *n = r->n;
     json_t *out = json_array();
@@ -255,11 +259,16 @@ static void finish_set_breakpoints(struct dreq *r)
                                                           "maps this source "
                                                           "yet"
                                                         : b->message));
-        else
+        else if (keep_lost)
             json_array_append_new(out, json_pack("{s:b, s:s}", "verified", 0,
                                                  "message", "breakpoint lost"));
     }
     node__dreq_ok(r, json_pack("{s:o}", "breakpoints", out));
+}
+
+static void finish_set_breakpoints(struct dreq *r)
+{
+    reply_breakpoints(r, 1);
 }
 
 static char *dup_nonempty(const char *s)
@@ -424,18 +433,7 @@ static void on_fn_eval(struct node *n, void *data, json_t *result,
 
 static void finish_fn_breakpoints(struct dreq *r)
 {
-    struct node *n = r->n;
-    json_t *out = json_array();
-    json_t *id;
-    size_t i;
-
-    json_array_foreach(r->items, i, id)
-    {
-        struct bp *b = node__bp_by_id(n, json_integer_value(id));
-        if (b != NULL)
-            json_array_append_new(out, bp_json(b, b->message));
-    }
-    node__dreq_ok(r, json_pack("{s:o}", "breakpoints", out));
+    reply_breakpoints(r, 0);
 }
 
 static const char *top_frame_id(struct node *n)
